@@ -1,0 +1,86 @@
+"""Public result types of a judgment: the verdict, the configuration and the Judgment itself."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from vrb_agent.judges.base import Usage
+
+Preference = Literal["A", "B"]
+Mode = Literal["single", "agentic"]
+Order = Literal["fixed", "random", "both"]
+Status = Literal["ok", "invalid", "tie", "refused", "error"]
+
+
+class EvidenceItem(BaseModel):
+    """A piece of visual evidence the judge cites: a time, a span or a region, and a note."""
+
+    timestamp: float | None = None
+    start: float | None = None
+    end: float | None = None
+    box: list[float] | None = None
+    note: str = ""
+
+
+class Verdict(BaseModel):
+    """Which response is better, always in the sample's own A/B terms."""
+
+    preferred: Preference
+    confidence: float = Field(ge=0.0, le=1.0)
+    rationale: str = ""
+    evidence: list[EvidenceItem] = Field(default_factory=list)
+
+
+class JudgeConfig(BaseModel):
+    """Every knob of one judgment. Its hash identifies a benchmark configuration."""
+
+    mode: Mode = "agentic"
+    frames: int = Field(default=16, ge=1, le=256, description="overview frames (uniform)")
+    max_turns: int = Field(default=6, ge=1, le=50, description="model calls before conclude")
+    max_images: int = Field(default=48, ge=1, description="images kept in context")
+    max_frames_per_call: int = Field(default=8, ge=1, le=16)
+    max_side: int = Field(default=768, ge=64, description="long side of images sent, px")
+    jpeg_quality: int = Field(default=85, ge=10, le=100)
+    order: Order = "fixed"
+    seed: int = 0
+    k: int = Field(default=1, ge=1, description="samples for majority vote")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_output_tokens: int = Field(default=2048, ge=16)
+    timeout_s: float = Field(default=600.0, gt=0, description="per-judgment wall-clock limit")
+
+
+class ToolCallRecord(BaseModel):
+    """One tool call of the judge as it ran: what it asked, whether it was valid, what it saw."""
+
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    ok: bool = True
+    message: str = ""
+    images: list[str] = Field(default_factory=list, description="evidence ids returned")
+    timestamps: list[float] = Field(default_factory=list)
+    box: list[float] | None = None
+    turn: int = 0
+    sample: int = 0
+
+
+class Judgment(BaseModel):
+    """The outcome of judging one pair: status, verdict (only when ok), evidence log and costs."""
+
+    status: Status
+    verdict: Verdict | None = None
+    error: str | None = None
+    mode: Mode = "agentic"
+    order: Order = "fixed"
+    k: int = 1
+    frames: int = 16
+    votes: list[Preference | None] = Field(default_factory=list)
+    order_agreement: bool | None = None
+    evidence: list[ToolCallRecord] = Field(default_factory=list)
+    images_sent: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    timings: dict[str, float] = Field(default_factory=dict)
+    backend: str = ""
+    model: str = ""
+    transcript: list[dict[str, Any]] = Field(default_factory=list)

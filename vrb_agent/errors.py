@@ -1,0 +1,5 @@
+"""The root of every error vrb-agent raises on purpose, so callers can catch ours apart from bugs."""
+
+
+class VrbError(Exception):
+    """An error with a message meant for the user: it names what to change."""

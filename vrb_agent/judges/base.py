@@ -1,0 +1,258 @@
+"""The neutral conversation model and the one interface every model backend implements.
+
+Providers translate these types to their wire format inside their own file; nothing outside
+`vrb_agent/judges/<provider>.py` knows a provider's format. Images travel as evidence ids and are
+resolved to encoded bytes only while a backend builds its request (DESIGN.md §1, §3).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vrb_agent.errors import VrbError
+
+if TYPE_CHECKING:
+    from vrb_agent.tools.evidence import EvidenceStore
+
+Role = Literal["system", "user", "assistant", "tool"]
+StopReason = Literal["end", "tool_calls", "length", "refusal"]
+
+
+class TextPart(BaseModel):
+    """Plain text inside a message."""
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(BaseModel):
+    """An image held in the evidence store, referenced by its content-addressed id."""
+
+    type: Literal["image"] = "image"
+    evidence_id: str
+    label: str = ""
+
+
+class VideoPart(BaseModel):
+    """A clip of a video file, sent natively by backends that accept video (Gemini)."""
+
+    type: Literal["video"] = "video"
+    media_path: str
+    start: float
+    end: float
+    fps: float
+    label: str = ""
+
+
+Part = Annotated[TextPart | ImagePart | VideoPart, Field(discriminator="type")]
+
+
+class ToolCall(BaseModel):
+    """A tool call requested by the model.
+
+    `parse_error` is set when the provider returned arguments that are not valid JSON; the graph
+    answers such a call with a corrective tool error instead of running it.
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    parse_error: str | None = None
+
+
+class ToolResult(BaseModel):
+    """The answer to one tool call: text and/or images, or an error message."""
+
+    call_id: str
+    name: str
+    parts: list[Part] = Field(default_factory=list)
+    is_error: bool = False
+
+
+class Message(BaseModel):
+    """One turn of the conversation.
+
+    Assistant messages may carry `tool_calls`; a `tool` message carries the `tool_results` that
+    answer every call of the assistant message before it, in the same order.
+    """
+
+    role: Role
+    parts: list[Part] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_results: list[ToolResult] = Field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The concatenated text parts."""
+        return "\n".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+
+class ToolSpec(BaseModel):
+    """A tool as shown to the model: name, description and a JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+ToolChoice = Literal["auto", "none", "required"] | str
+
+
+class ModelRequest(BaseModel):
+    """Everything a backend needs for one model call.
+
+    `evidence` resolves `ImagePart` ids to encoded images; it is excluded from serialisation so a
+    dumped request (for caches and traces) holds ids, never pixels.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    system: str = ""
+    messages: list[Message]
+    tools: list[ToolSpec] = Field(default_factory=list)
+    tool_choice: ToolChoice = "auto"
+    temperature: float = 0.0
+    max_output_tokens: int = 2048
+    n: int = 1
+    seed: int | None = None
+    evidence: Any = Field(default=None, exclude=True)
+
+    def evidence_store(self) -> EvidenceStore:
+        """The store that resolves image ids; a request with images but no store is a bug."""
+        if self.evidence is None:
+            raise VrbError("ModelRequest has ImageParts but no evidence store to resolve them")
+        return self.evidence
+
+    def image_count(self) -> int:
+        """Number of images in the conversation (counting those inside tool results)."""
+        count = 0
+        for message in self.messages:
+            parts = list(message.parts)
+            for result in message.tool_results:
+                parts.extend(result.parts)
+            count += sum(isinstance(p, ImagePart) for p in parts)
+        return count
+
+
+class Usage(BaseModel):
+    """Tokens, images and estimated cost of one or more model calls."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    images: int = 0
+    cost_usd: float | None = None
+    calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        cost = None
+        if self.cost_usd is not None or other.cost_usd is not None:
+            cost = (self.cost_usd or 0.0) + (other.cost_usd or 0.0)
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            images=self.images + other.images,
+            cost_usd=cost,
+            calls=self.calls + other.calls,
+        )
+
+
+class ModelReply(BaseModel):
+    """One model answer. With `n > 1`, extra samples are in `alternatives` (each a full reply)."""
+
+    text: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    stop_reason: StopReason = "end"
+    latency_s: float = 0.0
+    model: str = ""
+    alternatives: list[ModelReply] = Field(default_factory=list)
+
+
+class Capabilities(BaseModel):
+    """What a backend can accept, so the graph can adapt requests to it."""
+
+    images_in_tool_results: bool = True
+    native_video: bool = False
+    max_images_per_request: int = 100
+    native_n: bool = False
+
+
+# ---- typed errors -------------------------------------------------------------------------------
+
+
+class BackendError(VrbError):
+    """Base class for errors raised by model backends."""
+
+
+class ConfigError(BackendError):
+    """Missing key, SDK or model: the user must change configuration (CLI exit 3)."""
+
+
+class AuthError(BackendError):
+    """The provider rejected the credentials (401/403). Never retried."""
+
+
+class RateLimitError(BackendError):
+    """429: retried with backoff, honouring `retry_after` seconds when the provider sends it."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TransientError(BackendError):
+    """5xx, timeouts, connection resets: retried with bounded backoff."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RefusalError(BackendError):
+    """The provider refused or blocked the request for safety reasons (status `refused`)."""
+
+
+# ---- the interface ------------------------------------------------------------------------------
+
+
+class Backend(abc.ABC):
+    """A model behind the one interface the judge graph talks to."""
+
+    name: str = "backend"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def capabilities(self) -> Capabilities:
+        """Defaults suit an API that takes images in tool results; override where it differs."""
+        return Capabilities()
+
+    @abc.abstractmethod
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        """Run one model call; raise the typed errors above on failure."""
+
+    async def complete_n(self, request: ModelRequest) -> list[ModelReply]:
+        """`request.n` independent samples: one call where the backend supports it, else n calls."""
+        if request.n <= 1:
+            return [await self.complete(request)]
+        if self.capabilities().native_n:
+            reply = await self.complete(request)
+            replies = [reply.model_copy(update={"alternatives": []}), *reply.alternatives]
+            if len(replies) >= request.n:
+                return replies[: request.n]
+        single = request.model_copy(update={"n": 1})
+        return list(await asyncio.gather(*(self.complete(single) for _ in range(request.n))))
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Release clients and connections; a no-op by default."""
+
+    def describe(self) -> dict[str, Any]:
+        """Identity for results and run manifests (never includes secrets)."""
+        return {"backend": self.name, "model": self.model}
+
+
+ModelReply.model_rebuild()

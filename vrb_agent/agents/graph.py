@@ -247,7 +247,8 @@ class JudgeRuntime:
             return None
         finally:
             sample["model_s"] += time.perf_counter() - started
-        sample["usage"] = (Usage.model_validate(sample["usage"]) + reply.usage).model_dump()
+        used = reply.usage if reply.usage.calls else reply.usage.model_copy(update={"calls": 1})
+        sample["usage"] = (Usage.model_validate(sample["usage"]) + used).model_dump()
         if reply.stop_reason == "refusal":
             _append(sample, Message(role="assistant", parts=_text_parts(reply.text)))
             _finish(sample, "refused", reply.text.strip()[:300] or "the model refused to answer")

@@ -55,9 +55,8 @@ class ScriptedBackend(Backend):
             raise ConfigError(f"scripted backend: unknown option(s) {', '.join(sorted(options))}; known: script, model")
         path = script or os.environ.get(SCRIPT_ENV)
         if not path:
-            raise ConfigError(
-                f"scripted backend needs a script of replies: --backend-option script=FILE.json or {SCRIPT_ENV}=FILE.json"
-            )
+            hint = f"--backend-option script=FILE.json or {SCRIPT_ENV}=FILE.json"
+            raise ConfigError(f"scripted backend needs a script of replies: {hint}")
         return cls(load_script(Path(path)), model=model, capabilities=Capabilities.model_validate(caps))
 
     def capabilities(self) -> Capabilities:

@@ -120,20 +120,27 @@ def recursion_limit(config: JudgeConfig) -> int:
 
 
 def window_images(messages: list[Message], limit: int) -> list[Message]:
-    """Keep at most `limit` images: the oldest tool images leave first (then overview frames), each
-    replaced by a text note of what it showed."""
-    tool_slots: list[tuple[int, int | None, int]] = []
-    user_slots: list[tuple[int, int | None, int]] = []
+    """Keep at most `limit` images, each dropped one replaced by a text note of what it showed.
+
+    Older tool images leave first, then overview frames (oldest first); the images of the latest
+    tool message, which the judge just asked for, leave only when nothing else is left.
+    """
+    latest_tool = max((i for i, m in enumerate(messages) if m.role == "tool"), default=-1)
+    older: list[tuple[int, int | None, int]] = []
+    overview_slots: list[tuple[int, int | None, int]] = []
+    latest: list[tuple[int, int | None, int]] = []
     for mi, message in enumerate(messages):
-        user_slots += [(mi, None, pi) for pi, p in enumerate(message.parts) if isinstance(p, ImagePart)]
+        overview_slots += [(mi, None, pi) for pi, p in enumerate(message.parts) if isinstance(p, ImagePart)]
         for ri, result in enumerate(message.tool_results):
-            tool_slots += [(mi, ri, pi) for pi, p in enumerate(result.parts) if isinstance(p, ImagePart)]
-    excess = len(tool_slots) + len(user_slots) - limit
+            slots = [(mi, ri, pi) for pi, p in enumerate(result.parts) if isinstance(p, ImagePart)]
+            (latest if mi == latest_tool else older).extend(slots)
+    order = older + overview_slots + latest
+    excess = len(order) - limit
     if excess <= 0:
         return messages
     out = list(messages)
     copied: set[int] = set()
-    for mi, ri, pi in (tool_slots + user_slots)[:excess]:
+    for mi, ri, pi in order[:excess]:
         if mi not in copied:
             out[mi] = out[mi].model_copy(deep=True)
             copied.add(mi)
@@ -441,7 +448,7 @@ def _vote(
         chosen = next(s for s, v in zip(samples, votes, strict=True) if v == winner)
         verdict = Verdict.model_validate(chosen["verdict"])
         if len(votes) > 1:
-            verdict.confidence = round(votes.count(winner) / len(votes), 4)
+            verdict.confidence = votes.count(winner) / len(votes)
         return "ok", verdict, None
     statuses = {o.status for o in outcomes}
     first_error = next((o.error for o in outcomes if o.error), None)

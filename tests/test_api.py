@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from graph_support import call, submit, text, tools
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vrb_agent
 from vrb_agent import JudgeConfig, ajudge, judge
@@ -68,6 +70,27 @@ def test_verdicts_are_reported_in_the_samples_own_terms(square_video: Path, mode
             assert result.order_agreement is True
         else:
             assert result.order_agreement is None
+
+
+configs = st.builds(
+    JudgeConfig,
+    k=st.integers(1, 4),
+    order=st.sampled_from(["fixed", "random", "both"]),
+    seed=st.integers(0, 10_000),
+    mode=st.sampled_from(["single", "agentic"]),
+    frames=st.just(1),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(config=configs, red_is_a=st.booleans())
+def test_order_mapping_property(square_video: Path, config: JudgeConfig, red_is_a: bool) -> None:
+    """A judge that always picks the faithful answer, wherever it was shown, is always reported right."""
+    response_a, response_b = (RED, BLUE) if red_is_a else (BLUE, RED)
+    result = judge(square_video, Q, response_a, response_b, backend=ScriptedBackend(faithful_judge), config=config)
+    assert result.status == "ok"
+    assert result.verdict.preferred == ("A" if red_is_a else "B")
+    assert [s.swapped for s in result.samples] == presentation_orders(config)
 
 
 def result_config(mode: str, order: str) -> JudgeConfig:

@@ -289,8 +289,10 @@ class JudgeRuntime:
         if verdict is not None:
             _finish(sample, "ok", verdict=verdict)
         elif concluding:
-            problem = next((s for s in submissions if isinstance(s, str)), None)
-            _finish(sample, "invalid", problem or "no submit_verdict call when the turn budget was spent")
+            unreadable = [c.parse_error for c in reply.tool_calls if c.name == "submit_verdict" and c.parse_error]
+            problems = [s for s in submissions if isinstance(s, str)]
+            problems += [prompts.invalid_json_message("submit_verdict", e) for e in unreadable]
+            _finish(sample, "invalid", problems[0] if problems else "no submit_verdict call once the turns were spent")
         elif reply.tool_calls:
             sample["phase"] = "act"
         elif sample["turns"] >= self.config.max_turns:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 import threading
 from collections import OrderedDict
@@ -273,10 +274,14 @@ def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+_DECORD_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: (Check failed: .*?ERROR )?")
+
+
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{exc.__class__.__name__}: {first[:160]}"
+    """One plain line from a decoder exception: no source paths, log prefixes or tracebacks."""
+    lines = str(exc).strip().splitlines()
+    first = _DECORD_PREFIX.sub("", lines[0] if lines else "")
+    return first[:160] or exc.__class__.__name__
 
 
 def _check_file(path: Path) -> None:
@@ -309,13 +314,34 @@ def _open_video(path: Path, decoder: Decoder) -> tuple[_Reader, str]:
             errors.append("decord is not installed")
         except Exception as exc:  # decord raises DECORDError and RuntimeError alike
             if decoder == "decord":
-                raise MediaError(path, f"decord cannot open this file ({_short(exc)})") from None
+                raise MediaError(path, f"not a readable video (decord: {_short(exc)})") from None
             errors.append(f"decord: {_short(exc)}")
     try:
         return _OpenCVReader(str(path)), "opencv"
     except MediaError as exc:
         errors.append(exc.reason)
     raise MediaError(path, "not a readable video: " + "; ".join(errors))
+
+
+def _declared_frames(path: Path) -> int:
+    """The frame count the container header declares (OpenCV reads it without decoding)."""
+    import cv2  # noqa: PLC0415
+
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+
+
+def _check_complete(media: Media) -> None:
+    """decord quietly indexes only the readable part of a truncated file; compare with the header."""
+    declared = _declared_frames(media.path)
+    if declared > media.num_frames * 1.02 + 2:
+        raise MediaError(
+            media.path,
+            f"truncated file: the container declares {declared} frames but only {media.num_frames} are readable",
+        )
 
 
 def _validate(media: Media) -> None:
@@ -325,6 +351,8 @@ def _validate(media: Media) -> None:
         raise MediaError(media.path, "the decoder reports no frame size")
     if media.kind == "video" and not media.fps > 0:
         raise MediaError(media.path, "the video reports no frame rate")
+    if media.decoder == "decord":
+        _check_complete(media)
     # Decode the first and last frame now, so a truncated file fails at open time, not mid-judgment.
     media.frames_at([0.0, media.last_time])
 

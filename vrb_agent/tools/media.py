@@ -70,9 +70,9 @@ class _DecordReader:
         self._vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
         self.num_frames = len(self._vr)
         self.fps = float(self._vr.get_avg_fps())
-        height, width = self._vr[0].shape[:2] if self.num_frames else (0, 0)
-        self._vr.seek(0)
-        self.width, self.height = int(width), int(height)
+        # decord reports no frame size, so decode frame 0 once; Media caches it.
+        self.first_frame: np.ndarray | None = self._vr[0].asnumpy() if self.num_frames else None
+        self.height, self.width = self.first_frame.shape[:2] if self.first_frame is not None else (0, 0)
 
     def read(self, indices: Sequence[int]) -> list[np.ndarray]:
         batch = self._vr.get_batch(list(indices)).asnumpy()
@@ -197,6 +197,10 @@ class Media:
         self.width = reader.width
         self.height = reader.height
         self.duration_s = self.num_frames / self.fps if kind == "video" and self.fps > 0 else 0.0
+        first = getattr(reader, "first_frame", None)
+        if first is not None:
+            FRAME_CACHE.put((self.key, 0), first)
+            reader.first_frame = None  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return (
@@ -353,8 +357,10 @@ def _validate(media: Media) -> None:
         raise MediaError(media.path, "the video reports no frame rate")
     if media.decoder == "decord":
         _check_complete(media)
-    # Decode the first and last frame now, so a truncated file fails at open time, not mid-judgment.
-    media.frames_at([0.0, media.last_time])
+        media.frames_at([0.0])
+    else:
+        # OpenCV trusts the header: decode the last frame too, so truncation fails here, not mid-judgment.
+        media.frames_at([0.0, media.last_time])
 
 
 def open_media(path: str | os.PathLike[str], decoder: Decoder = "auto") -> Media:

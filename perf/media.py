@@ -156,7 +156,9 @@ def main() -> None:
         rows.append((minutes, results))
 
     print(f"\nOne judgment's evidence (16 uniform + 3 zooms + 8-frame clip), {WIDTH}x{HEIGHT} {FPS} fps")
-    header = f"{'video':>7} {'reader':<22} {'time s':>8} {'x base':>7} {'repeat s':>9} {'peak RSS MB':>12} {'x base':>7}"
+    header = (
+        f"{'video':>7} {'reader':<22} {'time s':>8} {'x base':>7} {'repeat s':>9} {'peak RSS MB':>12} {'x base':>7}"
+    )
     print(header)
     print("-" * len(header))
     names = {"baseline": "(c) sequential OpenCV", "decord": "(a) media/decord", "opencv": "(b) media/OpenCV"}

@@ -10,11 +10,9 @@ server returned no structured calls.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from vrb_agent.judges.base import (
-    Backend,
     BackendError,
     Capabilities,
     ConfigError,
@@ -25,11 +23,8 @@ from vrb_agent.judges.base import (
     StopReason,
     TextPart,
     ToolCall,
-    TransientError,
     Usage,
     VideoPart,
-    api_key_from_env,
-    check_options,
     choice_option,
     import_sdk,
     parse_tool_arguments,
@@ -38,15 +33,8 @@ from vrb_agent.judges.base import (
     typed_option,
 )
 from vrb_agent.judges.hermes import parse_hermes_tool_calls
-from vrb_agent.judges.pricing import DEFAULT_MODELS, estimate_cost
-from vrb_agent.judges.retry import (
-    RetryPolicy,
-    call_with_retries,
-    error_for_status,
-    redact,
-    refusal_from_detail,
-    retry_after_seconds,
-)
+from vrb_agent.judges.provider import ApiBackend, sdk_error_code, video_unsupported
+from vrb_agent.judges.retry import refusal_from_detail
 
 # Reasoning models accept only the default temperature and spend output tokens on reasoning.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -61,86 +49,47 @@ _FINISH: dict[str, StopReason] = {
 Payload = dict[str, Any]
 
 
-class OpenAIBackend(Backend):
-    """Chat Completions through the official `openai` SDK (its retries off: ours apply)."""
+class OpenAIBackend(ApiBackend):
+    """Chat Completions through the official `openai` SDK (its retries off: ours apply).
+
+    Options: `detail` (auto|low|high image detail), `reasoning_tokens` (extra output budget for
+    reasoning models such as gpt-5 / o3, which also get no temperature), plus the common ones.
+    """
 
     name = "openai"
-    key_env: tuple[str, ...] = ("OPENAI_API_KEY",)
-    options = (
-        "model",
-        "base_url",
-        "api_key",
-        "detail",
-        "max_images",
-        "timeout_s",
-        "max_retries",
-        "retry_base_s",
-        "reasoning_tokens",
-    )
+    key_env = ("OPENAI_API_KEY",)
+    base_url_env = "OPENAI_BASE_URL"
+    extra_options = ("detail", "reasoning_tokens")
 
-    def __init__(
-        self,
-        model: str | None = None,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        detail: str = "auto",
-        max_images: int = 100,
-        timeout_s: float = 300.0,
-        retry: RetryPolicy | None = None,
-        reasoning_tokens: int = 8192,
-    ) -> None:
-        super().__init__(model or DEFAULT_MODELS[self.name])
-        sdk = import_sdk("openai", "openai", self.name)
-        self._api_key = self._resolve_key(api_key)
-        self.base_url = base_url
+    def __init__(self, model: str | None = None, *, detail: str = "auto", reasoning_tokens: int = 8192, **common: Any):
+        super().__init__(model, **common)
         self.detail = choice_option(self.name, "detail", detail, ("auto", "low", "high"), "auto")
-        self.max_images = max_images
-        self.timeout_s = timeout_s
-        self.retry = retry or RetryPolicy()
         self.reasoning_tokens = reasoning_tokens
-        self._sdk = sdk
-        self._client = sdk.AsyncOpenAI(api_key=self._api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
-
-    def _resolve_key(self, explicit: str | None) -> str:
-        return api_key_from_env(explicit, self.key_env, self.name)
+        self._sdk = import_sdk("openai", "openai", self.name)
+        self._client = self._sdk.AsyncOpenAI(
+            api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
+        )
 
     @classmethod
-    def from_options(cls, **options: Any) -> OpenAIBackend:
-        """Build from `get_backend` / `--backend-option KEY=VALUE` strings."""
-        given = check_options(cls.name, options, cls.options)
-        return cls(
-            model=given.get("model"),
-            api_key=given.get("api_key"),
-            base_url=given.get("base_url"),
-            detail=given.get("detail", "auto"),
-            max_images=typed_option(cls.name, "max_images", given.get("max_images"), int, cls._default_max_images()),
-            timeout_s=typed_option(cls.name, "timeout_s", given.get("timeout_s"), float, 300.0),
-            retry=RetryPolicy.from_options(given.get("max_retries"), given.get("retry_base_s")),
-            reasoning_tokens=typed_option(cls.name, "reasoning_tokens", given.get("reasoning_tokens"), int, 8192),
-        )
-
-    @staticmethod
-    def _default_max_images() -> int:
-        return 100
+    def parse_extra_options(cls, given: dict[str, Any]) -> dict[str, Any]:
+        tokens = typed_option(cls.name, "reasoning_tokens", given.get("reasoning_tokens"), int, 8192)
+        return {"detail": given.get("detail", "auto"), "reasoning_tokens": tokens}
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(
-            images_in_tool_results=False, native_video=False, max_images_per_request=self.max_images, native_n=True
-        )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+        return Capabilities(images_in_tool_results=False, max_images_per_request=self.max_images, native_n=True)
 
     async def aclose(self) -> None:
         await self._client.close()
+
+    async def send(self, payload: Payload) -> Any:
+        return await self._client.chat.completions.create(**payload)
 
     # ---- request ----------------------------------------------------------------------------
 
     def _is_reasoning_model(self) -> bool:
         return self.model.rsplit("/", 1)[-1].startswith(_REASONING_PREFIXES)
 
-    def build_payload(self, request: ModelRequest) -> Payload:
+    async def build_payload(self, request: ModelRequest) -> Payload:
         """The `chat.completions.create` arguments for `request` (images resolved to data URLs)."""
         messages: list[Payload] = [{"role": "system", "content": request.system}] if request.system else []
         for message in request.messages:
@@ -188,10 +137,7 @@ class OpenAIBackend(Backend):
             elif isinstance(part, ImagePart):
                 blocks.extend(self._image_block(request, part))
             elif isinstance(part, VideoPart):
-                raise ConfigError(
-                    f"backend {self.name!r} cannot take video clips; native video needs "
-                    "--backend gemini --backend-option video=native"
-                )
+                raise video_unsupported(self.name)
         return blocks
 
     def _messages_of(self, message: Message, request: ModelRequest) -> list[Payload]:
@@ -253,13 +199,9 @@ class OpenAIBackend(Backend):
         """A ChatCompletion -> ModelReply; extra choices (n > 1) become `alternatives`."""
         model = getattr(response, "model", None) or self.model
         tokens = response.usage
-        usage = Usage(
-            input_tokens=tokens.prompt_tokens if tokens else 0,
-            output_tokens=tokens.completion_tokens if tokens else 0,
-            images=request.image_count(),
-            calls=1,
+        usage = self.usage(
+            model, tokens.prompt_tokens if tokens else 0, tokens.completion_tokens if tokens else 0, request
         )
-        usage.cost_usd = estimate_cost(model, usage.input_tokens, usage.output_tokens)
         if not response.choices:
             return ModelReply(usage=usage, latency_s=latency, model=model)
         first, *rest = (self._choice_reply(c, usage, latency, model) for c in response.choices)
@@ -267,56 +209,15 @@ class OpenAIBackend(Backend):
         first.alternatives = [r.model_copy(update={"usage": empty}) for r in rest]
         return first
 
-    # ---- call -------------------------------------------------------------------------------
+    # ---- errors -----------------------------------------------------------------------------
 
     def classify(self, exc: Exception) -> BackendError | None:
-        """SDK exception -> typed error (None for anything that is not a provider failure)."""
-        sdk = self._sdk
-        if isinstance(exc, sdk.APIStatusError):
-            detail = redact(_error_message(exc), [self._api_key])
-            if exc.status_code == 400 and _is_policy_error(exc):
-                return refusal_from_detail(self.name, detail)
-            return error_for_status(
-                self.name,
-                exc.status_code,
-                detail,
-                retry_after=retry_after_seconds(exc.response.headers),
-                key_env=" or ".join(self.key_env),
-                model=self.model,
-            )
-        if isinstance(exc, sdk.APITimeoutError):
-            return TransientError(f"{self.name}: no answer within {self.timeout_s:g}s (timeout)")
-        if isinstance(exc, sdk.APIConnectionError):
-            return TransientError(f"{self.name}: connection failed ({self._endpoint()})")
-        if isinstance(exc, sdk.APIError):
-            return BackendError(f"{self.name}: unusable response: {redact(str(exc), [self._api_key])[:300]}")
+        return self.classify_stainless(self._sdk, exc)
+
+    def refusal_error(self, exc: Any, detail: str) -> BackendError | None:
+        if exc.status_code == 400 and sdk_error_code(exc) in _POLICY_CODES:
+            return refusal_from_detail(self.name, detail)
         return None
-
-    def _endpoint(self) -> str:
-        return self.base_url or "default OpenAI endpoint"
-
-    async def complete(self, request: ModelRequest) -> ModelReply:
-        payload = self.build_payload(request)
-        started = time.perf_counter()
-        response = await call_with_retries(
-            lambda: self._client.chat.completions.create(**payload), self.classify, self.retry, self.name
-        )
-        return self.parse_response(response, request, time.perf_counter() - started)
-
-
-def _error_message(exc: Any) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        message = body.get("message") or (body.get("error") or {}).get("message")
-        if message:
-            return str(message)
-    return str(getattr(exc, "message", "") or exc)
-
-
-def _is_policy_error(exc: Any) -> bool:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    code = body.get("code") or (body.get("error") or {}).get("code")
-    return code in _POLICY_CODES
 
 
 class VLLMBackend(OpenAIBackend):
@@ -328,6 +229,9 @@ class VLLMBackend(OpenAIBackend):
 
     name = "vllm"
     key_env = ("VLLM_API_KEY",)
+    base_url_env = None
+
+    default_max_images = 64
 
     def __init__(self, model: str | None = None, *, base_url: str | None = None, **kwargs: Any) -> None:
         if not base_url:
@@ -337,15 +241,11 @@ class VLLMBackend(OpenAIBackend):
             )
         super().__init__(model, base_url=base_url, **kwargs)
 
-    def _resolve_key(self, explicit: str | None) -> str:
+    def resolve_key(self, explicit: str | None) -> str:
         try:
-            return super()._resolve_key(explicit)
+            return super().resolve_key(explicit)
         except ConfigError:
             return "EMPTY"  # vLLM without --api-key accepts any bearer token
-
-    @staticmethod
-    def _default_max_images() -> int:
-        return 64
 
     def _is_reasoning_model(self) -> bool:
         return False
@@ -360,5 +260,5 @@ class VLLMBackend(OpenAIBackend):
             return text, calls
         return parse_hermes_tool_calls(text)
 
-    def _endpoint(self) -> str:
+    def endpoint(self) -> str:
         return f"{self.base_url}; is the server running?"

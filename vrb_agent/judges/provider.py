@@ -164,7 +164,8 @@ class ApiBackend(Backend):
 def video_unsupported(backend: str) -> ConfigError:
     """The explicit error for a VideoPart sent to a backend without native video."""
     return ConfigError(
-        f"backend {backend!r} cannot take video clips; native video needs --backend gemini --backend-option video=native"
+        f"backend {backend!r} cannot take video clips; "
+        "native video needs --backend gemini --backend-option video=native"
     )
 
 

@@ -44,7 +44,7 @@ def simple_request(text: str = "hello", **fields: object) -> ModelRequest:
 async def test_conversation_translation_on_the_wire() -> None:
     convo = build_conversation()
     with openai_server([completion("ok")]) as server:
-        await backend(server.url, detail="high").complete(convo.request)
+        await backend(server.url, model="gpt-4.1", detail="high").complete(convo.request)
     (sent,) = server.requests
     body = sent.json
     assert sent.headers["authorization"] == f"Bearer {SECRET}"
@@ -103,7 +103,7 @@ async def test_reply_tool_calls_usage_and_cost() -> None:
     calls = [tool_call("c1", "select_frames", {"timestamps": [1.5]}), tool_call("c2", "zoom", "{bad json")]
     convo = build_conversation(second_round=False)
     with openai_server([completion("looking", calls, model="gpt-4.1-2025-04-14", usage=(2000, 100))]) as server:
-        reply = await backend(server.url).complete(convo.request)
+        reply = await backend(server.url, model="gpt-4.1").complete(convo.request)
     assert reply.stop_reason == "tool_calls"
     assert reply.text == "looking"
     assert [(c.id, c.name) for c in reply.tool_calls] == [("c1", "select_frames"), ("c2", "zoom")]
@@ -195,11 +195,15 @@ async def test_n_samples_come_back_as_alternatives() -> None:
     assert sum(r.usage.input_tokens for r in replies) == 1000
 
 
-async def test_reasoning_models_get_no_temperature_and_reasoning_headroom() -> None:
-    with openai_server([completion("ok")]) as server:
-        await backend(server.url, model="gpt-5-mini", reasoning_tokens="1000").complete(simple_request())
-    body = server.requests[0].json
-    assert "temperature" not in body and body["max_completion_tokens"] == 2048 + 1000
+async def test_reasoning_models_get_effort_and_no_temperature() -> None:
+    with openai_server([completion("ok"), completion("ok")]) as server:
+        await backend(server.url).complete(simple_request())  # default model gpt-6.1-sol
+        await backend(server.url, reasoning_effort="high", reasoning_tokens="1000").complete(simple_request())
+    default, high = (r.json for r in server.requests)
+    assert default["model"] == "gpt-6.1-sol"
+    assert "temperature" not in default and default["reasoning_effort"] == "none"
+    assert default["max_completion_tokens"] == 2048
+    assert high["reasoning_effort"] == "high" and high["max_completion_tokens"] == 2048 + 1000
 
 
 def test_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ def message(
     calls: Sequence[dict[str, Any]] = (),
     *,
     stop_reason: str | None = None,
-    model: str = "claude-sonnet-4-5-20250929",
+    model: str = "claude-sonnet-5-5",
     usage: tuple[int, int] = (1500, 60),
 ) -> Reply:
     """A 200 Messages API response."""

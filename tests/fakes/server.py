@@ -101,7 +101,8 @@ class FakeServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = Recorded(self.command, self.path, dict(self.headers.items()), body, time.monotonic())
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                request = Recorded(self.command, self.path, headers, body, time.monotonic())
                 reply = server.route(server, request)
                 if reply is None:
                     reply = Reply(404, {"error": {"message": f"no route for {self.command} {self.path}"}})

@@ -36,8 +36,10 @@ from vrb_agent.judges.hermes import parse_hermes_tool_calls
 from vrb_agent.judges.provider import ApiBackend, sdk_error_code, video_unsupported
 from vrb_agent.judges.retry import refusal_from_detail
 
-# Reasoning models accept only the default temperature and spend output tokens on reasoning.
-_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+# Reasoning models take no temperature; over Chat Completions they call functions only with
+# reasoning_effort "none" (gpt-6 family), and any other effort spends output tokens on reasoning.
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5", "gpt-6")
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 _POLICY_CODES = {"content_policy_violation", "content_filter", "invalid_prompt"}
 _FINISH: dict[str, StopReason] = {
     "stop": "end",
@@ -52,18 +54,29 @@ Payload = dict[str, Any]
 class OpenAIBackend(ApiBackend):
     """Chat Completions through the official `openai` SDK (its retries off: ours apply).
 
-    Options: `detail` (auto|low|high image detail), `reasoning_tokens` (extra output budget for
-    reasoning models such as gpt-5 / o3, which also get no temperature), plus the common ones.
+    Options: `detail` (auto|low|high image detail); for reasoning models (gpt-5/gpt-6/o-series,
+    which get no temperature) `reasoning_effort` (default none: Chat Completions function calling
+    needs it for the gpt-6 family) and `reasoning_tokens` (extra output budget when effort is not
+    none); plus the common ones.
     """
 
     name = "openai"
     key_env = ("OPENAI_API_KEY",)
     base_url_env = "OPENAI_BASE_URL"
-    extra_options = ("detail", "reasoning_tokens")
+    extra_options = ("detail", "reasoning_effort", "reasoning_tokens")
 
-    def __init__(self, model: str | None = None, *, detail: str = "auto", reasoning_tokens: int = 8192, **common: Any):
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        detail: str = "auto",
+        reasoning_effort: str = "none",
+        reasoning_tokens: int = 8192,
+        **common: Any,
+    ) -> None:
         super().__init__(model, **common)
         self.detail = choice_option(self.name, "detail", detail, ("auto", "low", "high"), "auto")
+        self.reasoning_effort = choice_option(self.name, "reasoning_effort", reasoning_effort, _EFFORTS, "none")
         self.reasoning_tokens = reasoning_tokens
         self._sdk = import_sdk("openai", "openai", self.name)
         self._client = self._sdk.AsyncOpenAI(
@@ -73,7 +86,11 @@ class OpenAIBackend(ApiBackend):
     @classmethod
     def parse_extra_options(cls, given: dict[str, Any]) -> dict[str, Any]:
         tokens = typed_option(cls.name, "reasoning_tokens", given.get("reasoning_tokens"), int, 8192)
-        return {"detail": given.get("detail", "auto"), "reasoning_tokens": tokens}
+        return {
+            "detail": given.get("detail", "auto"),
+            "reasoning_effort": given.get("reasoning_effort", "none"),
+            "reasoning_tokens": tokens,
+        }
 
     def capabilities(self) -> Capabilities:
         return Capabilities(images_in_tool_results=False, max_images_per_request=self.max_images, native_n=True)
@@ -111,7 +128,11 @@ class OpenAIBackend(ApiBackend):
 
     def _sampling(self, request: ModelRequest) -> Payload:
         if self._is_reasoning_model():
-            return {"max_completion_tokens": request.max_output_tokens + self.reasoning_tokens}
+            headroom = 0 if self.reasoning_effort == "none" else self.reasoning_tokens
+            return {
+                "reasoning_effort": self.reasoning_effort,
+                "max_completion_tokens": request.max_output_tokens + headroom,
+            }
         return {"temperature": request.temperature, "max_completion_tokens": request.max_output_tokens}
 
     @staticmethod

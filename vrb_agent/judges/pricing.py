@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PRICES_CHECKED = "2025-11-15"
+PRICES_CHECKED = "2026-11-23"
 
 
 @dataclass(frozen=True)
@@ -23,40 +23,42 @@ class Price:
 
 
 # Keys are model names or prefixes of dated snapshots ("gpt-4.1" covers "gpt-4.1-2025-04-14");
-# the longest matching key wins, so "gpt-4.1-mini" is not priced as "gpt-4.1".
+# the longest matching key wins, so "gpt-4.1-mini" is not priced as "gpt-4.1". Models that the
+# providers have already shut down are left out.
 PRICES: dict[str, Price] = {
-    # OpenAI
+    # OpenAI (short-context standard tier)
+    "gpt-6.2-sol": Price(2.00, 10.00),
+    "gpt-6.1-sol": Price(2.00, 10.00),
+    "gpt-6-sol": Price(2.00, 10.00),
     "gpt-5": Price(1.25, 10.00),
     "gpt-5-mini": Price(0.25, 2.00),
-    "gpt-5-nano": Price(0.05, 0.40),
     "gpt-4.1": Price(2.00, 8.00),
     "gpt-4.1-mini": Price(0.40, 1.60),
-    "gpt-4.1-nano": Price(0.10, 0.40),
     "gpt-4o": Price(2.50, 10.00),
     "gpt-4o-mini": Price(0.15, 0.60),
-    "o3": Price(2.00, 8.00),
-    "o3-mini": Price(1.10, 4.40),
-    "o4-mini": Price(1.10, 4.40),
     # Anthropic
-    "claude-opus-4-1": Price(15.00, 75.00),
-    "claude-opus-4-5": Price(5.00, 25.00),
+    "claude-sonnet-5-5": Price(2.00, 10.00),
+    "claude-sonnet-5": Price(2.00, 10.00),
+    "claude-sonnet-4-6": Price(3.00, 15.00),
     "claude-sonnet-4-5": Price(3.00, 15.00),
-    "claude-sonnet-4": Price(3.00, 15.00),
+    "claude-opus-4-5": Price(5.00, 25.00),
     "claude-haiku-4-5": Price(1.00, 5.00),
-    # Google (prompts up to 200k tokens)
+    # Google (standard tier, prompts up to 200k tokens; thinking tokens billed as output)
+    "gemini-3.5-flash": Price(1.50, 9.00),
+    "gemini-3.1-pro-preview": Price(2.00, 12.00),
+    "gemini-3.1-flash-lite": Price(0.25, 1.50),
+    "gemini-3-flash-preview": Price(0.50, 3.00),
     "gemini-2.5-pro": Price(1.25, 10.00),
     "gemini-2.5-flash": Price(0.30, 2.50),
-    "gemini-2.5-flash-lite": Price(0.10, 0.40),
-    "gemini-3-pro-preview": Price(2.00, 12.00),
 }
 
 # Documented defaults (README "Backends"); `--model` overrides. vllm serves whatever it was
 # started with: self-hosted, so it has no per-token price.
 DEFAULT_MODELS: dict[str, str] = {
-    "openai": "gpt-4.1",
+    "openai": "gpt-6.1-sol",
     "vllm": "Qwen/Qwen2.5-VL-72B-Instruct",
-    "anthropic": "claude-sonnet-4-5",
-    "gemini": "gemini-2.5-pro",
+    "anthropic": "claude-sonnet-5-5",
+    "gemini": "gemini-3.5-flash",
 }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import json
+import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,6 +64,32 @@ class ToolCall(BaseModel):
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
     parse_error: str | None = None
+
+
+def new_call_id() -> str:
+    """A fresh tool-call id, for providers (or text formats) that do not assign one."""
+    return f"call_{uuid.uuid4().hex[:16]}"
+
+
+def parse_tool_arguments(raw: object) -> tuple[dict[str, Any], str | None]:
+    """Decode a provider's tool-call arguments into a dict, or say why they are unusable.
+
+    Returns `(arguments, None)` on success and `({}, reason)` when the text is not a JSON object,
+    so the caller can build `ToolCall(parse_error=reason)` instead of crashing the judgment.
+    """
+    if raw is None or raw == "":
+        return {}, None
+    if isinstance(raw, dict):
+        return raw, None
+    if not isinstance(raw, str):
+        return {}, f"arguments must be a JSON object, got {type(raw).__name__}: {str(raw)[:200]!r}"
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return {}, f"arguments are not valid JSON ({exc.msg} at char {exc.pos}): {raw[:200]!r}"
+    if not isinstance(value, dict):
+        return {}, f"arguments must be a JSON object, got {type(value).__name__}: {str(raw)[:200]!r}"
+    return value, None
 
 
 class ToolResult(BaseModel):

@@ -169,7 +169,7 @@ def allow_torchvision_without_ops() -> None:
     if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is None:
         return
     try:
-        import torchvision  # noqa: F401
+        import torchvision
     except RuntimeError as exc:
         if "torchvision::" not in str(exc):
             raise

@@ -46,6 +46,7 @@ DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 INSTALL_HINT = "pip install 'vrb-agent[qwen]'"
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 MIN_TRANSFORMERS = (4, 57)
+VIDEO_MAX_SIDE = 768  # clip frames are decoded at most this large; the processor's pixel cap applies after
 
 QWEN_TOOL_TEMPLATE = """\
 {%- macro render_content(content) -%}
@@ -78,7 +79,8 @@ QWEN_TOOL_TEMPLATE = """\
 {%- if (loop.first and content) or not loop.first -%}{{- '\\n' -}}{%- endif -%}
 {%- if tool_call.function -%}{%- set tool_call = tool_call.function -%}{%- endif -%}
 {{- '<tool_call>\\n{"name": "' + tool_call.name + '", "arguments": ' -}}
-{%- if tool_call.arguments is string -%}{{- tool_call.arguments -}}{%- else -%}{{- tool_call.arguments | tojson -}}{%- endif -%}
+{%- if tool_call.arguments is string -%}{{- tool_call.arguments -}}
+{%- else -%}{{- tool_call.arguments | tojson -}}{%- endif -%}
 {{- '}\\n</tool_call>' -}}
 {%- endfor -%}
 {{- '<|im_end|>\\n' -}}
@@ -118,9 +120,17 @@ def _import_extra() -> tuple[Any, Any]:
     """torch and transformers, or a ConfigError that says how to install them."""
     try:
         import torch  # noqa: PLC0415
+        import torchvision  # noqa: F401, PLC0415 - Qwen-VL's image and video processors need it
         import transformers  # noqa: PLC0415
     except ImportError as exc:
         raise ConfigError(f"the qwen backend needs the [qwen] extra ({exc.name} is missing): {INSTALL_HINT}") from None
+    except RuntimeError as exc:
+        if "torchvision::" not in str(exc):
+            raise
+        raise ConfigError(
+            "torchvision does not match the installed torch (its operators failed to load): install the "
+            f"torchvision release built for torch {torch.__version__}, e.g. pip install torch torchvision together"
+        ) from None
     version = tuple(int(p) for p in transformers.__version__.split(".")[:2] if p.isdigit())
     if version < MIN_TRANSFORMERS:
         raise ConfigError(
@@ -168,13 +178,6 @@ def _load(model: str, device: str, dtype: str) -> LoadedQwen:
 
         processor = AutoProcessor.from_pretrained(model)
         network = AutoModelForImageTextToText.from_pretrained(model, dtype=dtype)
-    except RuntimeError as exc:
-        if "torchvision::" in str(exc):
-            raise ConfigError(
-                "torchvision does not match the installed torch (its operators failed to load); install the "
-                f"torchvision release built for your torch, then retry: {exc}"
-            ) from None
-        raise
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(
             f"cannot load Qwen model {model!r}: {_first_line(exc)}. Pass --model a Hugging Face hub id of a "
@@ -230,9 +233,8 @@ class ChatInputs:
 class _ChatBuilder:
     """Translates the neutral message model into Qwen chat messages, collecting pixels in order."""
 
-    def __init__(self, request: ModelRequest, max_side: int | None) -> None:
+    def __init__(self, request: ModelRequest) -> None:
         self.request = request
-        self.max_side = max_side
         self.out = ChatInputs(messages=[], tools=_tool_specs(request))
 
     def build(self) -> ChatInputs:
@@ -259,8 +261,11 @@ class _ChatBuilder:
         return content or [{"type": "text", "text": "(no output)"}]
 
     def _content(self, parts: list[Part]) -> list[dict[str, Any]]:
+        """Parts in order, one per line (as `Message.text` joins them)."""
         content: list[dict[str, Any]] = []
         for part in parts:
+            if content:
+                content.append({"type": "text", "text": "\n"})
             if isinstance(part, TextPart):
                 content.append({"type": "text", "text": part.text})
             elif isinstance(part, ImagePart):
@@ -278,14 +283,14 @@ class _ChatBuilder:
         return [{"type": "text", "text": f"{label}: " if label else ""}, {"type": "image"}]
 
     def _video(self, part: VideoPart) -> list[dict[str, Any]]:
-        frames, metadata = clip_frames(part, self.max_side)
+        frames, metadata = clip_frames(part)
         self.out.videos.append(frames)
         self.out.video_metadata.append(metadata)
         label = part.label or f"clip {part.start:.2f}-{part.end:.2f}s at {part.fps:g} fps"
         return [{"type": "text", "text": f"{label}: "}, {"type": "video"}]
 
 
-def clip_frames(part: VideoPart, max_side: int | None) -> tuple[np.ndarray, Any]:
+def clip_frames(part: VideoPart, max_side: int = VIDEO_MAX_SIDE) -> tuple[np.ndarray, Any]:
     """Frames of a clip and the metadata that gives the model their true times.
 
     Indices stay absolute (Qwen3-VL writes `<t seconds>` from them); `total_num_frames` is the
@@ -383,7 +388,7 @@ class QwenBackend(Backend):
     def generate(self, request: ModelRequest) -> ModelReply:
         """One blocking model call: `request.n` samples from a single `generate`."""
         started = time.perf_counter()
-        chat = _ChatBuilder(request, max_side=None).build()
+        chat = _ChatBuilder(request).build()
         inputs = self._encode(chat)
         prompt_tokens = int(inputs["input_ids"].shape[1])
         with self.loaded.lock:
@@ -398,16 +403,23 @@ class QwenBackend(Backend):
             replies.append(replies[0].model_copy(update={"usage": Usage(output_tokens=replies[0].usage.output_tokens)}))
         return replies[0].model_copy(update={"alternatives": replies[1:]})
 
-    def _encode(self, chat: ChatInputs) -> Any:
-        processor = self.loaded.processor
-        text = processor.apply_chat_template(
+    def render(self, request: ModelRequest) -> str:
+        """The exact prompt text the model sees for `request` (before image tokens are expanded)."""
+        return self._render(_ChatBuilder(request).build())
+
+    def _render(self, chat: ChatInputs) -> str:
+        return self.loaded.processor.apply_chat_template(
             chat.messages,
             tools=chat.tools or None,
             chat_template=self.loaded.chat_template,
             tokenize=False,
             add_generation_prompt=True,
         )
-        kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt", "padding": True}
+
+    def _encode(self, chat: ChatInputs) -> Any:
+        """Prompt text plus pixels -> model inputs (image/video pads expanded by the processor)."""
+        processor = self.loaded.processor
+        kwargs: dict[str, Any] = {"text": [self._render(chat)], "return_tensors": "pt", "padding": True}
         if chat.images:
             kwargs["images"] = chat.images
         if chat.videos:
@@ -440,14 +452,16 @@ class QwenBackend(Backend):
         produced = ids if end is None else ids[:end]
         raw = tokenizer.decode(produced, skip_special_tokens=True)
         text, calls = parse_hermes_tool_calls(raw)
-        stop: StopReason = "tool_calls" if calls else ("length" if end is None else "end")
+        stop: StopReason = "length" if end is None else ("tool_calls" if calls else "end")
         usage = Usage(
             input_tokens=prompt_tokens,
             output_tokens=len(produced) + (0 if end is None else 1),
             images=images,
             calls=1 if prompt_tokens else 0,
         )
-        return ModelReply(text=text, tool_calls=calls, usage=usage, stop_reason=stop, latency_s=latency, model=self.model)
+        return ModelReply(
+            text=text, tool_calls=calls, usage=usage, stop_reason=stop, latency_s=latency, model=self.model
+        )
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -76,7 +76,7 @@ def _train_tokenizer(vocab_size: int) -> Any:
     return tokenizer
 
 
-def _qwen_tokenizer(vocab_size: int) -> Any:
+def qwen_tokenizer(vocab_size: int = 400) -> Any:
     """The trained BPE wrapped as transformers' Qwen2Tokenizer with Qwen's added tokens."""
     from tokenizers import AddedToken
     from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
@@ -101,7 +101,7 @@ def _merges_of(model: Any) -> list[tuple[str, str]]:
     return [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in merges]
 
 
-def _vision_tokens(tokenizer: Any) -> dict[str, int]:
+def vision_token_ids(tokenizer: Any) -> dict[str, int]:
     ids = tokenizer.convert_tokens_to_ids
     return {
         "image_token_id": ids("<|image_pad|>"),
@@ -127,7 +127,7 @@ def _text_config(tokenizer: Any, hidden: int, layers: int) -> dict[str, Any]:
     }
 
 
-def _model_config(kind: str, tokenizer: Any, hidden: int = 32, layers: int = 2) -> Any:
+def tiny_config(kind: str, tokenizer: Any, hidden: int = 32, layers: int = 2) -> Any:
     text = _text_config(tokenizer, hidden, layers)
     if kind == "qwen2_5_vl":
         from transformers import Qwen2_5_VLConfig
@@ -142,7 +142,7 @@ def _model_config(kind: str, tokenizer: Any, hidden: int = 32, layers: int = 2) 
             "window_size": 56,
             "patch_size": 14,
         }
-        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **_vision_tokens(tokenizer))
+        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **vision_token_ids(tokenizer))
     from transformers import Qwen3VLConfig
 
     text["head_dim"] = hidden // 4
@@ -156,7 +156,7 @@ def _model_config(kind: str, tokenizer: Any, hidden: int = 32, layers: int = 2) 
         "num_position_embeddings": 64,
         "patch_size": 16,
     }
-    return Qwen3VLConfig(text_config=text, vision_config=vision, **_vision_tokens(tokenizer))
+    return Qwen3VLConfig(text_config=text, vision_config=vision, **vision_token_ids(tokenizer))
 
 
 def allow_torchvision_without_ops() -> None:
@@ -184,30 +184,34 @@ def build_tiny_qwen(directory: Path, kind: str = "qwen2_5_vl", seed: int = 0) ->
     allow_torchvision_without_ops()
     import torch
     from transformers import AutoModelForImageTextToText
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    from vrb_agent.judges.qwen import QWEN_TOOL_TEMPLATE
 
     torch.manual_seed(seed)
-    tokenizer = _qwen_tokenizer(vocab_size=400)
-    config = _model_config(kind, tokenizer)
+    tokenizer = qwen_tokenizer()
+    config = tiny_config(kind, tokenizer)
     model = AutoModelForImageTextToText.from_config(config)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     patch = 14 if kind == "qwen2_5_vl" else 16
     unit = (patch * 2) ** 2  # pixels of one merged visual token
-    pixels = {"min_pixels": 4 * unit, "max_pixels": 16 * unit, "patch_size": patch}
-    image_processor = Qwen2VLImageProcessorPil(**pixels)
-    processor_cls = _processor_class(kind)
-    video_cls = _video_processor_class(kind)
-    processor = processor_cls(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        video_processor=video_cls(**pixels),
-        chat_template=QWEN25_VL_TEMPLATE if kind == "qwen2_5_vl" else QWEN_TOOL_TEMPLATE,
-    )
+    processor = qwen_processor(kind, tokenizer, min_pixels=4 * unit, max_pixels=16 * unit)
     processor.save_pretrained(directory)
     return directory
+
+
+def qwen_processor(kind: str, tokenizer: Any, min_pixels: int, max_pixels: int) -> Any:
+    """Image and video processors with the given pixel limits, the tokenizer and the checkpoint's
+    chat template (Qwen2.5-VL's own, which ignores tools; the tool-aware one for Qwen3-VL)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from vrb_agent.judges.qwen import QWEN_TOOL_TEMPLATE
+
+    pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels, "patch_size": 14 if kind == "qwen2_5_vl" else 16}
+    return _processor_class(kind)(
+        image_processor=Qwen2VLImageProcessorPil(**pixels),
+        tokenizer=tokenizer,
+        video_processor=_video_processor_class(kind)(**pixels),
+        chat_template=QWEN25_VL_TEMPLATE if kind == "qwen2_5_vl" else QWEN_TOOL_TEMPLATE,
+    )
 
 
 def _processor_class(kind: str) -> Any:

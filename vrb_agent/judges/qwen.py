@@ -183,11 +183,17 @@ def _load(model: str, device: str, dtype: str) -> LoadedQwen:
             f"cannot load Qwen model {model!r}: {_first_line(exc)}. Pass --model a Hugging Face hub id of a "
             "Qwen2.5-VL / Qwen3-VL checkpoint (e.g. Qwen/Qwen2.5-VL-7B-Instruct) or a local directory holding one"
         ) from None
-    network.to(device).eval()
+    return prepare_loaded(network.to(device), processor)
+
+
+def prepare_loaded(network: Any, processor: Any) -> LoadedQwen:
+    """A model and processor made ready for judging: eval mode, a pad token, a tool-aware template."""
+    network.eval()
     tokenizer = processor.tokenizer
     if getattr(tokenizer, "pad_token_id", None) is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedQwen(network, processor, device, dtype, _tool_template(processor))
+    dtype = str(network.dtype).removeprefix("torch.")
+    return LoadedQwen(network, processor, str(network.device), dtype, _tool_template(processor))
 
 
 def _check_model_path(model: str) -> None:
@@ -352,9 +358,10 @@ class QwenBackend(Backend):
         dtype: str | None = None,
         native_video: bool = False,
         max_images: int = 64,
+        loaded: LoadedQwen | None = None,
     ) -> None:
         super().__init__(model)
-        self.loaded = load_qwen(model, device, dtype)
+        self.loaded = loaded or load_qwen(model, device, dtype)
         self.native_video = native_video
         self.max_images = max_images
 
@@ -369,6 +376,12 @@ class QwenBackend(Backend):
     ) -> QwenBackend:
         """Build from CLI/API options; options meant for other backends (base_url, ...) are ignored."""
         return cls(model or DEFAULT_MODEL, device=device, dtype=dtype, native_video=native_video)
+
+    @classmethod
+    def from_model(cls, network: Any, processor: Any, name: str = "in-memory", **options: Any) -> QwenBackend:
+        """Judge with a model already in memory (a fine-tune, or one built from a config) instead of
+        loading a checkpoint; it is not shared through the process-wide cache."""
+        return cls(name, loaded=prepare_loaded(network, processor), **options)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(

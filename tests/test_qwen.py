@@ -149,12 +149,17 @@ def test_bad_model_paths_are_config_errors(tmp_path: Path) -> None:
         registry.get_backend("qwen", model=str(tmp_path))
 
 
-def test_bad_device_and_dtype_are_config_errors(tiny_qwen_dirs: dict[str, Path]) -> None:
+def test_bad_device_and_dtype_are_config_errors(
+    tiny_qwen_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = str(tiny_qwen_dirs["qwen3_vl"])
     with pytest.raises(ConfigError, match="unknown dtype 'fp8'"):
         registry.get_backend("qwen", model=path, dtype="fp8")
     with pytest.raises(ConfigError, match="no GPU"):
         registry.get_backend("qwen", model=path, device="cuda")
+    monkeypatch.setenv("VRB_QWEN_DTYPE", "int3")  # the CLI's way to override
+    with pytest.raises(ConfigError, match="unknown dtype 'int3'"):
+        registry.get_backend("qwen", model=path)
 
 
 # ---- the prompt -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ models were trained on the hermes format), so a template that cannot render tool
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ QWEN_TOOL_TEMPLATE = """\
 {%- macro render_content(content) -%}
 {%- if content is string -%}{{- content -}}
 {%- else -%}{%- for item in content -%}
-{%- if item.type == 'image' or 'image' in item -%}<|vision_start|><|image_pad|><|vision_end|>
+{%- if item.type in ('image', 'image_url') or 'image' in item -%}<|vision_start|><|image_pad|><|vision_end|>
 {%- elif item.type == 'video' or 'video' in item -%}<|vision_start|><|video_pad|><|vision_end|>
 {%- elif 'text' in item -%}{{- item.text -}}
 {%- endif -%}{%- endfor -%}{%- endif -%}
@@ -374,7 +375,10 @@ class QwenBackend(Backend):
         native_video: bool = False,
         **_: Any,
     ) -> QwenBackend:
-        """Build from CLI/API options; options meant for other backends (base_url, ...) are ignored."""
+        """Build from CLI/API options; options meant for other backends (base_url, ...) are ignored.
+        Device and dtype fall back to `VRB_QWEN_DEVICE` / `VRB_QWEN_DTYPE`, then to automatic."""
+        device = device or os.environ.get("VRB_QWEN_DEVICE")
+        dtype = dtype or os.environ.get("VRB_QWEN_DTYPE")
         return cls(model or DEFAULT_MODEL, device=device, dtype=dtype, native_video=native_video)
 
     @classmethod

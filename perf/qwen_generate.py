@@ -29,16 +29,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the tests' offline tokenizer/processor builders
+sys.path.insert(0, str(ROOT))
 
-from qwen_tiny import (  # noqa: E402
+from tests.qwen_tiny import (  # noqa: E402 - the tests' offline tokenizer/processor builders
     allow_torchvision_without_ops,
     qwen_processor,
     qwen_tokenizer,
     tiny_config,
     vision_token_ids,
 )
-
 from vrb_agent.judges.base import ImagePart, Message, ModelRequest, TextPart, ToolSpec  # noqa: E402
 from vrb_agent.tools.evidence import EvidenceStore  # noqa: E402
 from vrb_agent.tools.synth import Shape, Text, VideoSpec, render_frame  # noqa: E402

@@ -49,7 +49,7 @@ def square_image(media_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_qwen_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny random-weight Qwen2.5-VL and Qwen3-VL checkpoints saved offline (see tests/qwen_tiny.py)."""
-    from qwen_tiny import build_tiny_qwen
+    from tests.qwen_tiny import build_tiny_qwen
 
     root = tmp_path_factory.mktemp("qwen")
     return {kind: build_tiny_qwen(root / kind, kind) for kind in ("qwen2_5_vl", "qwen3_vl")}

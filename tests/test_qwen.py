@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from qwen_tiny import allow_torchvision_without_ops
 
+from tests.qwen_tiny import allow_torchvision_without_ops
 from vrb_agent.judges import registry
 from vrb_agent.judges.base import (
     ConfigError,

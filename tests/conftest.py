@@ -41,3 +41,15 @@ def square_video(media_dir: Path) -> Path:
 def square_image(media_dir: Path) -> Path:
     """The square video's frame at 2.2 s as a PNG (red square visible)."""
     return write_image(media_dir / "square.png", square_spec(), t=2.2)
+
+
+# --- tiny Qwen-VL checkpoints (qwen backend issue) -----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random-weight Qwen2.5-VL and Qwen3-VL checkpoints saved offline (see tests/qwen_tiny.py)."""
+    from tests.qwen_tiny import build_tiny_qwen
+
+    root = tmp_path_factory.mktemp("qwen")
+    return {kind: build_tiny_qwen(root / kind, kind) for kind in ("qwen2_5_vl", "qwen3_vl")}

@@ -610,7 +610,7 @@ def _zoom_boxes(record: dict[str, Any]) -> list[tuple[float, list[float]]]:
 def _figure(href: str, entry: dict[str, Any], boxes: list[list[float]]) -> str:
     """The image the judge saw, with zoom boxes (0–1000 scale) drawn over it in SVG."""
     w, h = int(entry.get("width") or 320), int(entry.get("height") or 180)
-    scale = min(1.0, 320 / max(w, 1))
+    scale = 320 / max(w, 1)  # every image shown 320 px wide, small crops included
     rects = "".join(
         f'<rect x="{b[0] / 1000 * w:.1f}" y="{b[1] / 1000 * h:.1f}" width="{(b[2] - b[0]) / 1000 * w:.1f}" '
         f'height="{(b[3] - b[1]) / 1000 * h:.1f}" fill="none" stroke="#ff2d2d" stroke-width="{max(2, w / 200):.1f}"/>'

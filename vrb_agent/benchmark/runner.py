@@ -435,8 +435,6 @@ class _Run:
         run_dir: Path,
         backend: Backend,
         judge: JudgeFn,
-        results: ResultsFile,
-        progress: Progress,
         config_hash: str,
         save_evidence: bool,
     ) -> None:
@@ -444,8 +442,8 @@ class _Run:
         self.run_dir = run_dir
         self.backend = backend
         self.judge = judge
-        self.results = results
-        self.progress = progress
+        self.results: ResultsFile | None = None  # set by _execute, which owns the file
+        self.progress = Progress(0, 0, enabled=False)
         self.config_hash = config_hash
         self.save_evidence = save_evidence
         self.identity = backend.describe()
@@ -456,6 +454,7 @@ class _Run:
         self.saved = {p.stem for p in evidence_dir.glob("*.jpg")} if evidence_dir.is_dir() else set()
 
     def write(self, record: dict[str, Any]) -> None:
+        assert self.results is not None, "results file not open"
         self.results.append(record)
         self.done += 1
         self.errors += record["status"] == "error"
@@ -629,27 +628,44 @@ async def arun_benchmark(
 ) -> RunOutcome:
     """Run (or resume) a benchmark into `out`; see the module docstring for the guarantees."""
     dataset = dataset or load_dataset(config.dataset, config.data, field_map=config.field_map)
-    samples = dataset.select(config.dims, config.limit)
-    judge = judge or _default_judge()
     model_backend, owned = _make_backend(config, backend)
-    run_dir = Path(out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    manifest = build_manifest(config, model_backend, dataset)
-    _check_run_dir(run_dir, manifest, force_new)
-    if cache_dir is not None:
-        model_backend = CachedBackend(model_backend, cache_dir)
+    try:
+        run_dir = Path(out)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        manifest = build_manifest(config, model_backend, dataset)
+        _check_run_dir(run_dir, manifest, force_new)
+        run = _Run(
+            config,
+            run_dir=run_dir,
+            backend=CachedBackend(model_backend, cache_dir) if cache_dir is not None else model_backend,
+            judge=judge or _default_judge(),
+            config_hash=manifest["identity_hash"],
+            save_evidence=save_evidence,
+        )
+        return await _execute(run, manifest, dataset, retry_errors=retry_errors, progress=progress)
+    finally:
+        if owned:
+            await model_backend.aclose()
+
+
+async def _execute(
+    run: _Run, manifest: dict[str, Any], dataset: Dataset, *, retry_errors: bool, progress: bool | None
+) -> RunOutcome:
+    """Write the manifest, work out the cells still to do and judge them."""
+    config, run_dir = run.config, run.run_dir
+    samples = dataset.select(config.dims, config.limit)
     results = ResultsFile(run_dir / "results.jsonl")
+    run.results = results
     try:
         records = results.records()
         if retry_errors and any(r.get("status") == "error" for r in records):
             records = [r for r in records if r.get("status") != "error"]
             results.rewrite(records)
         done = {cell_key(r) for r in records}
-        created = (json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}).get(
-            "created"
-        )
+        old = run_dir / "run.json"
+        created = json.loads(old.read_text(encoding="utf-8")).get("created") if old.is_file() else None
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        _write_json(run_dir / "run.json", {**manifest, "created": created or now, "updated": now})
+        _write_json(old, {**manifest, "created": created or now, "updated": now})
         _write_samples(run_dir / "samples.jsonl", samples, config.seed)
         cells = config.cells()
         todo = [(s, [c for c in cells if (s.id, *c) not in done]) for s in samples]
@@ -658,27 +674,16 @@ async def arun_benchmark(
         outcome = RunOutcome(run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues)
         outcome.repaired_partial_line = results.repaired
         with Progress(total, outcome.already_done, progress) as bar:
-            run = _Run(
-                config,
-                run_dir=run_dir,
-                backend=model_backend,
-                judge=judge,
-                results=results,
-                progress=bar,
-                config_hash=manifest["identity_hash"],
-                save_evidence=save_evidence,
-            )
+            run.progress = bar
             try:
                 await _drain(run, todo, config.concurrency)
             finally:
                 outcome.done, outcome.errors = run.done, run.errors
-        if isinstance(model_backend, CachedBackend):
-            outcome.cache_hits, outcome.cache_misses = model_backend.hits, model_backend.misses
+        if isinstance(run.backend, CachedBackend):
+            outcome.cache_hits, outcome.cache_misses = run.backend.hits, run.backend.misses
         return outcome
     finally:
         results.close()
-        if owned:
-            await model_backend.aclose()
 
 
 async def _drain(run: _Run, todo: list[tuple[Sample, list[Cell]]], concurrency: int) -> None:

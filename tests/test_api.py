@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from graph_support import call, submit, text, tools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vrb_agent
+from tests.graph_support import call, submit, text, tools
 from vrb_agent import JudgeConfig, ajudge, judge
 from vrb_agent.agents import prompts
 from vrb_agent.agents.graph import presentation_orders

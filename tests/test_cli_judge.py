@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from graph_support import call, submit, text, tools
+
+from tests.graph_support import call, submit, text, tools
 
 ROOT = Path(__file__).resolve().parents[1]
 

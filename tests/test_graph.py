@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from graph_support import assert_well_formed, call, image_labels, submit, text, tools
 
+from tests.graph_support import assert_well_formed, call, image_labels, submit, text, tools
 from vrb_agent import JudgeConfig, judge
 from vrb_agent.agents import prompts
 from vrb_agent.judges.base import (

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from graph_support import call, submit, tools
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from tests.graph_support import call, submit, tools
 from vrb_agent import JudgeConfig
 from vrb_agent.agents.graph import compile_judge_graph
 from vrb_agent.judges.scripted import ScriptedBackend

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from graph_support import submit
 
+from tests.graph_support import submit
 from vrb_agent.judges.base import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

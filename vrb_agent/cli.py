@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -146,6 +148,24 @@ def checked_backend_name(backend: str | None) -> str:
     return backend
 
 
+@contextlib.contextmanager
+def judge_progress() -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A spinner on stderr that follows the judge's tool calls; silent when stderr is not a terminal."""
+    from rich.console import Console  # noqa: PLC0415
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda _event: None
+        return
+    with console.status("judging: looking at the overview…") as status:
+
+        def show(event: dict[str, Any]) -> None:
+            if event.get("event") == "tool_call":
+                status.update(f"judging: turn {event['turn']}, {event['name']}({json.dumps(event['arguments'])})")
+
+        yield show
+
+
 @app.command("judge")
 def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declares them
     media: Annotated[str | None, typer.Argument(help="Video or image file (or give it in --sample).")] = None,
@@ -200,7 +220,8 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     store = EvidenceStore(config.jpeg_quality, config.max_side)
     try:
         model_backend = get_backend(name, **options)  # configuration errors surface before any decoding
-        result = judge(**inputs, backend=model_backend, config=config, store=store)
+        with judge_progress() as on_event:
+            result = judge(**inputs, backend=model_backend, config=config, store=store, on_event=on_event)
     except (ConfigError, AuthError) as exc:
         fail(str(exc), EXIT_CONFIG)
     except MediaError as exc:

@@ -29,6 +29,10 @@ SINGLE_PASS_OUTPUTS = [
     ("Answer A is better at first glance. However, on inspection Answer B is better.", "B"),
     ("The better answer is Answer A.", "A"),
     ("Overall Judgment: `Answer A` is better.", "A"),
+    ("Neither answer is perfect, but Answer A is better.", "A"),
+    ("Final verdict: [[B]]", "B"),
+    ("Assistant B is more accurate about the colour.", "B"),
+    ("Overall Judgment: Answer A is worse.", "B"),
     # no verdict: never guessed
     ("Both answers describe the video.", None),
     ("Answer A mentions a square and Answer B mentions a circle.", None),
@@ -38,6 +42,9 @@ SINGLE_PASS_OUTPUTS = [
     ("", None),
     ("I cannot determine which is better from these frames.", None),
     ("Overall Judgment: Answer A and Answer B", None),
+    ("Overall Judgment: Answer B is not better.", None),
+    ("Overall Judgment: Answer B isn't better.", None),
+    ("Answer A is not better than Answer B in any way I can check.", None),
 ]
 
 

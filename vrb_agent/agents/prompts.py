@@ -11,7 +11,6 @@ block and smuggle text outside it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -209,10 +208,3 @@ def visual_tool_specs() -> list[ToolSpec]:
 def tool_specs(mode: Mode) -> list[ToolSpec]:
     """The tools of a mode: none for single-pass, the three visual tools plus submit_verdict else."""
     return [] if mode == "single" else [*visual_tool_specs(), SUBMIT_VERDICT]
-
-
-def prompt_hash() -> str:
-    """Identifies this prompt set, so a benchmark run records which prompts produced its results."""
-    texts = [SYSTEM_SHARED, SYSTEM_SINGLE, SYSTEM_AGENTIC, REMINDER, CONCLUDE, REPAIR]
-    texts += [spec.model_dump_json() for spec in tool_specs("agentic")]
-    return hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]

@@ -26,9 +26,11 @@ _TIE = re.compile(
 _BETTER = r"(?:better|superior|preferred|preferable|more (?:accurate|correct|faithful|helpful|complete))"
 _WORSE = r"(?:worse|inferior|less (?:accurate|correct|faithful|helpful))"
 _QUAL = r"(?:(?:is|was|are)\s+)?(?:(?:slightly|much|far|significantly|clearly|somewhat|marginally|overall|the)\s+)*"
-_NAMED = re.compile(rf"\b(?:answer|response)\s*(?:#\s*)?\(?\s*([ab12])\b\s*\)?\s*{_QUAL}", re.I)
-_WINNER_FIRST = re.compile(rf"\b(?:answer|response)\s*(?:#\s*)?\(?\s*([ab12])\b\s*\)?\s*{_QUAL}{_BETTER}", re.I)
-_LOSER_FIRST = re.compile(rf"\b(?:answer|response)\s*(?:#\s*)?\(?\s*([ab12])\b\s*\)?\s*{_QUAL}{_WORSE}", re.I)
+_NOUN = r"(?:answer|response|assistant|output|candidate)"
+_NEGATION = re.compile(r"\bnot\b|n't\b|\bno longer\b", re.I)
+_NAMED = re.compile(rf"\b{_NOUN}\s*(?:#\s*)?\(?\s*([ab12])\b\s*\)?\s*{_QUAL}", re.I)
+_WINNER_FIRST = re.compile(rf"\b{_NOUN}\s*(?:#\s*)?\(?\s*([ab12])\b\s*\)?\s*{_QUAL}{_BETTER}", re.I)
+_LOSER_FIRST = re.compile(rf"\b{_NOUN}\s*(?:#\s*)?\(?\s*([ab12])\b\s*\)?\s*{_QUAL}{_WORSE}", re.I)
 _WINNER_AFTER = re.compile(
     rf"\b(?:better|best|preferred|winning|superior)\s+(?:answer|response|one)\s*(?:is|:)?\s*{_LABEL}\b"
     rf"|\bi\s+(?:would\s+)?(?:prefer|choose|pick|select)\s+{_LABEL}\b",
@@ -74,17 +76,15 @@ def parse_judgment_text(text: str) -> Preference | None:
     if markers:
         tail = clean[markers[-1].end() :]
         tail = re.split(r"\n\s*\n", tail.strip(" :\t\n-"), maxsplit=1)[0]
-        if _TIE.search(tail):
-            return None
-        winner = _winner_in(tail) or _only_label_in(tail)
-        if winner:
+        winner = _winner_in(tail)
+        if winner is None and not _TIE.search(tail) and not _NEGATION.search(tail):
+            winner = _only_label_in(tail)
+        if winner or _TIE.search(tail):
             return winner
     sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n+", clean) if s.strip()]
     for sentence in reversed(sentences):
-        if _TIE.search(sentence):
-            return None
         winner = _winner_in(sentence)
-        if winner:
+        if winner or _TIE.search(sentence):
             return winner
     return None
 

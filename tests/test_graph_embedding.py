@@ -10,11 +10,15 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, TypedDict
 
 import pytest
+from langgraph.graph import END, START, StateGraph
 
-from tests.graph_support import submit
+from tests.graph_support import call, submit, tools
+from vrb_agent import JudgeConfig, build_judge_graph
 from vrb_agent.judges.base import ConfigError
+from vrb_agent.judges.scripted import ScriptedBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,3 +69,25 @@ def test_langgraph_json_exposes_the_judge_graph(
     assert output["status"] == "ok"
     assert output["verdict"]["preferred"] == "B"
     assert set(graph.get_graph().nodes) >= {"prepare", "deliberate", "act", "conclude", "finalize"}
+
+
+class ParentState(TypedDict, total=False):
+    media: str
+    question: str
+    response_a: str
+    response_b: str
+    status: str
+    verdict: dict[str, Any] | None
+
+
+async def test_subgraph_streams_its_events_to_the_parent(square_video: Path) -> None:
+    backend = ScriptedBackend([tools(call("select_frames", timestamps=[1.0])), submit("B")])
+    parent = StateGraph(ParentState)
+    parent.add_node("judge", build_judge_graph(backend, JudgeConfig(frames=2)).compile())
+    parent.add_edge(START, "judge")
+    parent.add_edge("judge", END)
+    inputs = {"media": str(square_video), "question": "Q?", "response_a": "a", "response_b": "b"}
+    chunks = [c async for c in parent.compile().astream(inputs, stream_mode="custom", subgraphs=True)]
+    assert [event["event"] for _, event in chunks] == ["tool_call", "observation", "verdict"]
+    assert all(namespace[0].startswith("judge:") for namespace, _ in chunks)
+    assert chunks[-1][1]["verdict"]["preferred"] == "B"

@@ -82,22 +82,25 @@ class ProbeKnobs:
 
     def validate(self) -> ProbeKnobs:
         """Reject knobs that cannot give a valid probe, naming the knob."""
-        checks = [
-            (self.width >= 160 and self.height >= 120, "width/height must be at least 160x120"),
-            (self.fps > 0 and self.duration >= 2.0, "fps must be positive and duration at least 2 s"),
-            (2 <= self.object_size <= self.height // 8, f"object_size must be within 2..{self.height // 8}"),
-            (2 <= self.attribute_size <= self.height // 8, f"attribute_size must be within 2..{self.height // 8}"),
-            (1 / self.fps <= self.event_duration <= self.duration / 4, "event_duration must be 1 frame..duration/4"),
-            (1 / self.fps <= self.order_duration <= self.duration / 4, "order_duration must be 1 frame..duration/4"),
-            (4 <= self.text_height <= self.height // 6, f"text_height must be within 4..{self.height // 6}"),
-            (1 <= self.digits <= 8, "digits must be within 1..8"),
-            (0 <= self.distractors <= 12, "distractors must be within 0..12"),
-            (self.placement in ("random", "between"), "placement must be random or between"),
-            (self.overview_frames >= 1, "overview_frames must be at least 1"),
-        ]
-        for ok, message in checks:
+        limits = {
+            "width": (self.width >= 160, "at least 160"),
+            "height": (self.height >= 120, "at least 120"),
+            "fps": (self.fps > 0, "positive"),
+            "duration": (self.duration >= 2.0, "at least 2 s"),
+            "object_size": (2 <= self.object_size <= self.height // 8, f"within 2..{self.height // 8} px"),
+            "attribute_size": (2 <= self.attribute_size <= self.height // 8, f"within 2..{self.height // 8} px"),
+            "event_duration": (1 / self.fps <= self.event_duration <= self.duration / 4, "one frame to duration/4"),
+            "order_duration": (1 / self.fps <= self.order_duration <= self.duration / 4, "one frame to duration/4"),
+            "text_height": (4 <= self.text_height <= self.height // 6, f"within 4..{self.height // 6} px"),
+            "digits": (1 <= self.digits <= 8, "within 1..8"),
+            "distractors": (0 <= self.distractors <= 12, "within 0..12"),
+            "placement": (self.placement in ("random", "between"), "'random' or 'between'"),
+            "overview_frames": (self.overview_frames >= 1, "at least 1"),
+        }
+        for name, (ok, accepted) in limits.items():
             if not ok:
-                raise ProbeError(f"invalid probe knobs: {message} (got {self})")
+                flag = "--" + name.replace("_", "-")
+                raise ProbeError(f"probe knob {name} ({flag}) must be {accepted}; got {getattr(self, name)!r}")
         return self
 
 

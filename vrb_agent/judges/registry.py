@@ -10,6 +10,7 @@ from vrb_agent.judges.base import Backend, ConfigError
 
 BACKENDS: dict[str, str] = {
     "scripted": "vrb_agent.judges.scripted:ScriptedBackend",
+    "sim": "vrb_agent.judges.sim:SimBackend",
 }
 
 

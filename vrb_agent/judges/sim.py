@@ -324,13 +324,9 @@ def _lines(stats: np.ndarray) -> list[tuple[int, int, int, int]]:
                 group[root(i)] = root(j)
     lines: dict[int, tuple[int, int, int, int]] = {}
     for i, (x, y, w, h) in enumerate(boxes):
-        r = root(i)
-        if r in lines:
-            lx, ly, lw, lh = lines[r]
-            x1, y1 = max(lx + lw, x + w), max(ly + lh, y + h)
-            x, y = min(lx, x), min(ly, y)
-            w, h = x1 - x, y1 - y
-        lines[r] = (x, y, w, h)
+        lx, ly, lw, lh = lines.get(root(i), (x, y, w, h))
+        left, top = min(lx, x), min(ly, y)
+        lines[root(i)] = (left, top, max(lx + lw, x + w) - left, max(ly + lh, y + h) - top)
     return list(lines.values())
 
 

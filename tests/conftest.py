@@ -41,3 +41,11 @@ def square_video(media_dir: Path) -> Path:
 def square_image(media_dir: Path) -> Path:
     """The square video's frame at 2.2 s as a PNG (red square visible)."""
     return write_image(media_dir / "square.png", square_spec(), t=2.2)
+
+
+@pytest.fixture(scope="session")
+def probe_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny medium-difficulty probe suite (2 probes of each kind, seed 3); returns probes.jsonl."""
+    from vrb_agent.benchmark.probes import write_suite
+
+    return write_suite(tmp_path_factory.mktemp("probes"), n=2, seed=3)

@@ -11,6 +11,7 @@ import pytest
 from tests.graph_support import assert_well_formed, call, image_labels, submit, text, tools
 from vrb_agent import JudgeConfig, judge
 from vrb_agent.agents import prompts
+from vrb_agent.agents.graph import compile_judge_graph
 from vrb_agent.judges.base import (
     AuthError,
     Backend,
@@ -242,6 +243,14 @@ def test_timeout_is_an_error_status_that_keeps_the_evidence(square_video: Path) 
     assert result.error == "timed out after 1s"
     assert result.verdict is None
     assert [r.name for r in result.evidence] == ["select_frames"]
+
+
+async def test_timeout_also_bounds_a_graph_run_without_the_api(square_video: Path) -> None:
+    graph = compile_judge_graph(SlowSecondCall(), JudgeConfig(frames=2, timeout_s=1.0))
+    output = await graph.ainvoke({"media": str(square_video), "question": Q, "response_a": A, "response_b": B})
+    assert output["status"] == "error"
+    assert output["judgment"]["error"] == "timed out after 1s"
+    assert [r["name"] for r in output["judgment"]["evidence"]] == ["select_frames"]
 
 
 def test_visual_memory_window_replaces_old_tool_images_with_notes(square_video: Path) -> None:

@@ -236,16 +236,24 @@ class JudgeRuntime:
             evidence=self.store,
         )
 
-    async def call_model(self, sample: SampleState, request: ModelRequest) -> ModelReply | None:
-        """One model call, accounted to the sample. Refusals and backend failures finish the sample;
+    async def call_model(self, sample: SampleState, request: ModelRequest, started: float) -> ModelReply | None:
+        """One model call, accounted to the sample and bounded by the judgment's deadline (`started`
+        + timeout_s, wall clock). Refusals, backend failures and the deadline finish the sample;
         configuration and authentication errors propagate (the caller must fix them)."""
+        remaining = started + self.config.timeout_s - time.time()
+        if remaining <= 0:
+            _finish(sample, "error", f"timed out after {self.config.timeout_s:g}s")
+            return None
         sample["turns"] += 1
         sample["images_sent"] += request.image_count()
-        started = time.perf_counter()
+        began = time.perf_counter()
         try:
-            reply = await self.backend.complete(request)
+            reply = await asyncio.wait_for(self.backend.complete(request), remaining)
         except (AuthError, ConfigError):
             raise
+        except TimeoutError:
+            _finish(sample, "error", f"timed out after {self.config.timeout_s:g}s")
+            return None
         except RefusalError as exc:
             _finish(sample, "refused", str(exc))
             return None
@@ -253,7 +261,7 @@ class JudgeRuntime:
             _finish(sample, "error", str(exc))
             return None
         finally:
-            sample["model_s"] += time.perf_counter() - started
+            sample["model_s"] += time.perf_counter() - began
         used = reply.usage if reply.usage.calls else reply.usage.model_copy(update={"calls": 1})
         sample["usage"] = (Usage.model_validate(sample["usage"]) + used).model_dump()
         if reply.stop_reason == "refusal":
@@ -511,7 +519,7 @@ def graph_for(rt: JudgeRuntime) -> StateGraph:
 
     async def deliberate_one(state: JudgeState, sample: SampleState) -> None:
         request = rt.request(sample, prompts.tool_specs(cfg.mode), "auto")
-        reply = await rt.call_model(sample, request)
+        reply = await rt.call_model(sample, request, state["started"])
         if reply is None:
             return
         if cfg.mode == "single":
@@ -546,7 +554,7 @@ def graph_for(rt: JudgeRuntime) -> StateGraph:
     async def conclude_one(state: JudgeState, sample: SampleState) -> None:
         _append(sample, Message(role="user", parts=[TextPart(text=prompts.CONCLUDE)]))
         request = rt.request(sample, [prompts.SUBMIT_VERDICT], "submit_verdict")
-        reply = await rt.call_model(sample, request)
+        reply = await rt.call_model(sample, request, state["started"])
         if reply is not None:
             rt.agentic_outcome(sample, reply, concluding=True)
 

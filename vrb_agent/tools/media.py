@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 import threading
 from collections import OrderedDict
@@ -69,13 +70,13 @@ class _DecordReader:
         self._vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
         self.num_frames = len(self._vr)
         self.fps = float(self._vr.get_avg_fps())
-        height, width = self._vr[0].shape[:2] if self.num_frames else (0, 0)
-        self._vr.seek(0)
-        self.width, self.height = int(width), int(height)
+        # decord reports no frame size, so decode frame 0 once; Media caches it.
+        self.first_frame: np.ndarray | None = self._vr[0].asnumpy() if self.num_frames else None
+        self.height, self.width = self.first_frame.shape[:2] if self.first_frame is not None else (0, 0)
 
     def read(self, indices: Sequence[int]) -> list[np.ndarray]:
-        batch = self._vr.get_batch(list(indices)).asnumpy()
-        return [np.ascontiguousarray(frame) for frame in batch]
+        # One frame at a time in sorted order: a whole-batch buffer would hold every frame twice.
+        return [self._vr[index].asnumpy() for index in indices]
 
 
 class _OpenCVReader:
@@ -196,6 +197,10 @@ class Media:
         self.width = reader.width
         self.height = reader.height
         self.duration_s = self.num_frames / self.fps if kind == "video" and self.fps > 0 else 0.0
+        first = getattr(reader, "first_frame", None)
+        if first is not None:
+            FRAME_CACHE.put((self.key, 0), first)
+            reader.first_frame = None  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return (
@@ -273,10 +278,14 @@ def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+_DECORD_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: (Check failed: .*?ERROR )?")
+
+
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{exc.__class__.__name__}: {first[:160]}"
+    """One plain line from a decoder exception: no source paths, log prefixes or tracebacks."""
+    lines = str(exc).strip().splitlines()
+    first = _DECORD_PREFIX.sub("", lines[0] if lines else "")
+    return first[:160] or exc.__class__.__name__
 
 
 def _check_file(path: Path) -> None:
@@ -309,13 +318,34 @@ def _open_video(path: Path, decoder: Decoder) -> tuple[_Reader, str]:
             errors.append("decord is not installed")
         except Exception as exc:  # decord raises DECORDError and RuntimeError alike
             if decoder == "decord":
-                raise MediaError(path, f"decord cannot open this file ({_short(exc)})") from None
+                raise MediaError(path, f"not a readable video (decord: {_short(exc)})") from None
             errors.append(f"decord: {_short(exc)}")
     try:
         return _OpenCVReader(str(path)), "opencv"
     except MediaError as exc:
         errors.append(exc.reason)
     raise MediaError(path, "not a readable video: " + "; ".join(errors))
+
+
+def _declared_frames(path: Path) -> int:
+    """The frame count the container header declares (OpenCV reads it without decoding)."""
+    import cv2  # noqa: PLC0415
+
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+
+
+def _check_complete(media: Media) -> None:
+    """decord quietly indexes only the readable part of a truncated file; compare with the header."""
+    declared = _declared_frames(media.path)
+    if declared > media.num_frames * 1.02 + 2:
+        raise MediaError(
+            media.path,
+            f"truncated file: the container declares {declared} frames but only {media.num_frames} are readable",
+        )
 
 
 def _validate(media: Media) -> None:
@@ -325,8 +355,12 @@ def _validate(media: Media) -> None:
         raise MediaError(media.path, "the decoder reports no frame size")
     if media.kind == "video" and not media.fps > 0:
         raise MediaError(media.path, "the video reports no frame rate")
-    # Decode the first and last frame now, so a truncated file fails at open time, not mid-judgment.
-    media.frames_at([0.0, media.last_time])
+    if media.decoder == "decord":
+        _check_complete(media)
+        media.frames_at([0.0])
+    else:
+        # OpenCV trusts the header: decode the last frame too, so truncation fails here, not mid-judgment.
+        media.frames_at([0.0, media.last_time])
 
 
 def open_media(path: str | os.PathLike[str], decoder: Decoder = "auto") -> Media:

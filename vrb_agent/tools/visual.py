@@ -201,7 +201,11 @@ def select_frames(media: Media, timestamps: Sequence[float], *, limits: ToolLimi
             raw,
         )
     if not _finite(args.timestamps):
-        return Observation.error("select_frames", "select_frames: timestamps must be finite numbers.", raw)
+        return Observation.error(
+            "select_frames",
+            f"select_frames: timestamps must be finite numbers. Call it as {USAGE['select_frames']}.",
+            raw,
+        )
 
     def run() -> Observation:
         images = _frames(media, args.timestamps, limits)
@@ -263,7 +267,7 @@ def zoom(media: Media, timestamp: float, box: Sequence[float], *, limits: ToolLi
             return Observation.error(
                 "zoom",
                 f"zoom: box {args.box} covers under {MIN_CROP_PX} pixels of the "
-                f"{media.width}x{media.height} frame; choose a larger box.",
+                f"{media.width}x{media.height} frame; choose a larger box. Call it as {USAGE['zoom']}.",
                 raw,
             )
         box_text = "[" + ",".join(f"{v:g}" for v in args.box) + "]"
@@ -296,7 +300,11 @@ def reexamine_clip(
     except ValidationError as exc:
         return Observation.error("reexamine_clip", _explain("reexamine_clip", exc), raw)
     if not _finite([args.start, args.end]):
-        return Observation.error("reexamine_clip", "reexamine_clip: start and end must be finite.", raw)
+        return Observation.error(
+            "reexamine_clip",
+            f"reexamine_clip: start and end must be finite numbers. Call it as {USAGE['reexamine_clip']}.",
+            raw,
+        )
 
     def run() -> Observation:
         lo, hi = media.clamp_time(args.start), media.clamp_time(args.end)

@@ -115,12 +115,16 @@ class ApiBackend(Backend):
         return self.parse_response(response, request, time.perf_counter() - started)
 
     def usage(self, model: str, input_tokens: int, output_tokens: int, request: ModelRequest) -> Usage:
-        """Usage of one call with its estimated cost (None when the model has no price)."""
+        """Usage of one call with its estimated cost, priced by the model the provider reports
+        (a dated snapshot) or else the one requested; None when neither has a price."""
+        cost = estimate_cost(model, input_tokens, output_tokens)
+        if cost is None:
+            cost = estimate_cost(self.model, input_tokens, output_tokens)
         return Usage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             images=request.image_count(),
-            cost_usd=estimate_cost(model, input_tokens, output_tokens),
+            cost_usd=cost,
             calls=1,
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.fakes.conversation import FRAME_SIZE, TOOL_NAMES, ZOOM_SIZE, build_conversation, decoded_size
@@ -147,6 +149,17 @@ async def test_5xx_and_dropped_connection_are_retried() -> None:
     with openai_server(replies) as server:
         reply = await backend(server.url).complete(simple_request())
     assert reply.text == "fine" and len(server.requests) == 3
+
+
+async def test_timeouts_are_retried_then_reported() -> None:
+    def slow(_: object) -> Reply:
+        time.sleep(0.6)
+        return completion("too late")
+
+    with openai_server(slow) as server:
+        with pytest.raises(TransientError, match="timeout"):
+            await backend(server.url, timeout_s="0.2", max_retries="1").complete(simple_request())
+    assert len(server.requests) == 2
 
 
 async def test_unreachable_server_is_a_transient_error() -> None:

@@ -234,8 +234,10 @@ def test_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_repr_and_describe_hold_no_secret() -> None:
-    judge = get_backend("openai")
+    judge = get_backend("openai", base_url="https://user:hunter2@proxy.example/v1?token=abc")
     assert SECRET not in repr(judge) and SECRET not in str(judge.describe())
+    assert "hunter2" not in repr(judge) and "abc" not in repr(judge)
+    assert "proxy.example/v1" in repr(judge)
     assert judge.capabilities().images_in_tool_results is False
 
 

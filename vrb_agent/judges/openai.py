@@ -282,4 +282,4 @@ class VLLMBackend(OpenAIBackend):
         return parse_hermes_tool_calls(text)
 
     def endpoint(self) -> str:
-        return f"{self.base_url}; is the server running?"
+        return f"{super().endpoint()}; is the server running?"

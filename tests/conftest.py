@@ -160,3 +160,11 @@ def fake_judge_cls() -> type[FakeJudge]:
 @pytest.fixture
 def fake_judge() -> FakeJudge:
     return FakeJudge()
+
+
+@pytest.fixture(scope="session")
+def probe_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny medium-difficulty probe suite (2 probes of each kind, seed 3); returns probes.jsonl."""
+    from vrb_agent.benchmark.probes import write_suite
+
+    return write_suite(tmp_path_factory.mktemp("probes"), n=2, seed=3)

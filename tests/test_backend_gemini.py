@@ -293,3 +293,17 @@ def test_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_API_KEY", "other")
     assert get_backend("gemini").model == "gemini-3.5-flash"
     assert "other" not in repr(get_backend("gemini"))
+
+
+async def test_two_copies_of_a_video_that_fit_only_once_go_through_the_file_api(square_video: Path) -> None:
+    request = video_request(square_video)
+    overview = VideoPart(media_path=str(square_video), start=0.0, end=5.0, fps=3.2)
+    request.messages[0].parts.append(overview)
+    budget_mb = 1.5 * square_video.stat().st_size / (1024 * 1024)  # room for one copy, not two
+    with gemini_server([generate("ok")]) as server:
+        judge = backend(server.url, video="native", inline_video_mb=str(budget_mb))
+        judge.file_poll_s = 0.01
+        await judge.complete(request)
+    videos = [p for c in server.requests[0].json["contents"] for p in c["parts"] if field(p, "videoMetadata")]
+    assert len(videos) == 2 and all(field(p, "fileData") and not field(p, "inlineData") for p in videos)
+    assert list(server.uploads) == ["files/fake1"]

@@ -114,6 +114,7 @@ class GeminiBackend(ApiBackend):
         )
         self._signatures: OrderedDict[str, bytes] = OrderedDict()
         self._uploads: dict[tuple[str, int, int], str] = {}
+        self._upload_locks: dict[tuple[str, int, int], asyncio.Lock] = {}
         self.file_poll_s = 1.0  # File API processing-state polling interval
 
     @classmethod
@@ -207,7 +208,7 @@ class GeminiBackend(ApiBackend):
             elif isinstance(part, VideoPart):
                 if part.label:
                     out.append(self._types.Part(text=part.label))
-                out.append(await self._video_part(part))
+                out.append(await self._video_part(part, request))
         return out
 
     def _call_part(self, call: ToolCall) -> Any:
@@ -254,8 +255,12 @@ class GeminiBackend(ApiBackend):
             responses.append(types.Part(function_response=response))
         return responses + after
 
-    async def _video_part(self, part: VideoPart) -> Any:
-        """The clip as inline bytes (small files) or a File API reference, with its time window."""
+    async def _video_part(self, part: VideoPart, request: ModelRequest) -> Any:
+        """The clip as inline bytes or a File API reference, with its time window.
+
+        Inline only while every copy of the file in this request fits in `inline_video_mb`
+        together (the overview and a re-examined clip are two copies): Gemini caps request size.
+        """
         types = self._types
         path = Path(part.media_path)
         if not path.is_file():
@@ -266,7 +271,7 @@ class GeminiBackend(ApiBackend):
             end_offset=f"{max(part.start, part.end):.3f}s",
             fps=min(24.0, max(0.01, part.fps)),
         )
-        if path.stat().st_size <= self.inline_video_bytes:
+        if path.stat().st_size * _video_copies(request, part.media_path) <= self.inline_video_bytes:
             blob = types.Blob(data=path.read_bytes(), mime_type=mime)
             return types.Part(inline_data=blob, video_metadata=metadata)
         uri = await self._uploaded(path, mime)
@@ -276,8 +281,12 @@ class GeminiBackend(ApiBackend):
         """Upload `path` once per run through the File API and wait until it is ACTIVE."""
         stat = path.stat()
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key in self._uploads:
-            return self._uploads[key]
+        async with self._upload_locks.setdefault(key, asyncio.Lock()):  # concurrent judgments: one upload
+            if key not in self._uploads:
+                self._uploads[key] = await self._upload(path, mime)
+        return self._uploads[key]
+
+    async def _upload(self, path: Path, mime: str) -> str:
         files = self._client.aio.files
         config = self._types.UploadFileConfig(mime_type=mime)
         uploaded = await call_with_retries(
@@ -294,8 +303,7 @@ class GeminiBackend(ApiBackend):
             uploaded = await call_with_retries(poll, self.classify, self.retry, self.name)
         if _state(uploaded) != "ACTIVE" or not uploaded.uri:
             raise BackendError(f"{self.name}: File API could not process {path.name} (state {_state(uploaded)})")
-        self._uploads[key] = uploaded.uri
-        return uploaded.uri
+        return str(uploaded.uri)
 
     # ---- reply ------------------------------------------------------------------------------
 
@@ -365,6 +373,15 @@ class GeminiBackend(ApiBackend):
             kind = "timeout" if "Timeout" in type(exc).__name__ else "connection failed"
             return TransientError(f"{self.name}: {kind} ({self.endpoint()})")
         return None
+
+
+def _video_copies(request: ModelRequest, media_path: str) -> int:
+    """How many VideoParts of `media_path` the request holds (tool results included)."""
+    count = 0
+    for message in request.messages:
+        parts = [*message.parts, *(p for r in message.tool_results for p in r.parts)]
+        count += sum(isinstance(p, VideoPart) and p.media_path == media_path for p in parts)
+    return count
 
 
 def _state(file: Any) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.fakes.conversation import FRAME_SIZE, TOOL_NAMES, ZOOM_SIZE, build_conversation, decoded_size
@@ -149,6 +151,17 @@ async def test_5xx_and_dropped_connection_are_retried() -> None:
     assert reply.text == "fine" and len(server.requests) == 3
 
 
+async def test_timeouts_are_retried_then_reported() -> None:
+    def slow(_: object) -> Reply:
+        time.sleep(0.6)
+        return completion("too late")
+
+    with openai_server(slow) as server:
+        with pytest.raises(TransientError, match="timeout"):
+            await backend(server.url, timeout_s="0.2", max_retries="1").complete(simple_request())
+    assert len(server.requests) == 2
+
+
 async def test_unreachable_server_is_a_transient_error() -> None:
     with openai_server([]) as server:
         url = server.url
@@ -221,8 +234,10 @@ def test_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_repr_and_describe_hold_no_secret() -> None:
-    judge = get_backend("openai")
+    judge = get_backend("openai", base_url="https://user:hunter2@proxy.example/v1?token=abc")
     assert SECRET not in repr(judge) and SECRET not in str(judge.describe())
+    assert "hunter2" not in repr(judge) and "abc" not in repr(judge)
+    assert "proxy.example/v1" in repr(judge)
     assert judge.capabilities().images_in_tool_results is False
 
 

@@ -163,7 +163,7 @@ class OpenAIBackend(ApiBackend):
 
     def _messages_of(self, message: Message, request: ModelRequest) -> list[Payload]:
         if message.role == "assistant":
-            return [self._assistant(message)]
+            return [self._assistant(message)] if message.text or message.tool_calls else []
         if message.role == "tool":
             return self._tool_turn(message, request)
         return [{"role": message.role, "content": self._content(message.parts, request)}]
@@ -282,4 +282,4 @@ class VLLMBackend(OpenAIBackend):
         return parse_hermes_tool_calls(text)
 
     def endpoint(self) -> str:
-        return f"{self.base_url}; is the server running?"
+        return f"{super().endpoint()}; is the server running?"

@@ -9,6 +9,7 @@ providers' reported input-token counts already include them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 PRICES_CHECKED = "2026-11-23"
@@ -22,9 +23,9 @@ class Price:
     output_per_mtok: float
 
 
-# Keys are model names or prefixes of dated snapshots ("gpt-4.1" covers "gpt-4.1-2025-04-14");
-# the longest matching key wins, so "gpt-4.1-mini" is not priced as "gpt-4.1". Models that the
-# providers have already shut down are left out.
+# Keys are model names; a key also covers its dated snapshots ("gpt-4.1" covers
+# "gpt-4.1-2025-04-14", "gemini-2.5-pro-001") but never a variant ("gpt-4.1-mini" needs its own
+# entry). Models that the providers have already shut down are left out.
 PRICES: dict[str, Price] = {
     # OpenAI (short-context standard tier)
     "gpt-6.2-sol": Price(2.00, 10.00),
@@ -50,6 +51,7 @@ PRICES: dict[str, Price] = {
     "gemini-3-flash-preview": Price(0.50, 3.00),
     "gemini-2.5-pro": Price(1.25, 10.00),
     "gemini-2.5-flash": Price(0.30, 2.50),
+    "gemini-2.5-flash-lite": Price(0.10, 0.40),
 }
 
 # Documented defaults (README "Backends"); `--model` overrides. vllm serves whatever it was
@@ -62,11 +64,17 @@ DEFAULT_MODELS: dict[str, str] = {
 }
 
 
+_SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3}|latest)$")  # -2025-04-14, -20250929, -001
+
+
 def price_of(model: str) -> Price | None:
-    """The table entry for `model` (exact name or longest key that prefixes it), if any."""
+    """The table entry for `model` (`models/` or `org/` prefixes ignored), or for the model a
+    dated snapshot belongs to; None for anything else."""
     name = model.rsplit("/", 1)[-1].lower()
-    matches = [key for key in PRICES if name == key or name.startswith(key + "-")]
-    return PRICES[max(matches, key=len)] if matches else None
+    if name in PRICES:
+        return PRICES[name]
+    base = _SNAPSHOT.sub("", name)
+    return PRICES.get(base) if base != name else None
 
 
 def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:

@@ -12,6 +12,7 @@ import abc
 import os
 import time
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 from vrb_agent.judges.base import (
     Backend,
@@ -88,7 +89,7 @@ class ApiBackend(Backend):
         return Capabilities(max_images_per_request=self.max_images)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.public_url()!r})"
 
     # ---- the call ---------------------------------------------------------------------------
 
@@ -112,15 +113,19 @@ class ApiBackend(Backend):
         payload = await self.build_payload(request)
         started = time.perf_counter()
         response = await call_with_retries(lambda: self.send(payload), self.classify, self.retry, self.name)
-        return self.parse_response(response, request, time.perf_counter() - started)
+        return self.parse_response(response, request, time.perf_counter() - started)  # latency incl. retries
 
     def usage(self, model: str, input_tokens: int, output_tokens: int, request: ModelRequest) -> Usage:
-        """Usage of one call with its estimated cost (None when the model has no price)."""
+        """Usage of one call with its estimated cost, priced by the model the provider reports
+        (a dated snapshot) or else the one requested; None when neither has a price."""
+        cost = estimate_cost(model, input_tokens, output_tokens)
+        if cost is None:
+            cost = estimate_cost(self.model, input_tokens, output_tokens)
         return Usage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             images=request.image_count(),
-            cost_usd=estimate_cost(model, input_tokens, output_tokens),
+            cost_usd=cost,
             calls=1,
         )
 
@@ -129,9 +134,16 @@ class ApiBackend(Backend):
     def redacted(self, text: str) -> str:
         return redact(text, [self._api_key])
 
+    def public_url(self) -> str | None:
+        """The base URL without credentials, query or fragment: safe to print."""
+        if not self.base_url:
+            return None
+        parts = urlsplit(self.base_url)
+        return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+
     def endpoint(self) -> str:
         """Where requests go, for connection-error messages."""
-        return self.base_url or f"the default {self.name} endpoint"
+        return self.public_url() or f"the default {self.name} endpoint"
 
     def refusal_error(self, exc: Any, detail: str) -> BackendError | None:
         """A provider-specific policy rejection hidden in an HTTP error, if `exc` is one."""

@@ -160,6 +160,7 @@ def resolve_dtype(device: str, dtype: str | None) -> str:
 
 def load_qwen(model: str, device: str | None = None, dtype: str | None = None) -> LoadedQwen:
     """The process-wide model for (model, device, dtype), loaded on first use."""
+    _check_model_path(model)
     torch, _ = _import_extra()
     device = resolve_device(torch, device)
     dtype = resolve_dtype(device, dtype)
@@ -173,7 +174,6 @@ def load_qwen(model: str, device: str | None = None, dtype: str | None = None) -
 
 
 def _load(model: str, device: str, dtype: str) -> LoadedQwen:
-    _check_model_path(model)
     try:
         from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: PLC0415
 

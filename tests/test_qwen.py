@@ -118,7 +118,7 @@ def tool_names(prompt: str) -> list[str]:
 def test_loaded_once_per_model_device_dtype(tiny_qwen_dirs: dict[str, Path]) -> None:
     path = str(tiny_qwen_dirs["qwen3_vl"])
     first = registry.get_backend("qwen", model=path)
-    second = registry.get_backend("qwen", model=path, device="cpu", dtype="float32", base_url="ignored")
+    second = registry.get_backend("qwen", model=path, device="cpu", dtype="float32", base_url=None)
     assert isinstance(first, QwenBackend) and isinstance(second, QwenBackend)
     assert first.loaded is second.loaded  # "auto" resolved to cpu/float32 on this machine: one model
     assert first.describe() == {"backend": "qwen", "model": path, "device": "cpu", "dtype": "float32"}
@@ -153,12 +153,20 @@ def test_bad_device_and_dtype_are_config_errors(
     tiny_qwen_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = str(tiny_qwen_dirs["qwen3_vl"])
-    with pytest.raises(ConfigError, match="unknown dtype 'fp8'"):
+    with pytest.raises(ConfigError, match="dtype='fp8'; choose one of: auto, bfloat16, float16, float32"):
         registry.get_backend("qwen", model=path, dtype="fp8")
+    with pytest.raises(ConfigError, match="has no option base_url, dtpye"):  # typos and API-only options
+        registry.get_backend("qwen", model=path, dtpye="float16", base_url="http://localhost:8000/v1")
+    with pytest.raises(ConfigError, match="native_video='maybe' is not a valid"):
+        registry.get_backend("qwen", model=path, native_video="maybe")
+    assert (
+        registry.get_backend("qwen", model=path, native_video=True, max_images=8).capabilities().max_images_per_request
+        == 8
+    )
     with pytest.raises(ConfigError, match="no GPU"):
         registry.get_backend("qwen", model=path, device="cuda")
     monkeypatch.setenv("VRB_QWEN_DTYPE", "int3")  # the CLI's way to override
-    with pytest.raises(ConfigError, match="unknown dtype 'int3'"):
+    with pytest.raises(ConfigError, match="dtype='int3'"):
         registry.get_backend("qwen", model=path)
 
 

@@ -40,12 +40,17 @@ from vrb_agent.judges.base import (
     ToolSpec,
     Usage,
     VideoPart,
+    check_options,
+    choice_option,
+    resolve_image,
+    typed_option,
 )
 from vrb_agent.judges.hermes import parse_hermes_tool_calls
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 INSTALL_HINT = "pip install 'vrb-agent[qwen]'"
 DTYPES = ("auto", "bfloat16", "float16", "float32")
+OPTIONS = ("model", "device", "dtype", "native_video", "max_images")
 MIN_TRANSFORMERS = (4, 57)
 VIDEO_MAX_SIDE = 768  # clip frames are decoded at most this large; the processor's pixel cap applies after
 
@@ -153,9 +158,7 @@ def resolve_dtype(device: str, dtype: str | None) -> str:
     """`None`/"auto" -> bfloat16 on CUDA, float32 elsewhere (CPU kernels for half types are slow)."""
     if dtype in (None, "", "auto"):
         return "bfloat16" if device.startswith("cuda") else "float32"
-    if dtype not in DTYPES:
-        raise ConfigError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
-    return dtype
+    return choice_option("qwen", "dtype", dtype, DTYPES, "auto")
 
 
 def load_qwen(model: str, device: str | None = None, dtype: str | None = None) -> LoadedQwen:
@@ -284,9 +287,8 @@ class _ChatBuilder:
     def _image(self, part: ImagePart) -> list[dict[str, Any]]:
         from PIL import Image  # noqa: PLC0415
 
-        image = self.request.evidence_store().get(part.evidence_id)
+        image, label = resolve_image(self.request, part)
         self.out.images.append(Image.fromarray(image.to_array()))
-        label = part.label or image.label
         return [{"type": "text", "text": f"{label}: " if label else ""}, {"type": "image"}]
 
     def _video(self, part: VideoPart) -> list[dict[str, Any]]:
@@ -367,19 +369,17 @@ class QwenBackend(Backend):
         self.max_images = max_images
 
     @classmethod
-    def from_options(
-        cls,
-        model: str | None = None,
-        device: str | None = None,
-        dtype: str | None = None,
-        native_video: bool = False,
-        **_: Any,
-    ) -> QwenBackend:
-        """Build from CLI/API options; options meant for other backends (base_url, ...) are ignored.
+    def from_options(cls, **options: Any) -> QwenBackend:
+        """Build from `get_backend("qwen", ...)` / `--backend-option KEY=VALUE`; a typo is a ConfigError.
         Device and dtype fall back to `VRB_QWEN_DEVICE` / `VRB_QWEN_DTYPE`, then to automatic."""
-        device = device or os.environ.get("VRB_QWEN_DEVICE")
-        dtype = dtype or os.environ.get("VRB_QWEN_DTYPE")
-        return cls(model or DEFAULT_MODEL, device=device, dtype=dtype, native_video=native_video)
+        given = check_options(cls.name, options, OPTIONS)
+        return cls(
+            given.get("model") or DEFAULT_MODEL,
+            device=given.get("device") or os.environ.get("VRB_QWEN_DEVICE"),
+            dtype=given.get("dtype") or os.environ.get("VRB_QWEN_DTYPE"),
+            native_video=typed_option(cls.name, "native_video", given.get("native_video"), _flag, False),
+            max_images=typed_option(cls.name, "max_images", given.get("max_images"), int, 64),
+        )
 
     @classmethod
     def from_model(cls, network: Any, processor: Any, name: str = "in-memory", **options: Any) -> QwenBackend:
@@ -479,6 +479,17 @@ class QwenBackend(Backend):
         return ModelReply(
             text=text, tool_calls=calls, usage=usage, stop_reason=stop, latency_s=latency, model=self.model
         )
+
+
+def _flag(value: Any) -> bool:
+    """A boolean option: JSON true/false from the CLI, or a real bool from Python."""
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1", "yes"):
+        return True
+    if str(value).lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(value)
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -22,6 +22,7 @@ import pytest
 from tests.qwen_tiny import allow_torchvision_without_ops
 from vrb_agent.judges import registry
 from vrb_agent.judges.base import (
+    BackendError,
     ConfigError,
     ImagePart,
     Message,
@@ -315,6 +316,26 @@ def test_canned_outputs_take_the_right_parsing_path(backend: QwenBackend) -> Non
     plain = reply_for(backend, CANNED["verdict_text"])
     assert plain.stop_reason == "end" and plain.tool_calls == [] and plain.text == CANNED["verdict_text"]
     assert plain.usage.output_tokens == len(backend.loaded.processor.tokenizer(CANNED["verdict_text"])["input_ids"]) + 1
+
+
+def test_thinking_is_not_parsed_as_answer_or_calls(backend: QwenBackend) -> None:
+    draft = '<tool_call>{"name": "zoom", "arguments": {"timestamp": 1}}</tool_call> maybe Answer B is better'
+    reply = reply_for(backend, f"<think>{draft}</think>\nOverall Judgment: Answer A is better.")
+    assert reply.text == "Overall Judgment: Answer A is better." and reply.tool_calls == []
+    prompt_opened = reply_for(backend, f"{draft}</think>\n{CANNED['valid']}")  # <think> was in the prompt
+    assert [c.name for c in prompt_opened.tool_calls] == ["zoom"] and "maybe" not in prompt_opened.text
+    unfinished = reply_for(backend, f"<think>{draft}", finished=False)
+    assert unfinished.text == "" and unfinished.tool_calls == [] and unfinished.stop_reason == "length"
+
+
+async def test_an_image_the_processor_rejects_fails_the_call_not_the_process(backend: QwenBackend) -> None:
+    store = EvidenceStore()
+    sliver = store.put(np.zeros((2, 500, 3), np.uint8), "zoom t=1.00s")  # aspect ratio 250: Qwen refuses it
+    request = ModelRequest(
+        messages=[Message(role="user", parts=[ImagePart(evidence_id=sliver)])], max_output_tokens=4, evidence=store
+    )
+    with pytest.raises(BackendError, match=r"qwen generation failed on cpu .*aspect ratio"):
+        await backend.complete(request)
 
 
 def test_truncated_call_is_reported_not_dropped(backend: QwenBackend) -> None:

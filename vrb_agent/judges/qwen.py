@@ -26,6 +26,7 @@ import numpy as np
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import (
     Backend,
+    BackendError,
     Capabilities,
     ConfigError,
     ImagePart,
@@ -100,6 +101,7 @@ QWEN_TOOL_TEMPLATE = """\
 """
 
 _PROBE_TOOL = "vrb_probe_tool"
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 # ---- loading (once per process) -----------------------------------------------------------------
@@ -150,7 +152,7 @@ def resolve_device(torch: Any, device: str | None) -> str:
     if device in (None, "", "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device!r} asked for CUDA but torch sees no GPU; use --device cpu")
+        raise ConfigError(f"device {device!r} asked for CUDA but torch sees no GPU; use device=cpu (-O device=cpu)")
     return device
 
 
@@ -406,11 +408,17 @@ class QwenBackend(Backend):
         """One blocking model call: `request.n` samples from a single `generate`."""
         started = time.perf_counter()
         chat = _ChatBuilder(request).build()
-        inputs = self._encode(chat)
-        prompt_tokens = int(inputs["input_ids"].shape[1])
-        with self.loaded.lock:
-            sequences = self._run_generate(inputs, request)
-            self.loaded.generate_calls += 1
+        try:
+            inputs = self._encode(chat)
+            prompt_tokens = int(inputs["input_ids"].shape[1])
+            with self.loaded.lock:
+                sequences = self._run_generate(inputs, request)
+                self.loaded.generate_calls += 1
+        except (RuntimeError, ValueError) as exc:  # CUDA OOM, an image the processor rejects, ...
+            raise BackendError(
+                f"qwen generation failed on {self.loaded.device} ({type(exc).__name__}: {_first_line(exc)}); "
+                "fewer or smaller images (--frames, max_images) or a smaller model may help"
+            ) from exc
         latency = time.perf_counter() - started
         replies = [
             self._reply(row[prompt_tokens:], latency, prompt_tokens if i == 0 else 0, len(chat.images) if i == 0 else 0)
@@ -468,7 +476,7 @@ class QwenBackend(Backend):
         end = next((i for i, token in enumerate(ids) if token in stops), None)
         produced = ids if end is None else ids[:end]
         raw = tokenizer.decode(produced, skip_special_tokens=True)
-        text, calls = parse_hermes_tool_calls(raw)
+        text, calls = parse_hermes_tool_calls(strip_thinking(raw))
         stop: StopReason = "length" if end is None else ("tool_calls" if calls else "end")
         usage = Usage(
             input_tokens=prompt_tokens,
@@ -479,6 +487,16 @@ class QwenBackend(Backend):
         return ModelReply(
             text=text, tool_calls=calls, usage=usage, stop_reason=stop, latency_s=latency, model=self.model
         )
+
+
+def strip_thinking(text: str) -> str:
+    """The answer without a thinking model's reasoning (`<think>...</think>`), so neither the verdict
+    parser nor the tool-call parser reads drafts. The opening tag may sit in the prompt (Qwen3)."""
+    if THINK_CLOSE in text:
+        text = text.rsplit(THINK_CLOSE, 1)[1]
+    elif THINK_OPEN in text:  # still thinking when the token budget ran out: no answer yet
+        text = text.split(THINK_OPEN, 1)[0]
+    return text.strip()
 
 
 def _flag(value: Any) -> bool:

@@ -15,6 +15,7 @@ BACKENDS: dict[str, str] = {
     "anthropic": "vrb_agent.judges.anthropic:AnthropicBackend",
     "gemini": "vrb_agent.judges.gemini:GeminiBackend",
     "qwen": "vrb_agent.judges.qwen:QwenBackend",
+    "sim": "vrb_agent.judges.sim:SimBackend",
 }
 
 

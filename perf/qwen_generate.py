@@ -81,7 +81,7 @@ def full_size_config(tokenizer: Any) -> Any:
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **vision_token_ids(tokenizer))
 
 
-def build_backend(tiny: bool, device: str) -> Any:
+def build_backend(tiny: bool, device: str, new_tokens: int) -> Any:
     """A QwenBackend over a random-weight model built in memory (nothing is downloaded)."""
     import torch
     from transformers import AutoModelForImageTextToText
@@ -98,7 +98,9 @@ def build_backend(tiny: bool, device: str) -> Any:
         network = AutoModelForImageTextToText.from_config(config, dtype=dtype)
     processor = qwen_processor("qwen2_5_vl", tokenizer, min_pixels=pixels[0], max_pixels=pixels[1])
     name = "random-init tiny Qwen2.5-VL" if tiny else "random-init Qwen2.5-VL-7B"
-    return QwenBackend.from_model(network, processor, name=name)
+    # Every sample generates exactly --new-tokens tokens, so batched and sequential do the same work
+    # (random weights may otherwise stop early at different lengths).
+    return QwenBackend.from_model(network, processor, name=name, generation_kwargs={"min_new_tokens": new_tokens})
 
 
 def judgment_request(size: tuple[int, int], new_tokens: int) -> ModelRequest:
@@ -223,9 +225,9 @@ def main() -> None:
     if not args.tiny and not device.startswith("cuda"):
         parser.error("the full-size 7B architecture needs a GPU; use --tiny for a CPU smoke run")
     new_tokens = args.new_tokens or (32 if args.tiny else 128)
-    backend = build_backend(args.tiny, device)
+    backend = build_backend(args.tiny, device, new_tokens)
     request = judgment_request((320, 180) if args.tiny else (1280, 720), new_tokens)
-    warm = asyncio.run(backend.complete(request.model_copy(update={"max_output_tokens": 4})))
+    warm = asyncio.run(backend.complete(request))
     phases = [Phase("K=1", 1, True), Phase(f"K={K} one generate", K, True), Phase(f"K={K} sequential", K, False)]
     for round_index in range(args.repeats):  # interleaved, rotating order: load drift hits every phase alike
         shift = round_index % len(phases)

@@ -237,6 +237,14 @@ async def test_n_samples_come_from_one_generate_call(backend: QwenBackend, store
     assert replies[0].usage.input_tokens > 0 and replies[1].usage.input_tokens == 0
 
 
+async def test_generation_kwargs_reach_generate(tiny_qwen_dirs: dict[str, Path], store: EvidenceStore) -> None:
+    path = str(tiny_qwen_dirs["qwen3_vl"])
+    forced = QwenBackend(path, generation_kwargs={"min_new_tokens": 6})
+    assert forced.loaded is load_qwen(path)  # shares the process-wide model
+    reply = await forced.complete(conversation(store, max_output_tokens=6))
+    assert reply.usage.output_tokens == 6 and reply.stop_reason == "length"
+
+
 async def test_greedy_n_is_one_sequence_repeated(backend: QwenBackend, store: EvidenceStore) -> None:
     calls_before = backend.loaded.generate_calls
     replies = await backend.complete_n(conversation(store, n=2, temperature=0.0))

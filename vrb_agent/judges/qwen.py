@@ -364,11 +364,14 @@ class QwenBackend(Backend):
         native_video: bool = False,
         max_images: int = 64,
         loaded: LoadedQwen | None = None,
+        generation_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model)
         self.loaded = loaded or load_qwen(model, device, dtype)
         self.native_video = native_video
         self.max_images = max_images
+        # Extra `generate` arguments (repetition_penalty, min_new_tokens, ...), applied last.
+        self.generation_kwargs = dict(generation_kwargs or {})
 
     @classmethod
     def from_options(cls, **options: Any) -> QwenBackend:
@@ -464,6 +467,7 @@ class QwenBackend(Backend):
                 torch.manual_seed(request.seed)
         else:  # greedy: clear sampling defaults a checkpoint's generation_config may carry
             options.update(temperature=None, top_p=None, top_k=None)
+        options.update(self.generation_kwargs)
         with torch.inference_mode():
             return self.loaded.model.generate(**inputs, **options).cpu()
 

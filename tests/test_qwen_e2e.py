@@ -124,3 +124,28 @@ def test_cli_bad_model_path_exits_3(square_video: Path, tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert str(missing) in result.stderr + result.stdout
     assert "no such checkpoint directory" in result.stderr + result.stdout
+
+
+def test_benchmark_run_shares_one_model_across_concurrent_judgments(
+    tiny_qwen_dirs: dict[str, Path], make_bench_dataset, tmp_path: Path
+) -> None:
+    import json
+
+    from vrb_agent.benchmark.runner import run_benchmark
+    from vrb_agent.judges.registry import get_backend
+
+    path = str(tiny_qwen_dirs["qwen2_5_vl"])
+    backend = QwenBackend(path, generation_kwargs={"max_new_tokens": 24})  # bench keeps the 2048 default
+    generate_calls = backend.loaded.generate_calls
+    data = make_bench_dataset(n=3, dims=("d0",))
+    outcome = run_benchmark(
+        out=tmp_path / "run", data=str(data), backend=backend, modes=["single", "agentic"], frames=[2],
+        max_turns=1, concurrency=4, progress=False, save_evidence=False,
+    )  # fmt: skip
+    records = [json.loads(line) for line in (outcome.run_dir / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 6 and outcome.errors == 0
+    assert {r["backend"] for r in records} == {"qwen"} and {r["status"] for r in records} <= {"invalid", "ok"}
+    assert all(r["usage"]["output_tokens"] > 0 for r in records)
+    calls = sum(r["usage"]["calls"] for r in records)
+    assert calls == backend.loaded.generate_calls - generate_calls  # every model call ran on the one shared model
+    assert get_backend("qwen", model=path).loaded is backend.loaded

@@ -24,7 +24,7 @@ import resource
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def full_size_config(tokenizer: Any) -> Any:
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **vision_token_ids(tokenizer))
 
 
-def build_backend(tiny: bool, device: str) -> Any:
+def build_backend(tiny: bool, device: str, new_tokens: int) -> Any:
     """A QwenBackend over a random-weight model built in memory (nothing is downloaded)."""
     import torch
     from transformers import AutoModelForImageTextToText
@@ -98,7 +98,9 @@ def build_backend(tiny: bool, device: str) -> Any:
         network = AutoModelForImageTextToText.from_config(config, dtype=dtype)
     processor = qwen_processor("qwen2_5_vl", tokenizer, min_pixels=pixels[0], max_pixels=pixels[1])
     name = "random-init tiny Qwen2.5-VL" if tiny else "random-init Qwen2.5-VL-7B"
-    return QwenBackend.from_model(network, processor, name=name)
+    # Every sample generates exactly --new-tokens tokens, so batched and sequential do the same work
+    # (random weights may otherwise stop early at different lengths).
+    return QwenBackend.from_model(network, processor, name=name, generation_kwargs={"min_new_tokens": new_tokens})
 
 
 def judgment_request(size: tuple[int, int], new_tokens: int) -> ModelRequest:
@@ -138,9 +140,11 @@ def judgment_request(size: tuple[int, int], new_tokens: int) -> ModelRequest:
 @dataclass
 class Phase:
     name: str
-    seconds: list[float]
-    tokens: int
-    peak_mb: float
+    k: int
+    batched: bool
+    seconds: list[float] = field(default_factory=list)
+    tokens: int = 0
+    peak_mb: float = 0.0
 
     @property
     def median_s(self) -> float:
@@ -148,7 +152,8 @@ class Phase:
 
 
 class PeakMemory:
-    """Peak GPU memory of a phase (reset per phase), or the process's peak RSS so far on the CPU."""
+    """Peak GPU memory during one measurement (reset before it); None on the CPU, where only the
+    process's lifetime peak RSS is known (printed once at the end)."""
 
     def __init__(self, device: str) -> None:
         import torch
@@ -162,44 +167,48 @@ class PeakMemory:
             self.torch.cuda.reset_peak_memory_stats()
 
     def peak_mb(self) -> float:
-        if self.cuda:
-            self.torch.cuda.synchronize()
-            return self.torch.cuda.max_memory_allocated() / 2**20
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if not self.cuda:
+            return 0.0
+        self.torch.cuda.synchronize()
+        return self.torch.cuda.max_memory_allocated() / 2**20
 
 
-async def run_phase(backend: Any, request: ModelRequest, name: str, k: int, *, batched: bool, repeats: int) -> Phase:
-    """Time `repeats` judgments of `k` samples each, batched (one generate) or sequential."""
+async def measure(backend: Any, request: ModelRequest, phase: Phase, seed: int) -> None:
+    """One judgment of `phase.k` samples, batched (one generate) or sequential; adds its time."""
     memory = PeakMemory(backend.loaded.device)
     memory.reset()
-    seconds: list[float] = []
-    tokens = 0
-    for repeat in range(repeats):
-        started = time.perf_counter()
-        if batched:
-            replies = await backend.complete_n(request.model_copy(update={"n": k, "seed": repeat}))
-        else:
-            single = [request.model_copy(update={"n": 1, "seed": repeat * k + i}) for i in range(k)]
-            replies = [await backend.complete(one) for one in single]
-        seconds.append(time.perf_counter() - started)
-        assert len(replies) == k, f"{name}: expected {k} samples, got {len(replies)}"
-        tokens += sum(r.usage.output_tokens for r in replies)
-    return Phase(name, seconds, tokens, memory.peak_mb())
+    started = time.perf_counter()
+    if phase.batched:
+        replies = await backend.complete_n(request.model_copy(update={"n": phase.k, "seed": seed}))
+    else:
+        single = [request.model_copy(update={"n": 1, "seed": seed * phase.k + i}) for i in range(phase.k)]
+        replies = [await backend.complete(one) for one in single]
+    phase.seconds.append(time.perf_counter() - started)
+    assert len(replies) == phase.k, f"{phase.name}: expected {phase.k} samples, got {len(replies)}"
+    phase.tokens += sum(r.usage.output_tokens for r in replies)
+    phase.peak_mb = max(phase.peak_mb, memory.peak_mb())
 
 
-def report(phases: list[Phase], device: str, model: str, *, prompt_tokens: int, new_tokens: int, repeats: int) -> None:
-    memory = "peak GPU MiB (per phase)" if device.startswith("cuda") else "peak RSS MiB (process, so far)"
+def report(phases: list[Phase], device: str, model: str, *, prompt_tokens: int, new_tokens: int) -> None:
+    cuda = device.startswith("cuda")
     print(f"model: {model} on {device}; {FRAMES} frames, {prompt_tokens} prompt tokens, <= {new_tokens} new tokens")
-    print(f"{'phase':<20} {'judgments/s':>12} {'median s':>9} {'gen tok/s':>10} {memory:>32}")
+    print(
+        f"{'phase':<20} {'judgments/s':>12} {'median s':>9} {'min s':>7} {'gen tok/s':>10}" + (" peak GPU MiB" * cuda)
+    )
     for phase in phases:
-        total = sum(phase.seconds)
-        print(
-            f"{phase.name:<20} {1 / phase.median_s:>12.3f} {phase.median_s:>9.3f} "
-            f"{phase.tokens / total:>10.1f} {phase.peak_mb:>32.0f}"
+        line = (
+            f"{phase.name:<20} {1 / phase.median_s:>12.3f} {phase.median_s:>9.3f} {min(phase.seconds):>7.3f} "
+            f"{phase.tokens / sum(phase.seconds):>10.1f}"
         )
-    by_name = {p.name: p for p in phases}
-    speedup = by_name[f"K={K} sequential"].median_s / by_name[f"K={K} one generate"].median_s
-    print(f"K={K}: one generate is {speedup:.2f}x the judgments/s of {K} sequential calls ({repeats} repeats, median)")
+        print(line + (f" {phase.peak_mb:>12.0f}" if cuda else ""))
+    if not cuda:
+        print(f"process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    batched, sequential = phases[1], phases[2]
+    fastest = min(sequential.seconds) / min(batched.seconds)
+    print(
+        f"K={K}: one generate is {sequential.median_s / batched.median_s:.2f}x the judgments/s of {K} sequential "
+        f"calls (median of {len(batched.seconds)} interleaved rounds; {fastest:.2f}x on the fastest round of each)"
+    )
 
 
 def main() -> None:
@@ -207,7 +216,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny random config on the CPU (smoke test)")
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     parser.add_argument("--new-tokens", type=int, default=None, help="tokens generated per sample")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds of the three phases")
     args = parser.parse_args()
     allow_torchvision_without_ops()
     import torch
@@ -216,16 +225,15 @@ def main() -> None:
     if not args.tiny and not device.startswith("cuda"):
         parser.error("the full-size 7B architecture needs a GPU; use --tiny for a CPU smoke run")
     new_tokens = args.new_tokens or (32 if args.tiny else 128)
-    backend = build_backend(args.tiny, device)
+    backend = build_backend(args.tiny, device, new_tokens)
     request = judgment_request((320, 180) if args.tiny else (1280, 720), new_tokens)
-    warm = asyncio.run(backend.complete(request.model_copy(update={"max_output_tokens": 4})))
-    phases = [
-        asyncio.run(run_phase(backend, request, "K=1", 1, batched=True, repeats=args.repeats)),
-        asyncio.run(run_phase(backend, request, f"K={K} one generate", K, batched=True, repeats=args.repeats)),
-        asyncio.run(run_phase(backend, request, f"K={K} sequential", K, batched=False, repeats=args.repeats)),
-    ]
-    prompt_tokens = warm.usage.input_tokens
-    report(phases, device, backend.model, prompt_tokens=prompt_tokens, new_tokens=new_tokens, repeats=args.repeats)
+    warm = asyncio.run(backend.complete(request))
+    phases = [Phase("K=1", 1, True), Phase(f"K={K} one generate", K, True), Phase(f"K={K} sequential", K, False)]
+    for round_index in range(args.repeats):  # interleaved, rotating order: load drift hits every phase alike
+        shift = round_index % len(phases)
+        for phase in phases[shift:] + phases[:shift]:
+            asyncio.run(measure(backend, request, phase, seed=round_index))
+    report(phases, device, backend.model, prompt_tokens=warm.usage.input_tokens, new_tokens=new_tokens)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import pytest
 from tests.qwen_tiny import allow_torchvision_without_ops
 from vrb_agent.judges import registry
 from vrb_agent.judges.base import (
+    BackendError,
     ConfigError,
     ImagePart,
     Message,
@@ -118,7 +119,7 @@ def tool_names(prompt: str) -> list[str]:
 def test_loaded_once_per_model_device_dtype(tiny_qwen_dirs: dict[str, Path]) -> None:
     path = str(tiny_qwen_dirs["qwen3_vl"])
     first = registry.get_backend("qwen", model=path)
-    second = registry.get_backend("qwen", model=path, device="cpu", dtype="float32", base_url="ignored")
+    second = registry.get_backend("qwen", model=path, device="cpu", dtype="float32", base_url=None)
     assert isinstance(first, QwenBackend) and isinstance(second, QwenBackend)
     assert first.loaded is second.loaded  # "auto" resolved to cpu/float32 on this machine: one model
     assert first.describe() == {"backend": "qwen", "model": path, "device": "cpu", "dtype": "float32"}
@@ -153,12 +154,20 @@ def test_bad_device_and_dtype_are_config_errors(
     tiny_qwen_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = str(tiny_qwen_dirs["qwen3_vl"])
-    with pytest.raises(ConfigError, match="unknown dtype 'fp8'"):
+    with pytest.raises(ConfigError, match="dtype='fp8'; choose one of: auto, bfloat16, float16, float32"):
         registry.get_backend("qwen", model=path, dtype="fp8")
+    with pytest.raises(ConfigError, match="has no option base_url, dtpye"):  # typos and API-only options
+        registry.get_backend("qwen", model=path, dtpye="float16", base_url="http://localhost:8000/v1")
+    with pytest.raises(ConfigError, match="native_video='maybe' is not a valid"):
+        registry.get_backend("qwen", model=path, native_video="maybe")
+    assert (
+        registry.get_backend("qwen", model=path, native_video=True, max_images=8).capabilities().max_images_per_request
+        == 8
+    )
     with pytest.raises(ConfigError, match="no GPU"):
         registry.get_backend("qwen", model=path, device="cuda")
     monkeypatch.setenv("VRB_QWEN_DTYPE", "int3")  # the CLI's way to override
-    with pytest.raises(ConfigError, match="unknown dtype 'int3'"):
+    with pytest.raises(ConfigError, match="dtype='int3'"):
         registry.get_backend("qwen", model=path)
 
 
@@ -226,6 +235,14 @@ async def test_n_samples_come_from_one_generate_call(backend: QwenBackend, store
     # One prefill served all samples: prompt tokens and images are counted once.
     assert [r.usage.calls for r in replies] == [1, 0, 0]
     assert replies[0].usage.input_tokens > 0 and replies[1].usage.input_tokens == 0
+
+
+async def test_generation_kwargs_reach_generate(tiny_qwen_dirs: dict[str, Path], store: EvidenceStore) -> None:
+    path = str(tiny_qwen_dirs["qwen3_vl"])
+    forced = QwenBackend(path, generation_kwargs={"min_new_tokens": 6})
+    assert forced.loaded is load_qwen(path)  # shares the process-wide model
+    reply = await forced.complete(conversation(store, max_output_tokens=6))
+    assert reply.usage.output_tokens == 6 and reply.stop_reason == "length"
 
 
 async def test_greedy_n_is_one_sequence_repeated(backend: QwenBackend, store: EvidenceStore) -> None:
@@ -307,6 +324,26 @@ def test_canned_outputs_take_the_right_parsing_path(backend: QwenBackend) -> Non
     plain = reply_for(backend, CANNED["verdict_text"])
     assert plain.stop_reason == "end" and plain.tool_calls == [] and plain.text == CANNED["verdict_text"]
     assert plain.usage.output_tokens == len(backend.loaded.processor.tokenizer(CANNED["verdict_text"])["input_ids"]) + 1
+
+
+def test_thinking_is_not_parsed_as_answer_or_calls(backend: QwenBackend) -> None:
+    draft = '<tool_call>{"name": "zoom", "arguments": {"timestamp": 1}}</tool_call> maybe Answer B is better'
+    reply = reply_for(backend, f"<think>{draft}</think>\nOverall Judgment: Answer A is better.")
+    assert reply.text == "Overall Judgment: Answer A is better." and reply.tool_calls == []
+    prompt_opened = reply_for(backend, f"{draft}</think>\n{CANNED['valid']}")  # <think> was in the prompt
+    assert [c.name for c in prompt_opened.tool_calls] == ["zoom"] and "maybe" not in prompt_opened.text
+    unfinished = reply_for(backend, f"<think>{draft}", finished=False)
+    assert unfinished.text == "" and unfinished.tool_calls == [] and unfinished.stop_reason == "length"
+
+
+async def test_an_image_the_processor_rejects_fails_the_call_not_the_process(backend: QwenBackend) -> None:
+    store = EvidenceStore()
+    sliver = store.put(np.zeros((2, 500, 3), np.uint8), "zoom t=1.00s")  # aspect ratio 250: Qwen refuses it
+    request = ModelRequest(
+        messages=[Message(role="user", parts=[ImagePart(evidence_id=sliver)])], max_output_tokens=4, evidence=store
+    )
+    with pytest.raises(BackendError, match=r"qwen generation failed on cpu .*aspect ratio"):
+        await backend.complete(request)
 
 
 def test_truncated_call_is_reported_not_dropped(backend: QwenBackend) -> None:

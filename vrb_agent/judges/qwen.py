@@ -26,6 +26,7 @@ import numpy as np
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import (
     Backend,
+    BackendError,
     Capabilities,
     ConfigError,
     ImagePart,
@@ -40,12 +41,17 @@ from vrb_agent.judges.base import (
     ToolSpec,
     Usage,
     VideoPart,
+    check_options,
+    choice_option,
+    resolve_image,
+    typed_option,
 )
 from vrb_agent.judges.hermes import parse_hermes_tool_calls
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 INSTALL_HINT = "pip install 'vrb-agent[qwen]'"
 DTYPES = ("auto", "bfloat16", "float16", "float32")
+OPTIONS = ("model", "device", "dtype", "native_video", "max_images")
 MIN_TRANSFORMERS = (4, 57)
 VIDEO_MAX_SIDE = 768  # clip frames are decoded at most this large; the processor's pixel cap applies after
 
@@ -95,6 +101,7 @@ QWEN_TOOL_TEMPLATE = """\
 """
 
 _PROBE_TOOL = "vrb_probe_tool"
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 # ---- loading (once per process) -----------------------------------------------------------------
@@ -145,7 +152,7 @@ def resolve_device(torch: Any, device: str | None) -> str:
     if device in (None, "", "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device!r} asked for CUDA but torch sees no GPU; use --device cpu")
+        raise ConfigError(f"device {device!r} asked for CUDA but torch sees no GPU; use device=cpu (-O device=cpu)")
     return device
 
 
@@ -153,13 +160,12 @@ def resolve_dtype(device: str, dtype: str | None) -> str:
     """`None`/"auto" -> bfloat16 on CUDA, float32 elsewhere (CPU kernels for half types are slow)."""
     if dtype in (None, "", "auto"):
         return "bfloat16" if device.startswith("cuda") else "float32"
-    if dtype not in DTYPES:
-        raise ConfigError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
-    return dtype
+    return choice_option("qwen", "dtype", dtype, DTYPES, "auto")
 
 
 def load_qwen(model: str, device: str | None = None, dtype: str | None = None) -> LoadedQwen:
     """The process-wide model for (model, device, dtype), loaded on first use."""
+    _check_model_path(model)
     torch, _ = _import_extra()
     device = resolve_device(torch, device)
     dtype = resolve_dtype(device, dtype)
@@ -173,7 +179,6 @@ def load_qwen(model: str, device: str | None = None, dtype: str | None = None) -
 
 
 def _load(model: str, device: str, dtype: str) -> LoadedQwen:
-    _check_model_path(model)
     try:
         from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: PLC0415
 
@@ -284,9 +289,8 @@ class _ChatBuilder:
     def _image(self, part: ImagePart) -> list[dict[str, Any]]:
         from PIL import Image  # noqa: PLC0415
 
-        image = self.request.evidence_store().get(part.evidence_id)
+        image, label = resolve_image(self.request, part)
         self.out.images.append(Image.fromarray(image.to_array()))
-        label = part.label or image.label
         return [{"type": "text", "text": f"{label}: " if label else ""}, {"type": "image"}]
 
     def _video(self, part: VideoPart) -> list[dict[str, Any]]:
@@ -360,26 +364,27 @@ class QwenBackend(Backend):
         native_video: bool = False,
         max_images: int = 64,
         loaded: LoadedQwen | None = None,
+        generation_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model)
         self.loaded = loaded or load_qwen(model, device, dtype)
         self.native_video = native_video
         self.max_images = max_images
+        # Extra `generate` arguments (repetition_penalty, min_new_tokens, ...), applied last.
+        self.generation_kwargs = dict(generation_kwargs or {})
 
     @classmethod
-    def from_options(
-        cls,
-        model: str | None = None,
-        device: str | None = None,
-        dtype: str | None = None,
-        native_video: bool = False,
-        **_: Any,
-    ) -> QwenBackend:
-        """Build from CLI/API options; options meant for other backends (base_url, ...) are ignored.
+    def from_options(cls, **options: Any) -> QwenBackend:
+        """Build from `get_backend("qwen", ...)` / `--backend-option KEY=VALUE`; a typo is a ConfigError.
         Device and dtype fall back to `VRB_QWEN_DEVICE` / `VRB_QWEN_DTYPE`, then to automatic."""
-        device = device or os.environ.get("VRB_QWEN_DEVICE")
-        dtype = dtype or os.environ.get("VRB_QWEN_DTYPE")
-        return cls(model or DEFAULT_MODEL, device=device, dtype=dtype, native_video=native_video)
+        given = check_options(cls.name, options, OPTIONS)
+        return cls(
+            given.get("model") or DEFAULT_MODEL,
+            device=given.get("device") or os.environ.get("VRB_QWEN_DEVICE"),
+            dtype=given.get("dtype") or os.environ.get("VRB_QWEN_DTYPE"),
+            native_video=typed_option(cls.name, "native_video", given.get("native_video"), _flag, False),
+            max_images=typed_option(cls.name, "max_images", given.get("max_images"), int, 64),
+        )
 
     @classmethod
     def from_model(cls, network: Any, processor: Any, name: str = "in-memory", **options: Any) -> QwenBackend:
@@ -406,11 +411,17 @@ class QwenBackend(Backend):
         """One blocking model call: `request.n` samples from a single `generate`."""
         started = time.perf_counter()
         chat = _ChatBuilder(request).build()
-        inputs = self._encode(chat)
-        prompt_tokens = int(inputs["input_ids"].shape[1])
-        with self.loaded.lock:
-            sequences = self._run_generate(inputs, request)
-            self.loaded.generate_calls += 1
+        try:
+            inputs = self._encode(chat)
+            prompt_tokens = int(inputs["input_ids"].shape[1])
+            with self.loaded.lock:
+                sequences = self._run_generate(inputs, request)
+                self.loaded.generate_calls += 1
+        except (RuntimeError, ValueError) as exc:  # CUDA OOM, an image the processor rejects, ...
+            raise BackendError(
+                f"qwen generation failed on {self.loaded.device} ({type(exc).__name__}: {_first_line(exc)}); "
+                "fewer or smaller images (--frames, max_images) or a smaller model may help"
+            ) from exc
         latency = time.perf_counter() - started
         replies = [
             self._reply(row[prompt_tokens:], latency, prompt_tokens if i == 0 else 0, len(chat.images) if i == 0 else 0)
@@ -456,6 +467,7 @@ class QwenBackend(Backend):
                 torch.manual_seed(request.seed)
         else:  # greedy: clear sampling defaults a checkpoint's generation_config may carry
             options.update(temperature=None, top_p=None, top_k=None)
+        options.update(self.generation_kwargs)
         with torch.inference_mode():
             return self.loaded.model.generate(**inputs, **options).cpu()
 
@@ -468,7 +480,7 @@ class QwenBackend(Backend):
         end = next((i for i, token in enumerate(ids) if token in stops), None)
         produced = ids if end is None else ids[:end]
         raw = tokenizer.decode(produced, skip_special_tokens=True)
-        text, calls = parse_hermes_tool_calls(raw)
+        text, calls = parse_hermes_tool_calls(strip_thinking(raw))
         stop: StopReason = "length" if end is None else ("tool_calls" if calls else "end")
         usage = Usage(
             input_tokens=prompt_tokens,
@@ -479,6 +491,27 @@ class QwenBackend(Backend):
         return ModelReply(
             text=text, tool_calls=calls, usage=usage, stop_reason=stop, latency_s=latency, model=self.model
         )
+
+
+def strip_thinking(text: str) -> str:
+    """The answer without a thinking model's reasoning (`<think>...</think>`), so neither the verdict
+    parser nor the tool-call parser reads drafts. The opening tag may sit in the prompt (Qwen3)."""
+    if THINK_CLOSE in text:
+        text = text.rsplit(THINK_CLOSE, 1)[1]
+    elif THINK_OPEN in text:  # still thinking when the token budget ran out: no answer yet
+        text = text.split(THINK_OPEN, 1)[0]
+    return text.strip()
+
+
+def _flag(value: Any) -> bool:
+    """A boolean option: JSON true/false from the CLI, or a real bool from Python."""
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1", "yes"):
+        return True
+    if str(value).lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(value)
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> set[int]:

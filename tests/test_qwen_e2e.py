@@ -1,0 +1,151 @@
+"""Whole judgments through the judge graph on tiny random-weight Qwen-VL checkpoints.
+
+The real transformers path end to end: the graph builds requests, the backend renders the chat
+template, encodes frames, generates, decodes and parses, and the graph acts on what came back. The
+model's output is gibberish, so the assertions are about plumbing (tokens generated and counted,
+every reply through the parser, the verdict contract enforced), never about content.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.qwen_tiny import allow_torchvision_without_ops
+from vrb_agent.agents.api import ajudge
+from vrb_agent.judges.base import ModelReply, ModelRequest, VideoPart
+from vrb_agent.judges.qwen import QwenBackend
+
+allow_torchvision_without_ops()  # this machine's torchvision wheel lacks its C ops (test set-up only)
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "Which digit appears in the bottom-left corner, and when does the red square appear?"
+RESPONSE_A = "The digit 7, from 1 s to 3 s; the red square appears at 2 s."
+RESPONSE_B = "The digit 1; there is no red square."
+
+
+class RecordingQwen(QwenBackend):
+    """The real backend, keeping each request and reply so a test can follow the conversation."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.exchanges: list[tuple[ModelRequest, ModelReply]] = []
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        reply = await super().complete(request)
+        self.exchanges.append((request, reply))
+        return reply
+
+
+@pytest.mark.parametrize("kind", ["qwen2_5_vl", "qwen3_vl"])
+async def test_agentic_judgment_runs_end_to_end(kind: str, tiny_qwen_dirs: dict[str, Path], square_video: Path) -> None:
+    backend = RecordingQwen(str(tiny_qwen_dirs[kind]))
+    generate_calls = backend.loaded.generate_calls
+    events: list[dict[str, object]] = []
+    judgment = await ajudge(
+        square_video,
+        QUESTION,
+        RESPONSE_A,
+        RESPONSE_B,
+        backend=backend,
+        mode="agentic",
+        frames=4,
+        max_turns=2,
+        max_output_tokens=24,
+        on_event=events.append,
+    )
+    assert judgment.status == "invalid" and judgment.verdict is None  # gibberish never becomes a verdict
+    assert judgment.error
+    exchanges = backend.exchanges
+    assert len(exchanges) == judgment.usage.calls == backend.loaded.generate_calls - generate_calls
+    assert 2 <= len(exchanges) <= 3  # max_turns deliberate turns, then possibly one conclude
+    first_request = exchanges[0][0]
+    assert {t.name for t in first_request.tools} >= {"select_frames", "zoom", "reexamine_clip", "submit_verdict"}
+    assert first_request.image_count() == 4
+    assert backend.render(first_request).count("<|image_pad|>") == 4
+    assert judgment.images_sent >= 4
+    for _, reply in exchanges:  # tokens were generated and every reply went through the parser
+        assert 1 <= reply.usage.output_tokens <= 24
+        assert "<tool_call>" not in reply.text
+        assert reply.stop_reason in ("length", "tool_calls" if reply.tool_calls else "end")
+    assert judgment.usage.output_tokens == sum(r.usage.output_tokens for _, r in exchanges)
+    assert judgment.usage.input_tokens == sum(r.usage.input_tokens for _, r in exchanges)
+    # Any call the model did emit was run (or answered with a corrective error) and logged.
+    emitted = [c.name for _, r in exchanges[:-1] for c in r.tool_calls if c.name != "submit_verdict"]
+    assert [e.name for e in judgment.evidence if e.name != "submit_verdict"] == emitted
+
+
+async def test_single_pass_judgment_repairs_once_then_is_invalid(
+    tiny_qwen_dirs: dict[str, Path], square_video: Path
+) -> None:
+    backend = RecordingQwen(str(tiny_qwen_dirs["qwen2_5_vl"]))
+    judgment = await ajudge(
+        square_video, QUESTION, RESPONSE_A, RESPONSE_B, backend=backend, mode="single", frames=4, max_output_tokens=16
+    )
+    assert judgment.status == "invalid"
+    assert judgment.usage.calls == len(backend.exchanges) == 2  # the answer, then one repair request
+    assert all(not request.tools for request, _ in backend.exchanges)
+    assert "<tools>" not in backend.render(backend.exchanges[0][0])
+
+
+async def test_native_video_judgment_sends_timed_clips(tiny_qwen_dirs: dict[str, Path], square_video: Path) -> None:
+    backend = RecordingQwen(str(tiny_qwen_dirs["qwen3_vl"]), native_video=True)
+    judgment = await ajudge(
+        square_video, QUESTION, RESPONSE_A, RESPONSE_B, backend=backend, frames=4, max_turns=1, max_output_tokens=16
+    )
+    assert judgment.status in ("invalid", "ok")
+    request = backend.exchanges[0][0]
+    videos = [p for m in request.messages for p in m.parts if isinstance(p, VideoPart)]
+    assert len(videos) == 1 and videos[0].start == 0.0
+    from vrb_agent.judges.qwen import _ChatBuilder
+
+    inputs = backend._encode(_ChatBuilder(request).build())
+    groups = int(inputs["video_grid_thw"][0][0])
+    prompt = backend.loaded.processor.tokenizer.decode(inputs["input_ids"][0])
+    assert groups >= 2 and prompt.count(" seconds>") == groups  # Qwen3-VL's per-group time stamps
+    assert backend.exchanges[0][1].usage.output_tokens >= 1
+
+
+def test_cli_bad_model_path_exits_3(square_video: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-checkpoint"
+    command = ["judge", str(square_video), "--question", "q", "--response-a", "a", "--response-b", "b"]
+    result = subprocess.run(
+        [sys.executable, "-m", "vrb_agent.cli", *command, "--backend", "qwen", "--model", str(missing)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert str(missing) in result.stderr + result.stdout
+    assert "no such checkpoint directory" in result.stderr + result.stdout
+
+
+def test_benchmark_run_shares_one_model_across_concurrent_judgments(
+    tiny_qwen_dirs: dict[str, Path], make_bench_dataset, tmp_path: Path
+) -> None:
+    import json
+
+    from vrb_agent.benchmark.runner import run_benchmark
+    from vrb_agent.judges.registry import get_backend
+
+    path = str(tiny_qwen_dirs["qwen2_5_vl"])
+    backend = QwenBackend(path, generation_kwargs={"max_new_tokens": 24})  # bench keeps the 2048 default
+    generate_calls = backend.loaded.generate_calls
+    data = make_bench_dataset(n=3, dims=("d0",))
+    outcome = run_benchmark(
+        out=tmp_path / "run", data=str(data), backend=backend, modes=["single", "agentic"], frames=[2],
+        max_turns=1, concurrency=4, progress=False, save_evidence=False,
+    )  # fmt: skip
+    records = [json.loads(line) for line in (outcome.run_dir / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 6 and outcome.errors == 0
+    assert {r["backend"] for r in records} == {"qwen"} and {r["status"] for r in records} <= {"invalid", "ok"}
+    assert all(r["usage"]["output_tokens"] > 0 for r in records)
+    calls = sum(r["usage"]["calls"] for r in records)
+    assert calls == backend.loaded.generate_calls - generate_calls  # every model call ran on the one shared model
+    assert get_backend("qwen", model=path).loaded is backend.loaded

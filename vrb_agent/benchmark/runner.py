@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import importlib
 import importlib.metadata
-import inspect
 import json
 import os
 import platform
@@ -37,7 +36,7 @@ from vrb_agent.agents.types import JudgeConfig, Judgment, Mode, Order
 from vrb_agent.benchmark.cache import CachedBackend
 from vrb_agent.benchmark.datasets import Dataset, Sample, load_dataset
 from vrb_agent.errors import VrbError
-from vrb_agent.judges.base import Backend, ConfigError
+from vrb_agent.judges.base import AuthError, Backend, ConfigError
 from vrb_agent.judges.registry import get_backend
 from vrb_agent.tools.evidence import EvidenceStore
 from vrb_agent.tools.media import Media, open_media
@@ -67,6 +66,7 @@ IDENTITY_FIELDS = (
     "backend",
     "model",
     "base_url",
+    "backend_options",
     "modes",
     "frames",
     "k",
@@ -92,6 +92,7 @@ class BenchConfig(BaseModel):
     backend: str = ""
     model: str | None = None
     base_url: str | None = None
+    backend_options: dict[str, Any] = Field(default_factory=dict)
     modes: list[Mode] = Field(default_factory=lambda: ["single", "agentic"], min_length=1)
     frames: list[int] = Field(default_factory=lambda: [16], min_length=1)
     k: list[int] = Field(default_factory=lambda: [1], min_length=1)
@@ -129,6 +130,7 @@ class BenchConfig(BaseModel):
     def identity(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", include=set(IDENTITY_FIELDS))
         data["base_url"] = strip_userinfo(self.base_url)
+        data["backend_options"] = public_options(self.backend_options)
         return data
 
     def judge_config(self, cell: Cell, seed: int) -> JudgeConfig:
@@ -185,6 +187,11 @@ def strip_userinfo(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def public_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Backend options with the values of secret-looking keys (api_key, token, ...) replaced by ***."""
+    return {k: "***" if SECRET_ENV.search(k.upper()) or "KEY" in k.upper() else v for k, v in options.items()}
+
+
 def redact(text: str) -> str:
     """Replace the values of secret-looking environment variables (keys, tokens) with ***."""
     for name, value in os.environ.items():
@@ -194,7 +201,8 @@ def redact(text: str) -> str:
 
 
 def prompt_hashes() -> dict[str, str]:
-    """sha256 (16 hex) of every string template in vrb_agent.agents.prompts, and of the whole file."""
+    """The graph's prompt-set hash plus sha256 (16 hex) of every string template in
+    vrb_agent.agents.prompts; empty when the judge graph is not installed."""
     try:
         module = importlib.import_module("vrb_agent.agents.prompts")
     except ImportError:
@@ -204,9 +212,9 @@ def prompt_hashes() -> dict[str, str]:
         for name, value in sorted(vars(module).items())
         if not name.startswith("_") and isinstance(value, str)
     }
-    source = inspect.getsourcefile(module)
-    if source:
-        hashes["(file)"] = _digest(Path(source).read_text(encoding="utf-8"))[:16]
+    official = getattr(module, "prompt_hash", None)
+    if callable(official):
+        hashes["prompt_set"] = str(official())
     return hashes
 
 
@@ -502,6 +510,8 @@ class _Run:
                     )
             except TimeoutError:
                 error = f"judgment exceeded {config.timeout_s * 2:.0f} s (twice the judge's own timeout)"
+            except (ConfigError, AuthError):
+                raise  # wrong key, model or SDK: every sample would fail the same way, so stop the run
             except Exception as exc:  # one sample never kills the run
                 error = f"{exc.__class__.__name__}: {str(exc)[:2000]}"
             latency = time.perf_counter() - start
@@ -580,7 +590,7 @@ def _make_backend(config: BenchConfig, backend: Backend | None) -> tuple[Backend
         return backend, False
     if not config.backend:
         raise ConfigError("no backend: pass --backend NAME")
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(config.backend_options)
     if config.model:
         options["model"] = config.model
     if config.base_url:
@@ -593,11 +603,11 @@ def build_manifest(config: BenchConfig, backend: Backend, dataset: Dataset) -> d
     identity = config.identity()
     identity["backend"] = backend.name
     identity["model"] = backend.model
-    identity["prompts"] = prompt_hashes().get("(file)")
+    identity["prompts"] = prompt_hashes().get("prompt_set")
     return {
         "identity": identity,
         "identity_hash": identity_hash(identity),
-        "config": {**config.model_dump(mode="json"), "base_url": strip_userinfo(config.base_url)},
+        "config": {**config.model_dump(mode="json"), **{k: identity[k] for k in ("base_url", "backend_options")}},
         "prompt_hashes": prompt_hashes(),
         "packages": package_versions(),
         "backend": {k: v for k, v in backend.describe().items() if not SECRET_ENV.search(k.upper())},

@@ -264,9 +264,9 @@ class ResultsFile:
                     raise VrbError(f"{self.path}:{number}: corrupt result line ({exc.msg})") from None
         return out
 
-    def append(self, record: dict[str, Any]) -> None:
-        data = _line(record).encode()
-        view = memoryview(data)
+    def append(self, *records: dict[str, Any]) -> None:
+        """Write complete lines and fsync once (group commit when several records are ready)."""
+        view = memoryview("".join(_line(r) for r in records).encode())
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
@@ -433,6 +433,61 @@ def _default_judge() -> JudgeFn:
     return ajudge
 
 
+class _Committer:
+    """Appends records from the event loop without blocking it: writes and fsyncs run in a worker
+    thread, one batch at a time, each batch holding every record that arrived meanwhile. `write`
+    returns once its record is on disk, so a record counts as done only when it is durable."""
+
+    def __init__(self, results: ResultsFile) -> None:
+        self.results = results
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def write(self, record: dict[str, Any]) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self.results.append, *(record for record, _ in batch))
+                except BaseException as exc:  # disk full, cancelled: every waiter must hear of it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                    raise
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._flusher = None
+
+
+class MediaPool:
+    """Opened media by path, shared by every sample and cell that uses the file (datasets often ask
+    several questions about one video); least recently used entries are dropped beyond `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._opened: dict[Path, asyncio.Future[Media]] = {}
+        self.opens = 0
+
+    async def get(self, path: Path) -> Media:
+        future = self._opened.pop(path, None)
+        if future is None:
+            future = asyncio.ensure_future(asyncio.to_thread(open_media, path))
+            self.opens += 1
+        self._opened[path] = future  # most recent last
+        while len(self._opened) > self.size:
+            self._opened.pop(next(iter(self._opened)))
+        return await asyncio.shield(future)
+
+
 class _Run:
     """State of one run_benchmark call."""
 
@@ -450,20 +505,21 @@ class _Run:
         self.run_dir = run_dir
         self.backend = backend
         self.judge = judge
-        self.results: ResultsFile | None = None  # set by _execute, which owns the file
         self.progress = Progress(0, 0, enabled=False)
         self.config_hash = config_hash
         self.save_evidence = save_evidence
         self.identity = backend.describe()
         self.cell_slots = asyncio.Semaphore(config.concurrency)
+        self.media = MediaPool(max(64, 2 * config.concurrency))
+        self.committer: _Committer | None = None  # set by _execute with the results file
         self.done = 0
         self.errors = 0
         evidence_dir = run_dir / "evidence"
         self.saved = {p.stem for p in evidence_dir.glob("*.jpg")} if evidence_dir.is_dir() else set()
 
-    def write(self, record: dict[str, Any]) -> None:
-        assert self.results is not None, "results file not open"
-        self.results.append(record)
+    async def write(self, record: dict[str, Any]) -> None:
+        assert self.committer is not None, "results file not open"
+        await self.committer.write(record)
         self.done += 1
         self.errors += record["status"] == "error"
         self.progress.add(record)
@@ -485,12 +541,12 @@ class _Run:
         problem = sample.error
         if problem is None:
             try:
-                media = await asyncio.to_thread(open_media, sample.media)
+                media = await self.media.get(sample.media)
             except Exception as exc:  # MediaError and any decoder surprise: this sample only
                 problem = str(exc) if isinstance(exc, VrbError) else f"{exc.__class__.__name__}: {exc}"
         if media is None:
             for cell in cells:
-                self.write(self._record(sample, cell, judgment=None, error=problem, latency_s=0.0, images=[]))
+                await self.write(self._record(sample, cell, judgment=None, error=problem, latency_s=0.0, images=[]))
             return
         await asyncio.gather(*(self.run_cell(sample, media, cell) for cell in cells))
 
@@ -518,7 +574,7 @@ class _Run:
         images = store.ids()
         if self.save_evidence and images:
             self._save_evidence(store)
-        self.write(self._record(sample, cell, judgment=judgment, error=error, latency_s=latency, images=images))
+        await self.write(self._record(sample, cell, judgment=judgment, error=error, latency_s=latency, images=images))
 
     def _save_evidence(self, store: EvidenceStore) -> None:
         """Write the JPEGs the judge saw (once per id) and their labels, for trace pages."""
@@ -665,7 +721,7 @@ async def _execute(
     config, run_dir = run.config, run.run_dir
     samples = dataset.select(config.dims, config.limit)
     results = ResultsFile(run_dir / "results.jsonl")
-    run.results = results
+    run.committer = _Committer(results)
     try:
         records = results.records()
         if retry_errors and any(r.get("status") == "error" for r in records):

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vrb_agent.agents.trace import parts_seen
 from vrb_agent.agents.types import JudgeConfig, Judgment, Mode, Order
 from vrb_agent.benchmark.cache import CachedBackend
 from vrb_agent.benchmark.datasets import Dataset, Sample, load_dataset
@@ -165,6 +166,11 @@ class RunOutcome:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def images_seen(judgment: Judgment) -> list[str]:
+    """Evidence ids of the images the judge was sent (from its transcript), first sighting first."""
+    return [p["evidence_id"] for p in parts_seen(judgment) if p["type"] == "image"]
 
 
 def chosen_position(sample_id: str, seed: int) -> str:
@@ -548,13 +554,14 @@ class _Run:
             for cell in cells:
                 await self.write(self._record(sample, cell, judgment=None, error=problem, latency_s=0.0, images=[]))
             return
-        await asyncio.gather(*(self.run_cell(sample, media, cell) for cell in cells))
+        defaults = JudgeConfig()  # one store per sample: its frames are encoded once for every cell
+        store = EvidenceStore(quality=defaults.jpeg_quality, max_side=defaults.max_side)
+        await asyncio.gather(*(self.run_cell(sample, media, cell, store) for cell in cells))
 
-    async def run_cell(self, sample: Sample, media: Media, cell: Cell) -> None:
+    async def run_cell(self, sample: Sample, media: Media, cell: Cell, store: EvidenceStore) -> None:
         config = self.config.judge_config(cell, sample_seed(sample.id, self.config.seed))
         position = chosen_position(sample.id, self.config.seed)
         a, b = (sample.chosen, sample.rejected) if position == "A" else (sample.rejected, sample.chosen)
-        store = EvidenceStore(quality=config.jpeg_quality, max_side=config.max_side)
         judgment: Judgment | None = None
         error = None
         async with self.cell_slots:
@@ -571,16 +578,16 @@ class _Run:
             except Exception as exc:  # one sample never kills the run
                 error = f"{exc.__class__.__name__}: {str(exc)[:2000]}"
             latency = time.perf_counter() - start
-        images = store.ids()
+        images = images_seen(judgment) if judgment is not None else []
         if self.save_evidence and images:
-            self._save_evidence(store)
+            self._save_evidence(store, images)
         await self.write(self._record(sample, cell, judgment=judgment, error=error, latency_s=latency, images=images))
 
-    def _save_evidence(self, store: EvidenceStore) -> None:
+    def _save_evidence(self, store: EvidenceStore, ids: list[str]) -> None:
         """Write the JPEGs the judge saw (once per id) and their labels, for trace pages."""
         folder = self.run_dir / "evidence"
         folder.mkdir(exist_ok=True)
-        new = [store.get(i) for i in store.ids() if i not in self.saved]
+        new = [store.get(i) for i in dict.fromkeys(ids) if i not in self.saved and i in store]
         lines = []
         for image in new:
             tmp = folder / f"{image.id}.tmp"

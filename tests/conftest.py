@@ -43,6 +43,18 @@ def square_image(media_dir: Path) -> Path:
     return write_image(media_dir / "square.png", square_spec(), t=2.2)
 
 
+# --- tiny Qwen-VL checkpoints (qwen backend issue) -----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random-weight Qwen2.5-VL and Qwen3-VL checkpoints saved offline (see tests/qwen_tiny.py)."""
+    from tests.qwen_tiny import build_tiny_qwen
+
+    root = tmp_path_factory.mktemp("qwen")
+    return {kind: build_tiny_qwen(root / kind, kind) for kind in ("qwen2_5_vl", "qwen3_vl")}
+
+
 # ---- benchmark fixtures (benchmark issue) ------------------------------------------------------
 
 
@@ -156,3 +168,11 @@ def fake_judge_cls() -> type[FakeJudge]:
 @pytest.fixture
 def fake_judge() -> FakeJudge:
     return FakeJudge()
+
+
+@pytest.fixture(scope="session")
+def probe_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny medium-difficulty probe suite (2 probes of each kind, seed 3); returns probes.jsonl."""
+    from vrb_agent.benchmark.probes import write_suite
+
+    return write_suite(tmp_path_factory.mktemp("probes"), n=2, seed=3)

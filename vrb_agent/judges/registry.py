@@ -14,6 +14,8 @@ BACKENDS: dict[str, str] = {
     "vllm": "vrb_agent.judges.openai:VLLMBackend",
     "anthropic": "vrb_agent.judges.anthropic:AnthropicBackend",
     "gemini": "vrb_agent.judges.gemini:GeminiBackend",
+    "qwen": "vrb_agent.judges.qwen:QwenBackend",
+    "sim": "vrb_agent.judges.sim:SimBackend",
 }
 
 

@@ -339,6 +339,8 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
         fail(str(exc), EXIT_CONFIG)
     except KeyboardInterrupt:
         fail(f"interrupted; finished results are in {out}/results.jsonl; run the same command to resume", 130)
+    if dataset == "videorewardbench":
+        typer.echo("fields used: " + ", ".join(f"{k}={v}" for k, v in outcome.fields.items()), err=True)
     for issue in outcome.issues[:10]:
         typer.echo(f"skipped row: {issue}", err=True)
     if len(outcome.issues) > 10:

@@ -152,6 +152,7 @@ class RunOutcome:
     done: int = 0
     errors: int = 0
     issues: list[str] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
     repaired_partial_line: bool = False
     cache_hits: int = 0
     cache_misses: int = 0
@@ -744,7 +745,9 @@ async def _execute(
         todo = [(s, [c for c in cells if (s.id, *c) not in done]) for s in samples]
         todo = [(s, cs) for s, cs in todo if cs]
         total = len(samples) * len(cells)
-        outcome = RunOutcome(run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues)
+        outcome = RunOutcome(
+            run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues, fields=dataset.fields
+        )
         outcome.repaired_partial_line = results.repaired
         with Progress(total, outcome.already_done, progress) as bar:
             run.progress = bar

@@ -120,13 +120,15 @@ class FakeJudge:
         right = number % 10 < self.right_below[mode]
         preferred = good if right else ("B" if good == "A" else "A")
         evidence = []
+        seen = []
         if store is not None:
             for frame in media.frames_at([0.0, 0.5]):
-                store.put(frame.image, f"frame t={frame.timestamp:.2f}s", timestamp=frame.timestamp)
+                seen.append(store.put(frame.image, f"frame t={frame.timestamp:.2f}s", timestamp=frame.timestamp))
             if mode == "agentic":
                 crop = media.frames_at([0.5])[0].image[10:30, 10:40]
                 box = (150.0, 200.0, 650.0, 600.0)
                 zid = store.put(crop, "zoom t=0.50s", timestamp=0.5, box=box)
+                seen.append(zid)
                 evidence.append(
                     ToolCallRecord(
                         name="zoom",
@@ -145,7 +147,13 @@ class FakeJudge:
             frames=config.frames,
             k=config.k,
             evidence=evidence,
-            images_sent=len(store) if store is not None else 0,
+            images_sent=len(seen),
+            transcript=[
+                {
+                    "sample": 0,
+                    "messages": [{"role": "user", "parts": [{"type": "image", "evidence_id": i} for i in seen]}],
+                }
+            ],
             usage=Usage(input_tokens=100 * calls, output_tokens=10 * calls, calls=calls),
             backend=backend.name,
             model=backend.model,

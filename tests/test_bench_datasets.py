@@ -107,6 +107,7 @@ def test_videorewardbench_with_field_map_and_video_lookup(tmp_path):
     assert first.dimension == "long-form perception" and first.meta["raw_dimension"] == "Long-Form Perception"
     assert second.dimension == "safety" and second.error is None  # missing video: found when opened
     assert ds.issues == [f"{root / 'annotations.json'}:3: missing or empty question (prompt)"]
+    assert [s.id for s in ds.select(dims=["safety"])] == ["v2"] and len(ds.select(limit=1)) == 1
 
 
 def test_videorewardbench_without_a_matching_column_says_which_flag(tmp_path):

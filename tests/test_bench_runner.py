@@ -59,17 +59,22 @@ def test_records_follow_the_contract_and_position_is_balanced(tmp_path, make_ben
     assert all((outcome.run_dir / "evidence" / f"{e['id']}.jpg").read_bytes()[:2] == b"\xff\xd8" for e in index)
 
 
-def test_each_sample_opens_its_media_once_for_all_cells(tmp_path, make_bench_dataset, fake_judge, monkeypatch):
+def test_media_is_opened_once_and_shared_by_all_cells(tmp_path, make_bench_dataset, fake_judge, monkeypatch):
     opened = []
     real = runner_module.open_media
     monkeypatch.setattr(runner_module, "open_media", lambda p: opened.append(p) or real(p))
     data = make_bench_dataset(n=3)
+    (data.parent / "w.mp4").write_bytes((data.parent / "v.mp4").read_bytes())
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    rows[2]["media"] = "w.mp4"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     run(tmp_path / "run", data, fake_judge, frames=[4, 8], k=[1, 2])
-    assert len(opened) == 3
+    assert sorted(p.name for p in opened) == ["v.mp4", "w.mp4"]  # samples 0 and 1 share v.mp4
     media_by_sample = {}
     for response_a, _mode, _frames, media_id in fake_judge.calls:
         media_by_sample.setdefault(response_a.split()[-1], set()).add(media_id)
     assert len(fake_judge.calls) == 3 * 2 * 2 * 2 and all(len(ids) == 1 for ids in media_by_sample.values())
+    assert media_by_sample["0"] == media_by_sample["1"] != media_by_sample["2"]
     assert len(cells(tmp_path / "run" / "results.jsonl")) == 24
 
 

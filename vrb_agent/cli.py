@@ -243,24 +243,7 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
 
 # --- bench / report (benchmark issue) ------------------------------------------------------------
 
-
-def _int_list(flag: str, text: str) -> list[int]:
-    """`4,16,64` -> [4, 16, 64]; anything else is a usage error naming the flag."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        typer.echo(f"error: {flag} {text!r} is not a comma list of integers (e.g. {flag} 4,16,64)", err=True)
-        raise typer.Exit(2)
-    return values
-
-
-def _fail(code: int, message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
+POLICIES = ("wrong", "drop", "half")
 BENCH_FLAGS = {
     "modes": "--modes",
     "frames": "--frames",
@@ -270,65 +253,94 @@ BENCH_FLAGS = {
     "temperature": "--temperature",
     "concurrency": "--concurrency",
     "limit": "--limit",
+    "dataset": "--dataset",
 }
 
 
-@app.command()
-def bench(
-    *,
-    out: str = typer.Option(..., "--out", help="RUN_DIR: results.jsonl, run.json, evidence/, report"),
-    data: str = typer.Option(..., "--data", help="dataset file or directory"),
-    dataset: str = typer.Option("generic", "--dataset", help="generic | videorewardbench | vlrewardbench | probes"),
-    backend: str = typer.Option(
-        ..., "--backend", help="backend name (openai, vllm, anthropic, gemini, qwen, sim, ...)"
-    ),
-    model: str = typer.Option(None, "--model", help="model id (default: the backend's)"),
-    base_url: str = typer.Option(None, "--base-url", help="API base URL (vllm and compatible servers)"),
-    modes: str = typer.Option("single,agentic", "--modes", help="comma list of single, agentic"),
-    k: str = typer.Option("1", "--k", help="samples per verdict (majority vote); comma list sweeps"),
-    frames: str = typer.Option("16", "--frames", help="overview frames; comma list sweeps, e.g. 4,16,64"),
-    order: str = typer.Option("fixed", "--order", help="presentation order inside the judge: fixed | random | both"),
-    max_turns: int = typer.Option(6, "--max-turns", help="model calls per agentic judgment before it must conclude"),
-    temperature: float = typer.Option(None, "--temperature", help="sampling temperature (default: the judge's)"),
-    concurrency: int = typer.Option(8, "--concurrency", help="judgments in flight"),
-    limit: int = typer.Option(None, "--limit", help="judge only the first N samples"),
-    dims: str = typer.Option(None, "--dims", help="comma list of dimensions to keep ('probe/' keeps a family)"),
-    seed: int = typer.Option(0, "--seed", help="seeds A/B placement and the judge"),
-    field_map: str = typer.Option(
-        None, "--field-map", help="videorewardbench columns, e.g. question=prompt,chosen=chosen"
-    ),
-    cache: str = typer.Option(None, "--cache", help="directory of an on-disk response cache (re-runs cost nothing)"),
-    force_new: bool = typer.Option(False, "--force-new", help="archive RUN_DIR's results and start over"),
-    retry_errors: bool = typer.Option(False, "--retry-errors", help="judge again the cells that ended in error"),
-    report: bool = typer.Option(True, "--report/--no-report", help="write the report when the run ends"),
-    invalid_policy: str = typer.Option(
-        "wrong", "--invalid-policy", help="invalid/tie/refused/error: wrong | drop | half"
+def int_list(flag: str, text: str) -> list[int]:
+    """`4,16,64` -> [4, 16, 64]; anything else is a usage error naming the flag."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        fail(f"{flag} {text!r} is not a comma list of integers (e.g. {flag} 4,16,64)", EXIT_USAGE)
+    return values
+
+
+def checked_policy(policy: str) -> str:
+    if policy not in POLICIES:
+        fail(f"--invalid-policy {policy!r}: choose one of {', '.join(POLICIES)}", EXIT_USAGE)
+    return policy
+
+
+def print_report(run_dirs: list[str], out: str | None, policy: str, n_boot: int = 2000, seed: int = 0) -> None:
+    """Write the report of the runs and print the headline table and where the report is."""
+    from vrb_agent.benchmark.report import headline, write_report  # noqa: PLC0415
+
+    paths = write_report(run_dirs, out, invalid_policy=policy, n_boot=n_boot, seed=seed)
+    typer.echo(headline(json.loads(paths["summary"].read_text(encoding="utf-8"))))
+    typer.echo(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['summary'].name})")
+
+
+@app.command("bench")
+def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declares them
+    out: Annotated[str, typer.Option("--out", help="RUN_DIR: results.jsonl, run.json, evidence/, report.")],
+    data: Annotated[str, typer.Option("--data", help="Dataset file or directory.")],
+    dataset: Annotated[str, typer.Option(help="generic | videorewardbench | vlrewardbench | probes.")] = "generic",
+    backend: Annotated[
+        str | None, typer.Option("--backend", "-b", envvar="VRB_BACKEND", help="Model backend (default: $VRB_BACKEND).")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (default: the backend's).")] = None,
+    base_url: Annotated[str | None, typer.Option(help="API base URL (OpenAI-compatible servers).")] = None,
+    backend_option: Annotated[
+        list[str] | None, typer.Option("--backend-option", "-O", help="Backend option KEY=VALUE (repeatable).")
+    ] = None,
+    modes: Annotated[str, typer.Option(help="Comma list of single, agentic.")] = "single,agentic",
+    k: Annotated[str, typer.Option("--k", help="Samples per verdict (majority vote); a comma list sweeps.")] = "1",
+    frames: Annotated[str, typer.Option(help="Overview frames; a comma list sweeps, e.g. 4,16,64.")] = "16",
+    order: Annotated[OrderChoice, typer.Option(help="Presentation order inside the judge.")] = OrderChoice.fixed,
+    max_turns: Annotated[int, typer.Option(help="Model turns before an agentic judge must conclude.")] = 6,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (default: the judge's).")] = None,
+    concurrency: Annotated[int, typer.Option(help="Judgments in flight.")] = 8,
+    limit: Annotated[int | None, typer.Option(help="Judge only the first N samples.")] = None,
+    dims: Annotated[str | None, typer.Option(help="Comma list of dimensions ('probe/' keeps a family).")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds A/B placement and the judge.")] = 0,
+    field_map: Annotated[
+        str | None, typer.Option(help="videorewardbench columns, e.g. question=prompt,chosen=answers.0")
+    ] = None,
+    cache: Annotated[str | None, typer.Option(help="Directory of an on-disk response cache.")] = None,
+    force_new: Annotated[bool, typer.Option(help="Archive RUN_DIR's results and start over.")] = False,
+    retry_errors: Annotated[bool, typer.Option(help="Judge again the cells that ended in error.")] = False,
+    report: Annotated[bool, typer.Option(help="Write the report when the run ends.")] = True,
+    invalid_policy: Annotated[str, typer.Option(help="Score of invalid/tie/refused/error: wrong | drop | half.")] = (
+        "wrong"
     ),
 ) -> None:
-    """Run a judge over a preference benchmark in single-pass and agentic mode (resumable)."""
-    import json  # noqa: PLC0415 - imports inside commands keep `vrb-agent --help` fast
-    from pathlib import Path  # noqa: PLC0415
+    """Run a judge over a preference benchmark, single-pass and agentic; re-running resumes.
 
+    Exit codes: 0 done (per-sample errors are results), 2 usage error, 3 configuration error.
+    """
     from pydantic import ValidationError  # noqa: PLC0415
 
     from vrb_agent.benchmark import BenchConfig, DatasetError, run_benchmark  # noqa: PLC0415
     from vrb_agent.benchmark.datasets import parse_field_map  # noqa: PLC0415
-    from vrb_agent.benchmark.report import headline, write_report  # noqa: PLC0415
-    from vrb_agent.judges.base import ConfigError  # noqa: PLC0415
+    from vrb_agent.judges.base import AuthError, ConfigError  # noqa: PLC0415
 
-    if invalid_policy not in ("wrong", "drop", "half"):
-        raise _fail(2, f"--invalid-policy {invalid_policy!r}: choose wrong, drop or half")
+    name = checked_backend_name(backend)
+    policy = checked_policy(invalid_policy)
     try:
         config = BenchConfig(
             dataset=dataset,
             data=str(Path(data).expanduser().absolute()),
-            backend=backend,
+            backend=name,
             model=model,
             base_url=base_url,
+            backend_options=parse_backend_options(backend_option or []),
             modes=[m.strip() for m in modes.split(",") if m.strip()],
-            k=_int_list("--k", k),
-            frames=_int_list("--frames", frames),
-            order=order,
+            k=int_list("--k", k),
+            frames=int_list("--frames", frames),
+            order=order.value,
             max_turns=max_turns,
             temperature=temperature,
             seed=seed,
@@ -337,63 +349,51 @@ def bench(
             limit=limit,
             dims=[d.strip() for d in dims.split(",")] if dims else None,
         )
+        outcome = run_benchmark(config, out, force_new=force_new, retry_errors=retry_errors, cache_dir=cache)
     except ValidationError as exc:
         first = exc.errors()[0]
         flag = BENCH_FLAGS.get(str(first["loc"][0]), str(first["loc"][0]))
-        raise _fail(2, f"{flag}: {first['msg']} (got {first.get('input')!r})") from None
+        fail(f"{flag}: {first['msg']} (got {first.get('input')!r})", EXIT_USAGE)
     except DatasetError as exc:
-        raise _fail(2, str(exc)) from None
-    try:
-        outcome = run_benchmark(config, out, force_new=force_new, retry_errors=retry_errors, cache_dir=cache)
-    except DatasetError as exc:
-        raise _fail(2, str(exc)) from None
-    except ConfigError as exc:
-        raise _fail(3, str(exc)) from None
+        fail(str(exc), EXIT_USAGE)
+    except (ConfigError, AuthError) as exc:
+        fail(str(exc), EXIT_CONFIG)
     except KeyboardInterrupt:
-        message = f"interrupted; finished results are in {out}/results.jsonl; run the same command to resume"
-        raise _fail(130, message) from None
+        fail(f"interrupted; finished results are in {out}/results.jsonl; run the same command to resume", 130)
+    if dataset == "videorewardbench":
+        typer.echo("fields used: " + ", ".join(f"{k}={v}" for k, v in outcome.fields.items()), err=True)
     for issue in outcome.issues[:10]:
         typer.echo(f"skipped row: {issue}", err=True)
     if len(outcome.issues) > 10:
-        typer.echo(f"... and {len(outcome.issues) - 10} more skipped rows (listed in {out}/run.json)", err=True)
+        typer.echo(f"... and {len(outcome.issues) - 10} more skipped rows (all listed in {out}/run.json)", err=True)
     typer.echo(
-        f"{outcome.done} judgments this run ({outcome.errors} errors), {outcome.already_done} already done, "
+        f"{outcome.done} judgments this run ({outcome.errors} errors), {outcome.already_done} done before, "
         f"{outcome.total_cells} cells in all -> {outcome.results_path}"
     )
     if cache:
         typer.echo(f"response cache: {outcome.cache_hits} hits, {outcome.cache_misses} misses ({cache})")
     if report:
-        paths = write_report([out], invalid_policy=invalid_policy)
-        typer.echo(headline(json.loads(paths["summary"].read_text())))
-        typer.echo(f"report: {paths['html']} ({paths['markdown'].name}, {paths['summary'].name})")
+        print_report([out], None, policy)
 
 
-@app.command()
-def report(
-    run_dirs: list[str] = typer.Argument(..., help="one or more RUN_DIRs written by `vrb-agent bench`"),  # noqa: B008
-    out: str = typer.Option(None, "--out", help="where to write the report (default: the first RUN_DIR)"),
-    invalid_policy: str = typer.Option(
-        "wrong", "--invalid-policy", help="invalid/tie/refused/error: wrong | drop | half"
+@app.command("report")
+def report_command(
+    run_dirs: Annotated[list[str], typer.Argument(help="One or more RUN_DIRs written by `vrb-agent bench`.")],
+    out: Annotated[str | None, typer.Option(help="Where to write the report (default: the first RUN_DIR).")] = None,
+    invalid_policy: Annotated[str, typer.Option(help="Score of invalid/tie/refused/error: wrong | drop | half.")] = (
+        "wrong"
     ),
-    bootstrap: int = typer.Option(2000, "--bootstrap", help="bootstrap resamples for the CIs"),
-    seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CIs.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
-    """Write summary.json, report.md and a self-contained report.html for one or more runs."""
-    import json  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
-    from vrb_agent.benchmark.report import headline, write_report  # noqa: PLC0415
-
-    if invalid_policy not in ("wrong", "drop", "half"):
-        raise _fail(2, f"--invalid-policy {invalid_policy!r}: choose wrong, drop or half")
+    """Write summary.json, report.md and a self-contained report.html (runs side by side), plus trace pages."""
+    policy = checked_policy(invalid_policy)
     if bootstrap < 100:
-        raise _fail(2, f"--bootstrap {bootstrap}: use at least 100 resamples")
+        fail(f"--bootstrap {bootstrap}: use at least 100 resamples", EXIT_USAGE)
     for run_dir in run_dirs:
         if not (Path(run_dir) / "results.jsonl").is_file():
-            raise _fail(2, f"{run_dir}: no results.jsonl (is this a RUN_DIR written by `vrb-agent bench`?)")
-    paths = write_report(run_dirs, out, invalid_policy=invalid_policy, n_boot=bootstrap, seed=seed)
-    typer.echo(headline(json.loads(paths["summary"].read_text())))
-    typer.echo(f"report: {paths['html']} ({paths['markdown'].name}, {paths['summary'].name})")
+            fail(f"{run_dir}: no results.jsonl here (is it a RUN_DIR written by `vrb-agent bench`?)", EXIT_USAGE)
+    print_report(run_dirs, out, policy, bootstrap, seed)
 
 
 # --- probes / demo (probe-suite issue) -----------------------------------------------------------

@@ -3,6 +3,7 @@
 from vrb_agent.benchmark.cache import CachedBackend
 from vrb_agent.benchmark.datasets import Dataset, DatasetError, Sample, load_dataset
 from vrb_agent.benchmark.metrics import summarize
+from vrb_agent.benchmark.report import headline, write_report
 from vrb_agent.benchmark.runner import BenchConfig, RunConfigError, RunOutcome, arun_benchmark, run_benchmark
 
 __all__ = [
@@ -14,7 +15,9 @@ __all__ = [
     "RunOutcome",
     "Sample",
     "arun_benchmark",
+    "headline",
     "load_dataset",
     "run_benchmark",
     "summarize",
+    "write_report",
 ]

@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import importlib
 import importlib.metadata
-import inspect
 import json
 import os
 import platform
@@ -33,11 +32,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vrb_agent.agents.trace import parts_seen
 from vrb_agent.agents.types import JudgeConfig, Judgment, Mode, Order
 from vrb_agent.benchmark.cache import CachedBackend
 from vrb_agent.benchmark.datasets import Dataset, Sample, load_dataset
 from vrb_agent.errors import VrbError
-from vrb_agent.judges.base import Backend, ConfigError
+from vrb_agent.judges.base import AuthError, Backend, ConfigError
 from vrb_agent.judges.registry import get_backend
 from vrb_agent.tools.evidence import EvidenceStore
 from vrb_agent.tools.media import Media, open_media
@@ -67,6 +67,7 @@ IDENTITY_FIELDS = (
     "backend",
     "model",
     "base_url",
+    "backend_options",
     "modes",
     "frames",
     "k",
@@ -92,6 +93,7 @@ class BenchConfig(BaseModel):
     backend: str = ""
     model: str | None = None
     base_url: str | None = None
+    backend_options: dict[str, Any] = Field(default_factory=dict)
     modes: list[Mode] = Field(default_factory=lambda: ["single", "agentic"], min_length=1)
     frames: list[int] = Field(default_factory=lambda: [16], min_length=1)
     k: list[int] = Field(default_factory=lambda: [1], min_length=1)
@@ -129,6 +131,7 @@ class BenchConfig(BaseModel):
     def identity(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", include=set(IDENTITY_FIELDS))
         data["base_url"] = strip_userinfo(self.base_url)
+        data["backend_options"] = public_options(self.backend_options)
         return data
 
     def judge_config(self, cell: Cell, seed: int) -> JudgeConfig:
@@ -149,6 +152,7 @@ class RunOutcome:
     done: int = 0
     errors: int = 0
     issues: list[str] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
     repaired_partial_line: bool = False
     cache_hits: int = 0
     cache_misses: int = 0
@@ -163,6 +167,11 @@ class RunOutcome:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def images_seen(judgment: Judgment) -> list[str]:
+    """Evidence ids of the images the judge was sent (from its transcript), first sighting first."""
+    return [p["evidence_id"] for p in parts_seen(judgment) if p["type"] == "image"]
 
 
 def chosen_position(sample_id: str, seed: int) -> str:
@@ -185,6 +194,11 @@ def strip_userinfo(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def public_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Backend options with the values of secret-looking keys (api_key, token, ...) replaced by ***."""
+    return {k: "***" if SECRET_ENV.search(k.upper()) or "KEY" in k.upper() else v for k, v in options.items()}
+
+
 def redact(text: str) -> str:
     """Replace the values of secret-looking environment variables (keys, tokens) with ***."""
     for name, value in os.environ.items():
@@ -194,7 +208,8 @@ def redact(text: str) -> str:
 
 
 def prompt_hashes() -> dict[str, str]:
-    """sha256 (16 hex) of every string template in vrb_agent.agents.prompts, and of the whole file."""
+    """The graph's prompt-set hash plus sha256 (16 hex) of every string template in
+    vrb_agent.agents.prompts; empty when the judge graph is not installed."""
     try:
         module = importlib.import_module("vrb_agent.agents.prompts")
     except ImportError:
@@ -204,9 +219,9 @@ def prompt_hashes() -> dict[str, str]:
         for name, value in sorted(vars(module).items())
         if not name.startswith("_") and isinstance(value, str)
     }
-    source = inspect.getsourcefile(module)
-    if source:
-        hashes["(file)"] = _digest(Path(source).read_text(encoding="utf-8"))[:16]
+    official = getattr(module, "prompt_hash", None)
+    if callable(official):
+        hashes["prompt_set"] = str(official())
     return hashes
 
 
@@ -256,9 +271,9 @@ class ResultsFile:
                     raise VrbError(f"{self.path}:{number}: corrupt result line ({exc.msg})") from None
         return out
 
-    def append(self, record: dict[str, Any]) -> None:
-        data = _line(record).encode()
-        view = memoryview(data)
+    def append(self, *records: dict[str, Any]) -> None:
+        """Write complete lines and fsync once (group commit when several records are ready)."""
+        view = memoryview("".join(_line(r) for r in records).encode())
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
@@ -425,6 +440,61 @@ def _default_judge() -> JudgeFn:
     return ajudge
 
 
+class _Committer:
+    """Appends records from the event loop without blocking it: writes and fsyncs run in a worker
+    thread, one batch at a time, each batch holding every record that arrived meanwhile. `write`
+    returns once its record is on disk, so a record counts as done only when it is durable."""
+
+    def __init__(self, results: ResultsFile) -> None:
+        self.results = results
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def write(self, record: dict[str, Any]) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self.results.append, *(record for record, _ in batch))
+                except BaseException as exc:  # disk full, cancelled: every waiter must hear of it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                    raise
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._flusher = None
+
+
+class MediaPool:
+    """Opened media by path, shared by every sample and cell that uses the file (datasets often ask
+    several questions about one video); least recently used entries are dropped beyond `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._opened: dict[Path, asyncio.Future[Media]] = {}
+        self.opens = 0
+
+    async def get(self, path: Path) -> Media:
+        future = self._opened.pop(path, None)
+        if future is None:
+            future = asyncio.ensure_future(asyncio.to_thread(open_media, path))
+            self.opens += 1
+        self._opened[path] = future  # most recent last
+        while len(self._opened) > self.size:
+            self._opened.pop(next(iter(self._opened)))
+        return await asyncio.shield(future)
+
+
 class _Run:
     """State of one run_benchmark call."""
 
@@ -442,20 +512,21 @@ class _Run:
         self.run_dir = run_dir
         self.backend = backend
         self.judge = judge
-        self.results: ResultsFile | None = None  # set by _execute, which owns the file
         self.progress = Progress(0, 0, enabled=False)
         self.config_hash = config_hash
         self.save_evidence = save_evidence
         self.identity = backend.describe()
         self.cell_slots = asyncio.Semaphore(config.concurrency)
+        self.media = MediaPool(max(64, 2 * config.concurrency))
+        self.committer: _Committer | None = None  # set by _execute with the results file
         self.done = 0
         self.errors = 0
         evidence_dir = run_dir / "evidence"
         self.saved = {p.stem for p in evidence_dir.glob("*.jpg")} if evidence_dir.is_dir() else set()
 
-    def write(self, record: dict[str, Any]) -> None:
-        assert self.results is not None, "results file not open"
-        self.results.append(record)
+    async def write(self, record: dict[str, Any]) -> None:
+        assert self.committer is not None, "results file not open"
+        await self.committer.write(record)
         self.done += 1
         self.errors += record["status"] == "error"
         self.progress.add(record)
@@ -477,20 +548,21 @@ class _Run:
         problem = sample.error
         if problem is None:
             try:
-                media = await asyncio.to_thread(open_media, sample.media)
+                media = await self.media.get(sample.media)
             except Exception as exc:  # MediaError and any decoder surprise: this sample only
                 problem = str(exc) if isinstance(exc, VrbError) else f"{exc.__class__.__name__}: {exc}"
         if media is None:
             for cell in cells:
-                self.write(self._record(sample, cell, judgment=None, error=problem, latency_s=0.0, images=[]))
+                await self.write(self._record(sample, cell, judgment=None, error=problem, latency_s=0.0, images=[]))
             return
-        await asyncio.gather(*(self.run_cell(sample, media, cell) for cell in cells))
+        defaults = JudgeConfig()  # one store per sample: its frames are encoded once for every cell
+        store = EvidenceStore(quality=defaults.jpeg_quality, max_side=defaults.max_side)
+        await asyncio.gather(*(self.run_cell(sample, media, cell, store) for cell in cells))
 
-    async def run_cell(self, sample: Sample, media: Media, cell: Cell) -> None:
+    async def run_cell(self, sample: Sample, media: Media, cell: Cell, store: EvidenceStore) -> None:
         config = self.config.judge_config(cell, sample_seed(sample.id, self.config.seed))
         position = chosen_position(sample.id, self.config.seed)
         a, b = (sample.chosen, sample.rejected) if position == "A" else (sample.rejected, sample.chosen)
-        store = EvidenceStore(quality=config.jpeg_quality, max_side=config.max_side)
         judgment: Judgment | None = None
         error = None
         async with self.cell_slots:
@@ -502,19 +574,21 @@ class _Run:
                     )
             except TimeoutError:
                 error = f"judgment exceeded {config.timeout_s * 2:.0f} s (twice the judge's own timeout)"
+            except (ConfigError, AuthError):
+                raise  # wrong key, model or SDK: every sample would fail the same way, so stop the run
             except Exception as exc:  # one sample never kills the run
                 error = f"{exc.__class__.__name__}: {str(exc)[:2000]}"
             latency = time.perf_counter() - start
-        images = store.ids()
+        images = images_seen(judgment) if judgment is not None else []
         if self.save_evidence and images:
-            self._save_evidence(store)
-        self.write(self._record(sample, cell, judgment=judgment, error=error, latency_s=latency, images=images))
+            self._save_evidence(store, images)
+        await self.write(self._record(sample, cell, judgment=judgment, error=error, latency_s=latency, images=images))
 
-    def _save_evidence(self, store: EvidenceStore) -> None:
+    def _save_evidence(self, store: EvidenceStore, ids: list[str]) -> None:
         """Write the JPEGs the judge saw (once per id) and their labels, for trace pages."""
         folder = self.run_dir / "evidence"
         folder.mkdir(exist_ok=True)
-        new = [store.get(i) for i in store.ids() if i not in self.saved]
+        new = [store.get(i) for i in dict.fromkeys(ids) if i not in self.saved and i in store]
         lines = []
         for image in new:
             tmp = folder / f"{image.id}.tmp"
@@ -580,7 +654,7 @@ def _make_backend(config: BenchConfig, backend: Backend | None) -> tuple[Backend
         return backend, False
     if not config.backend:
         raise ConfigError("no backend: pass --backend NAME")
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(config.backend_options)
     if config.model:
         options["model"] = config.model
     if config.base_url:
@@ -593,11 +667,11 @@ def build_manifest(config: BenchConfig, backend: Backend, dataset: Dataset) -> d
     identity = config.identity()
     identity["backend"] = backend.name
     identity["model"] = backend.model
-    identity["prompts"] = prompt_hashes().get("(file)")
+    identity["prompts"] = prompt_hashes().get("prompt_set")
     return {
         "identity": identity,
         "identity_hash": identity_hash(identity),
-        "config": {**config.model_dump(mode="json"), "base_url": strip_userinfo(config.base_url)},
+        "config": {**config.model_dump(mode="json"), **{k: identity[k] for k in ("base_url", "backend_options")}},
         "prompt_hashes": prompt_hashes(),
         "packages": package_versions(),
         "backend": {k: v for k, v in backend.describe().items() if not SECRET_ENV.search(k.upper())},
@@ -655,7 +729,7 @@ async def _execute(
     config, run_dir = run.config, run.run_dir
     samples = dataset.select(config.dims, config.limit)
     results = ResultsFile(run_dir / "results.jsonl")
-    run.results = results
+    run.committer = _Committer(results)
     try:
         records = results.records()
         if retry_errors and any(r.get("status") == "error" for r in records):
@@ -671,7 +745,9 @@ async def _execute(
         todo = [(s, [c for c in cells if (s.id, *c) not in done]) for s in samples]
         todo = [(s, cs) for s, cs in todo if cs]
         total = len(samples) * len(cells)
-        outcome = RunOutcome(run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues)
+        outcome = RunOutcome(
+            run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues, fields=dataset.fields
+        )
         outcome.repaired_partial_line = results.repaired
         with Progress(total, outcome.already_done, progress) as bar:
             run.progress = bar

@@ -149,20 +149,21 @@ def parse_label(label: str) -> tuple[str, float, tuple[float, float, float, floa
 
 
 @cache
-def _named_hues() -> dict[str, tuple[int, int]]:
-    """OpenCV hue and value of each named colour."""
+def _palette() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Named colours, a lookup from OpenCV hue to colour index + 1 (0: no named hue), and the
+    core brightness each colour needs."""
     import cv2  # noqa: PLC0415
 
-    out = {}
-    for name, rgb in NAMED_COLORS.items():
-        hsv = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2HSV)[0, 0]
-        out[name] = (int(hsv[0]), int(hsv[2]))
-    return out
-
-
-def _hue_distance(hue: np.ndarray, centre: int) -> np.ndarray:
-    diff = np.abs(hue.astype(np.int16) - centre)
-    return np.minimum(diff, 180 - diff)
+    names = list(NAMED_COLORS)
+    hsv = [cv2.cvtColor(np.uint8([[NAMED_COLORS[n]]]), cv2.COLOR_RGB2HSV)[0, 0] for n in names]
+    hue_to_color = np.zeros(256, np.uint8)
+    for hue in range(180):
+        distance = [min(abs(hue - int(c[0])), 180 - abs(hue - int(c[0]))) for c in hsv]
+        nearest = int(np.argmin(distance))
+        if distance[nearest] <= HUE_TOLERANCE:
+            hue_to_color[hue] = nearest + 1
+    core_value = np.array([0, *(CORE_V * int(c[2]) for c in hsv)], np.float32)
+    return names, hue_to_color, core_value
 
 
 def _classify_shape(mask: np.ndarray) -> str | None:
@@ -180,32 +181,38 @@ def _blobs(hsv: np.ndarray, box: tuple[float, float, float, float]) -> tuple[lis
     """Colour blobs at or above acuity; those cut by a crop edge inside the frame are kept apart."""
     import cv2  # noqa: PLC0415
 
+    names, hue_to_color, core_value = _palette()
     height, width = hsv.shape[:2]
+    color = hue_to_color[hsv[:, :, 0]]
+    color[(hsv[:, :, 1] < MIN_SATURATION) | (hsv[:, :, 2] < core_value[color])] = 0
+    rows, cols = np.nonzero(color.any(axis=1))[0], np.nonzero(color.any(axis=0))[0]
+    if not len(rows):
+        return [], []
+    top, left = int(rows[0]), int(cols[0])
+    core = color[top : rows[-1] + 1, left : cols[-1] + 1]
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats((core > 0).astype(np.uint8), connectivity=8)
     bx0, by0, bx1, by1 = box
     seen: list[Blob] = []
     cut: list[Blob] = []
-    saturated = hsv[:, :, 1] >= MIN_SATURATION
-    for name, (hue, value) in _named_hues().items():
-        mask = saturated & (hsv[:, :, 2] >= CORE_V * value) & (_hue_distance(hsv[:, :, 0], hue) <= HUE_TOLERANCE)
-        if not mask.any():
+    for i in range(1, count):
+        x, y, w, h, _ = (int(v) for v in stats[i])
+        if min(w, h) < ACUITY_PX:
             continue
-        count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-        for i in range(1, count):
-            x, y, w, h, _ = (int(v) for v in stats[i])
-            if min(w, h) < ACUITY_PX:
-                continue
-            blob = Blob(
-                name,
-                bx0 + centroids[i][0] / width * (bx1 - bx0),
-                by0 + centroids[i][1] / height * (by1 - by0),
-                w / width * (bx1 - bx0),
-                h / height * (by1 - by0),
-                min(w, h),
-                _classify_shape(labels[y : y + h, x : x + w] == i),
-            )
-            touches = (x == 0 and bx0 > 0) or (y == 0 and by0 > 0)
-            touches |= (x + w >= width and bx1 < 1) or (y + h >= height and by1 < 1)
-            (cut if touches else seen).append(blob)
+        mask = labels[y : y + h, x : x + w] == i
+        name = names[int(np.bincount(core[y : y + h, x : x + w][mask]).argmax()) - 1]
+        x, y = x + left, y + top
+        blob = Blob(
+            name,
+            bx0 + (centroids[i][0] + left) / width * (bx1 - bx0),
+            by0 + (centroids[i][1] + top) / height * (by1 - by0),
+            w / width * (bx1 - bx0),
+            h / height * (by1 - by0),
+            min(w, h),
+            _classify_shape(mask),
+        )
+        touches = (x == 0 and bx0 > 0) or (y == 0 and by0 > 0)
+        touches |= (x + w >= width and bx1 < 1) or (y + h >= height and by1 < 1)
+        (cut if touches else seen).append(blob)
     return seen, cut
 
 

@@ -10,7 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch pinned: 2.13.0 is the CPU wheel these machines hold; an unpinned torch pulls a CUDA build.
-	$(BIN)/python -m pip install -q torch==2.13.0
+	# torchvision 0.28.0 is its pair (Qwen-VL processors need it; tests load it without its C ops).
+	$(BIN)/python -m pip install -q torch==2.13.0 torchvision==0.28.0
 	$(BIN)/python -m pip install -q -e '.[dev,qwen]'
 	touch $(STAMP)
 

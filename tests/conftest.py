@@ -43,6 +43,125 @@ def square_image(media_dir: Path) -> Path:
     return write_image(media_dir / "square.png", square_spec(), t=2.2)
 
 
+# --- tiny Qwen-VL checkpoints (qwen backend issue) -----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random-weight Qwen2.5-VL and Qwen3-VL checkpoints saved offline (see tests/qwen_tiny.py)."""
+    from tests.qwen_tiny import build_tiny_qwen
+
+    root = tmp_path_factory.mktemp("qwen")
+    return {kind: build_tiny_qwen(root / kind, kind) for kind in ("qwen2_5_vl", "qwen3_vl")}
+
+
+# ---- benchmark fixtures (benchmark issue) ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def bench_video(media_dir: Path) -> Path:
+    """A tiny 1 s, 64x48 video with a moving bar: cheap to open and decode."""
+    return write_video(media_dir / "bench.mp4", VideoSpec(width=64, height=48, fps=10.0, duration=1.0, moving_bar=True))
+
+
+@pytest.fixture
+def make_bench_dataset(tmp_path: Path, bench_video: Path):
+    """Factory: a generic JSONL of `n` pairs over `dims` sharing one tiny video; chosen texts start
+    with "good", rejected with "bad" (the fake judge reads them). Returns the JSONL path."""
+    import json
+    import shutil
+
+    def make(n: int = 6, dims: tuple[str, ...] = ("d0", "d1"), name: str = "data") -> Path:
+        root = tmp_path / name
+        root.mkdir(exist_ok=True)
+        shutil.copy(bench_video, root / "v.mp4")
+        rows = [
+            {
+                "id": f"s{i:03d}",
+                "media": "v.mp4",
+                "question": f"What happens in clip {i}?",
+                "chosen": f"good answer {i}",
+                "rejected": f"bad answer {i}",
+                "dimension": dims[i % len(dims)],
+            }
+            for i in range(n)
+        ]
+        path = root / "data.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path
+
+    return make
+
+
+class FakeJudge:
+    """A judge function with the `ajudge` signature for runner and report tests. It reads the sample
+    number from the responses ("good answer 7"), is right when number % 10 < `right_below[mode]`,
+    puts two frames (and, in agentic mode, a zoom crop) into the evidence store it is given, and
+    raises for questions containing "explode" (a judge bug the runner must survive)."""
+
+    def __init__(self, right_below: dict[str, int] | None = None, delay: float = 0.0) -> None:
+        self.right_below = right_below or {"single": 5, "agentic": 8}
+        self.delay = delay
+        self.calls: list[tuple[str, str, int, int]] = []  # (response_a, mode, frames, id(media))
+
+    async def __call__(self, media, question, response_a, response_b, *, backend, mode, config, store=None):
+        import asyncio
+
+        from vrb_agent.agents.types import Judgment, ToolCallRecord, Verdict
+        from vrb_agent.judges.base import Usage
+
+        self.calls.append((response_a, mode, config.frames, id(media)))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if "explode" in question:
+            raise RuntimeError("judge bug for " + question)
+        number = int(response_a.split()[-1])
+        good = "A" if response_a.startswith("good") else "B"
+        right = number % 10 < self.right_below[mode]
+        preferred = good if right else ("B" if good == "A" else "A")
+        evidence = []
+        if store is not None:
+            for frame in media.frames_at([0.0, 0.5]):
+                store.put(frame.image, f"frame t={frame.timestamp:.2f}s", timestamp=frame.timestamp)
+            if mode == "agentic":
+                crop = media.frames_at([0.5])[0].image[10:30, 10:40]
+                box = (150.0, 200.0, 650.0, 600.0)
+                zid = store.put(crop, "zoom t=0.50s", timestamp=0.5, box=box)
+                evidence.append(
+                    ToolCallRecord(
+                        name="zoom",
+                        arguments={"timestamp": 0.5, "box": list(box)},
+                        images=[zid],
+                        timestamps=[0.5],
+                        box=list(box),
+                        turn=1,
+                    )
+                )
+        calls = 3 if mode == "agentic" else 1
+        return Judgment(
+            status="ok",
+            verdict=Verdict(preferred=preferred, confidence=0.8, rationale=f"<b>rationale</b> for {number}"),
+            mode=mode,
+            frames=config.frames,
+            k=config.k,
+            evidence=evidence,
+            images_sent=len(store) if store is not None else 0,
+            usage=Usage(input_tokens=100 * calls, output_tokens=10 * calls, calls=calls),
+            backend=backend.name,
+            model=backend.model,
+        )
+
+
+@pytest.fixture
+def fake_judge_cls() -> type[FakeJudge]:
+    return FakeJudge
+
+
+@pytest.fixture
+def fake_judge() -> FakeJudge:
+    return FakeJudge()
+
+
 @pytest.fixture(scope="session")
 def probe_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny medium-difficulty probe suite (2 probes of each kind, seed 3); returns probes.jsonl."""

@@ -28,7 +28,13 @@ class Verdict(BaseModel):
     """Which response is better, always in the sample's own A/B terms."""
 
     preferred: Preference
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="the judge's own confidence (agentic, k=1); the winning vote share when k>1; "
+        "None for a single-pass text verdict, which states none",
+    )
     rationale: str = ""
     evidence: list[EvidenceItem] = Field(default_factory=list)
 
@@ -65,6 +71,18 @@ class ToolCallRecord(BaseModel):
     sample: int = 0
 
 
+class SampleOutcome(BaseModel):
+    """One of the k (or 2k with order=both) samples of a judgment, before the vote."""
+
+    sample: int
+    swapped: bool = Field(description="True when response B was presented first (as 'Answer A')")
+    status: Status
+    preferred: Preference | None = Field(default=None, description="in the sample's own A/B terms")
+    confidence: float | None = None
+    turns: int = 0
+    error: str | None = None
+
+
 class Judgment(BaseModel):
     """The outcome of judging one pair: status, verdict (only when ok), evidence log and costs."""
 
@@ -78,9 +96,13 @@ class Judgment(BaseModel):
     votes: list[Preference | None] = Field(default_factory=list)
     order_agreement: bool | None = None
     evidence: list[ToolCallRecord] = Field(default_factory=list)
-    images_sent: int = 0
+    samples: list[SampleOutcome] = Field(default_factory=list)
+    images_sent: int = Field(default=0, description="image parts sent, summed over every model request")
     usage: Usage = Field(default_factory=Usage)
     timings: dict[str, float] = Field(default_factory=dict)
     backend: str = ""
     model: str = ""
-    transcript: list[dict[str, Any]] = Field(default_factory=list)
+    transcript: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="per sample: {'sample', 'swapped', 'system', 'messages'} (images as evidence ids)",
+    )

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+import importlib
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from vrb_agent.errors import VrbError
 
 if TYPE_CHECKING:
-    from vrb_agent.tools.evidence import EvidenceStore
+    from vrb_agent.tools.evidence import EvidenceImage, EvidenceStore
+
+T = TypeVar("T")
 
 Role = Literal["system", "user", "assistant", "tool"]
 StopReason = Literal["end", "tool_calls", "length", "refusal"]
@@ -62,6 +70,32 @@ class ToolCall(BaseModel):
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
     parse_error: str | None = None
+
+
+def new_call_id() -> str:
+    """A fresh tool-call id, for providers (or text formats) that do not assign one."""
+    return f"call_{uuid.uuid4().hex[:16]}"
+
+
+def parse_tool_arguments(raw: object) -> tuple[dict[str, Any], str | None]:
+    """Decode a provider's tool-call arguments into a dict, or say why they are unusable.
+
+    Returns `(arguments, None)` on success and `({}, reason)` when the text is not a JSON object,
+    so the caller can build `ToolCall(parse_error=reason)` instead of crashing the judgment.
+    """
+    if raw is None or raw == "":
+        return {}, None
+    if isinstance(raw, dict):
+        return raw, None
+    if not isinstance(raw, str):
+        return {}, f"arguments must be a JSON object, got {type(raw).__name__}: {str(raw)[:200]!r}"
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return {}, f"arguments are not valid JSON ({exc.msg} at char {exc.pos}): {raw[:200]!r}"
+    if not isinstance(value, dict):
+        return {}, f"arguments must be a JSON object, got {type(value).__name__}: {str(raw)[:200]!r}"
+    return value, None
 
 
 class ToolResult(BaseModel):
@@ -253,6 +287,74 @@ class Backend(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """Identity for results and run manifests (never includes secrets)."""
         return {"backend": self.name, "model": self.model}
+
+
+# ---- helpers shared by the provider backends ----------------------------------------------------
+
+
+def import_sdk(module: str, package: str, backend: str) -> ModuleType:
+    """Import a provider SDK lazily; a missing one is a configuration error naming the package."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"backend {backend!r} needs the {package} package: pip install '{package}'") from None
+
+
+def api_key_from_env(explicit: str | None, env_vars: Sequence[str], backend: str) -> str:
+    """The API key passed explicitly or found in the first set variable of `env_vars`.
+
+    Raised at backend construction, before any media is decoded, naming the variable to set.
+    """
+    if explicit:
+        return explicit
+    for name in env_vars:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    raise ConfigError(f"backend {backend!r} needs an API key: set {' or '.join(env_vars)}")
+
+
+def check_options(backend: str, options: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
+    """Options with None values dropped; an unknown name (a typo) is a configuration error."""
+    given = {k: v for k, v in options.items() if v is not None}
+    allowed = set(known)
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"backend {backend!r} has no option {', '.join(unknown)}; its options are: {', '.join(sorted(allowed))}"
+        )
+    return given
+
+
+def typed_option(backend: str, name: str, value: Any, convert: Callable[[Any], T], default: T) -> T:
+    """Convert a CLI string option (`max_images=64`) or return the default when it is absent."""
+    if value is None:
+        return default
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        kind = getattr(convert, "__name__", "value")
+        raise ConfigError(f"backend {backend!r}: option {name}={value!r} is not a valid {kind}") from None
+
+
+def choice_option(backend: str, name: str, value: Any, choices: Sequence[str], default: str) -> str:
+    """A string option restricted to `choices`."""
+    if value is None:
+        return default
+    if value not in choices:
+        raise ConfigError(f"backend {backend!r}: option {name}={value!r}; choose one of: {', '.join(choices)}")
+    return str(value)
+
+
+def resolve_image(request: ModelRequest, part: ImagePart) -> tuple[EvidenceImage, str]:
+    """The encoded image behind `part` and the label to show next to it."""
+    image = request.evidence_store().get(part.evidence_id)
+    return image, part.label or image.label
+
+
+def result_text(result: ToolResult) -> str:
+    """The text of a tool result (its images are placed by each provider as it can)."""
+    return "\n".join(p.text for p in result.parts if isinstance(p, TextPart))
 
 
 ModelReply.model_rebuild()

@@ -10,6 +10,11 @@ from vrb_agent.judges.base import Backend, ConfigError
 
 BACKENDS: dict[str, str] = {
     "scripted": "vrb_agent.judges.scripted:ScriptedBackend",
+    "openai": "vrb_agent.judges.openai:OpenAIBackend",
+    "vllm": "vrb_agent.judges.openai:VLLMBackend",
+    "anthropic": "vrb_agent.judges.anthropic:AnthropicBackend",
+    "gemini": "vrb_agent.judges.gemini:GeminiBackend",
+    "qwen": "vrb_agent.judges.qwen:QwenBackend",
     "sim": "vrb_agent.judges.sim:SimBackend",
 }
 

@@ -75,8 +75,8 @@ class _DecordReader:
         self.height, self.width = self.first_frame.shape[:2] if self.first_frame is not None else (0, 0)
 
     def read(self, indices: Sequence[int]) -> list[np.ndarray]:
-        batch = self._vr.get_batch(list(indices)).asnumpy()
-        return [np.ascontiguousarray(frame) for frame in batch]
+        # One frame at a time in sorted order: a whole-batch buffer would hold every frame twice.
+        return [self._vr[index].asnumpy() for index in indices]
 
 
 class _OpenCVReader:

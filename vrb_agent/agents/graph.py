@@ -1,0 +1,588 @@
+"""The judge as a LangGraph state machine (DESIGN.md §1, §4).
+
+    prepare -> deliberate <-> act -> conclude -> finalize
+
+`prepare` probes the media and shows the judge a uniform overview; `deliberate` calls the model;
+`act` runs the tool calls it made and answers them in one tool message; `conclude` is the last call
+once the turn budget is spent (only submit_verdict is offered); `finalize` validates, maps the
+presentation order back to the sample's own A/B and votes over the k samples.
+
+The k samples (2k with order=both) live side by side in `samples` and every node works on all the
+samples in its phase at once, so their model calls run concurrently. The state holds evidence ids,
+never pixels: images live in an `EvidenceStore` and messages reference them by id, which keeps
+checkpoints small and lets the graph run under any LangGraph checkpointer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from vrb_agent.agents import prompts
+from vrb_agent.agents.types import JudgeConfig, Judgment, SampleOutcome, Status, ToolCallRecord, Verdict
+from vrb_agent.agents.verdict import majority, map_verdict, parse_judgment_text, parse_submission
+from vrb_agent.judges.base import (
+    AuthError,
+    Backend,
+    BackendError,
+    ConfigError,
+    ImagePart,
+    Message,
+    ModelReply,
+    ModelRequest,
+    Part,
+    RefusalError,
+    TextPart,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+    Usage,
+    VideoPart,
+)
+from vrb_agent.tools.evidence import EvidenceStore
+from vrb_agent.tools.media import Media, MediaError, open_media
+from vrb_agent.tools.visual import Observation, ToolBox, ToolLimits, overview
+
+Phase = Literal["deliberate", "act", "conclude", "done"]
+MEDIA_CACHE_SIZE = 8
+
+
+class SampleState(TypedDict):
+    """One presentation of the pair to the judge: its conversation, budget and outcome."""
+
+    index: int
+    swapped: bool
+    phase: Phase
+    messages: list[dict[str, Any]]
+    turns: int
+    reminded: bool
+    repaired: bool
+    status: Status | None
+    verdict: dict[str, Any] | None
+    error: str | None
+    evidence: list[dict[str, Any]]
+    usage: dict[str, Any]
+    images_sent: int
+    model_s: float
+    tools_s: float
+
+
+def merge_samples(old: dict[str, SampleState] | None, new: dict[str, SampleState]) -> dict[str, SampleState]:
+    """Reducer: nodes return only the samples they advanced."""
+    return {**(old or {}), **new}
+
+
+class JudgeInput(TypedDict):
+    """What a caller (or a parent graph) provides: a media path and the pair."""
+
+    media: str
+    question: str
+    response_a: str
+    response_b: str
+
+
+class JudgeOutput(TypedDict, total=False):
+    """What the graph returns: the status, the verdict (sample's A/B terms) and the full Judgment."""
+
+    status: Status
+    verdict: dict[str, Any] | None
+    judgment: dict[str, Any]
+
+
+class JudgeState(JudgeInput, JudgeOutput, total=False):
+    run_id: str
+    started: float
+    samples: Annotated[dict[str, SampleState], merge_samples]
+
+
+def presentation_orders(config: JudgeConfig) -> list[bool]:
+    """`swapped` per sample: k samples alternating order (2k for order=both); random is seeded."""
+    count = config.k * (2 if config.order == "both" else 1)
+    first_swapped = config.order == "random" and random.Random(config.seed).random() < 0.5
+    return [first_swapped != (i % 2 == 1) for i in range(count)]
+
+
+def recursion_limit(config: JudgeConfig) -> int:
+    """Graph steps a judgment can need: each step advances at least one sample by one phase, and a
+    sample has at most prepare + (deliberate, act) per turn + a reminder + conclude + finalize."""
+    samples = len(presentation_orders(config))
+    return samples * (2 * config.max_turns + 4) + 4
+
+
+def window_images(messages: list[Message], limit: int) -> list[Message]:
+    """Keep at most `limit` images, each dropped one replaced by a text note of what it showed.
+
+    Older tool images leave first, then overview frames (oldest first); the images of the latest
+    tool message, which the judge just asked for, leave only when nothing else is left.
+    """
+    latest_tool = max((i for i, m in enumerate(messages) if m.role == "tool"), default=-1)
+    older: list[tuple[int, int | None, int]] = []
+    overview_slots: list[tuple[int, int | None, int]] = []
+    latest: list[tuple[int, int | None, int]] = []
+    for mi, message in enumerate(messages):
+        overview_slots += [(mi, None, pi) for pi, p in enumerate(message.parts) if isinstance(p, ImagePart)]
+        for ri, result in enumerate(message.tool_results):
+            slots = [(mi, ri, pi) for pi, p in enumerate(result.parts) if isinstance(p, ImagePart)]
+            (latest if mi == latest_tool else older).extend(slots)
+    order = older + overview_slots + latest
+    excess = len(order) - limit
+    if excess <= 0:
+        return messages
+    out = list(messages)
+    copied: set[int] = set()
+    for mi, ri, pi in order[:excess]:
+        if mi not in copied:
+            out[mi] = out[mi].model_copy(deep=True)
+            copied.add(mi)
+        parts = out[mi].parts if ri is None else out[mi].tool_results[ri].parts
+        parts[pi] = TextPart(text=prompts.forgotten_image_note(parts[pi].label))
+    return out
+
+
+def _emit(event: dict[str, Any]) -> None:
+    """A custom stream event (`stream_mode="custom"`); a no-op outside a streaming run."""
+    get_stream_writer()(event)
+
+
+def _copy(sample: SampleState) -> SampleState:
+    """A sample to modify without touching the state (checkpointers may hold the original)."""
+    return {**sample, "messages": list(sample["messages"]), "evidence": list(sample["evidence"])}
+
+
+def _append(sample: SampleState, message: Message) -> None:
+    sample["messages"].append(message.model_dump(mode="json"))
+
+
+def _finish(sample: SampleState, status: Status, error: str | None = None, verdict: Verdict | None = None) -> None:
+    sample["phase"] = "done"
+    sample["status"] = status
+    sample["error"] = error
+    sample["verdict"] = map_verdict(verdict, sample["swapped"]).model_dump() if verdict else None
+
+
+@dataclass
+class JudgeRuntime:
+    """What the nodes share but the state must not hold: the backend, media, evidence and tools."""
+
+    backend: Backend
+    config: JudgeConfig
+    store: EvidenceStore
+    media: Media | None = None
+    _opened: OrderedDict[str, Media] = field(default_factory=OrderedDict)
+    _toolboxes: dict[tuple[str, int], ToolBox] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        backend: Backend,
+        config: JudgeConfig | None = None,
+        *,
+        store: EvidenceStore | None = None,
+        media: Media | None = None,
+    ) -> JudgeRuntime:
+        cfg = config or JudgeConfig()
+        evidence = store if store is not None else EvidenceStore(cfg.jpeg_quality, cfg.max_side)
+        return cls(backend=backend, config=cfg, store=evidence, media=media)
+
+    @property
+    def limits(self) -> ToolLimits:
+        return ToolLimits(max_side=self.config.max_side, max_frames_per_call=self.config.max_frames_per_call)
+
+    @property
+    def native_video(self) -> bool:
+        return self.backend.capabilities().native_video
+
+    def media_for(self, path: str) -> Media:
+        """The opened media for a path: the caller's own `Media` when it matches, else opened once."""
+        if self.media is not None and str(self.media.path) == path:
+            return self.media
+        if path not in self._opened:
+            self._opened[path] = open_media(path)
+            while len(self._opened) > MEDIA_CACHE_SIZE:
+                self._opened.popitem(last=False)
+        return self._opened[path]
+
+    def toolbox(self, run_id: str, media: Media, index: int) -> ToolBox:
+        """One ToolBox per sample, so repeat detection is per conversation."""
+        return self._toolboxes.setdefault((run_id, index), ToolBox(media, self.limits))
+
+    def release(self, run_id: str) -> None:
+        for key in [k for k in self._toolboxes if k[0] == run_id]:
+            del self._toolboxes[key]
+
+    # ---- model calls ----------------------------------------------------------------------------
+
+    def request(self, sample: SampleState, tools: list[ToolSpec], tool_choice: str) -> ModelRequest:
+        messages = [Message.model_validate(m) for m in sample["messages"]]
+        limit = min(self.config.max_images, self.backend.capabilities().max_images_per_request)
+        return ModelRequest(
+            system=prompts.system_prompt(self.config.mode, self.config.max_turns),
+            messages=window_images(messages, limit),
+            tools=tools,
+            tool_choice=tool_choice,
+            temperature=self.config.temperature,
+            max_output_tokens=self.config.max_output_tokens,
+            seed=self.config.seed + sample["index"],
+            evidence=self.store,
+        )
+
+    async def call_model(self, sample: SampleState, request: ModelRequest) -> ModelReply | None:
+        """One model call, accounted to the sample. Refusals and backend failures finish the sample;
+        configuration and authentication errors propagate (the caller must fix them)."""
+        sample["turns"] += 1
+        sample["images_sent"] += request.image_count()
+        started = time.perf_counter()
+        try:
+            reply = await self.backend.complete(request)
+        except (AuthError, ConfigError):
+            raise
+        except RefusalError as exc:
+            _finish(sample, "refused", str(exc))
+            return None
+        except BackendError as exc:
+            _finish(sample, "error", str(exc))
+            return None
+        finally:
+            sample["model_s"] += time.perf_counter() - started
+        used = reply.usage if reply.usage.calls else reply.usage.model_copy(update={"calls": 1})
+        sample["usage"] = (Usage.model_validate(sample["usage"]) + used).model_dump()
+        if reply.stop_reason == "refusal":
+            _append(sample, Message(role="assistant", parts=_text_parts(reply.text)))
+            _finish(sample, "refused", reply.text.strip()[:300] or "the model refused to answer")
+            return None
+        return reply
+
+    # ---- outcomes of a reply --------------------------------------------------------------------
+
+    def next_phase(self, sample: SampleState) -> Phase:
+        return "conclude" if sample["turns"] >= self.config.max_turns else "deliberate"
+
+    def single_outcome(self, sample: SampleState, reply: ModelReply) -> None:
+        """Parse the paper-style verdict; one repair request, then `invalid`. Never guesses."""
+        _append(sample, Message(role="assistant", parts=_text_parts(reply.text)))
+        preferred = parse_judgment_text(reply.text)
+        if preferred is not None:
+            _finish(sample, "ok", verdict=Verdict(preferred=preferred, rationale=reply.text.strip()))
+        elif not sample["repaired"]:
+            sample["repaired"] = True
+            _append(sample, Message(role="user", parts=[TextPart(text=prompts.REPAIR)]))
+        else:
+            _finish(sample, "invalid", "no parseable 'Overall Judgment: Answer X is better.' after a repair request")
+
+    def agentic_outcome(self, sample: SampleState, reply: ModelReply, concluding: bool = False) -> None:
+        """A valid submit_verdict ends the sample; tool calls go to `act`; plain text gets one reminder."""
+        _append(sample, Message(role="assistant", parts=_text_parts(reply.text), tool_calls=reply.tool_calls))
+        submissions = [
+            parse_submission(c.arguments) for c in reply.tool_calls if c.name == "submit_verdict" and not c.parse_error
+        ]
+        verdict = next((s for s in submissions if isinstance(s, Verdict)), None)
+        if verdict is not None:
+            _finish(sample, "ok", verdict=verdict)
+        elif concluding:
+            problem = next((s for s in submissions if isinstance(s, str)), None)
+            _finish(sample, "invalid", problem or "no submit_verdict call when the turn budget was spent")
+        elif reply.tool_calls:
+            sample["phase"] = "act"
+        elif sample["turns"] >= self.config.max_turns:
+            sample["phase"] = "conclude"
+        elif not sample["reminded"]:
+            sample["reminded"] = True
+            _append(sample, Message(role="user", parts=[TextPart(text=prompts.REMINDER)]))
+        else:
+            _finish(sample, "invalid", "the judge answered in plain text without calling submit_verdict")
+
+    # ---- tools ----------------------------------------------------------------------------------
+
+    def run_call(self, toolbox: ToolBox, call: ToolCall, sample: SampleState) -> tuple[ToolCallRecord, ToolResult]:
+        """Run one tool call (never raises for bad input) and store the images it returned."""
+        turn, index = sample["turns"], sample["index"]
+        if call.parse_error is not None:
+            text = prompts.invalid_json_message(call.name, call.parse_error)
+            obs = Observation.error(call.name, text)
+        elif call.name == "submit_verdict":  # a valid one would have ended the sample
+            obs = Observation.error(call.name, str(parse_submission(call.arguments)), call.arguments)
+        else:
+            obs = toolbox.call(call.name, call.arguments, turn)
+        ids = [self.store.put(i.image, i.label, timestamp=i.timestamp, box=i.box) for i in obs.images]
+        parts: list[Part] = [TextPart(text=obs.text)]
+        if self.native_video and call.name == "reexamine_clip" and obs.ok and toolbox.media.kind == "video":
+            parts.append(_clip_part(toolbox.media, obs))
+        else:
+            parts += [ImagePart(evidence_id=i, label=img.label) for i, img in zip(ids, obs.images, strict=True)]
+        box = obs.images[0].box if obs.images else None
+        record = ToolCallRecord(
+            name=call.name,
+            arguments=call.arguments,
+            ok=obs.ok,
+            message=obs.text,
+            images=ids,
+            timestamps=obs.timestamps,
+            box=list(box) if box else None,
+            turn=turn,
+            sample=index,
+        )
+        return record, ToolResult(call_id=call.id, name=call.name, parts=parts, is_error=not obs.ok)
+
+
+def _text_parts(text: str) -> list[Part]:
+    return [TextPart(text=text)] if text else []
+
+
+def _clip_part(media: Media, obs: Observation) -> VideoPart:
+    """A re-examined window as native video, at the frame density the model asked for."""
+    start, end = obs.timestamps[0], obs.timestamps[-1] + 1.0 / media.fps
+    fps = min(media.fps, len(obs.images) / max(end - start, 1e-3))
+    return VideoPart(media_path=str(media.path), start=start, end=end, fps=fps, label=f"clip {start:.2f}s-{end:.2f}s")
+
+
+def overview_parts(rt: JudgeRuntime, media: Media) -> tuple[str, list[Part]]:
+    """What the judge sees first: uniform frames as images, or the whole video for native-video backends."""
+    if rt.native_video and media.kind == "video":
+        fps = min(media.fps, rt.config.frames / media.duration_s)
+        note = f"The video follows ({media.duration_s:.2f}s, {media.width}x{media.height}), sampled at {fps:.2f} fps."
+        return note, [VideoPart(media_path=str(media.path), start=0.0, end=media.duration_s, fps=fps)]
+    obs = overview(media, rt.config.frames, limits=rt.limits)
+    if not obs.ok:
+        raise MediaError(media.path, obs.text)
+    ids = [rt.store.put(i.image, i.label, timestamp=i.timestamp) for i in obs.images]
+    images: list[Part] = [ImagePart(evidence_id=i, label=img.label) for i, img in zip(ids, obs.images, strict=True)]
+    return f"{obs.text} The frames follow.", images
+
+
+def new_sample(index: int, swapped: bool, first_message: Message) -> SampleState:
+    return SampleState(
+        index=index,
+        swapped=swapped,
+        phase="deliberate",
+        messages=[first_message.model_dump(mode="json")],
+        turns=0,
+        reminded=False,
+        repaired=False,
+        status=None,
+        verdict=None,
+        error=None,
+        evidence=[],
+        usage=Usage().model_dump(),
+        images_sent=0,
+        model_s=0.0,
+        tools_s=0.0,
+    )
+
+
+def summarize(state: JudgeState, rt: JudgeRuntime, error: str | None = None) -> Judgment:
+    """The Judgment of a (possibly partial) state: vote over finished samples, map order, sum costs.
+
+    `error` marks an interrupted run (e.g. a timeout): the status is then `error` whatever finished.
+    """
+    samples = sorted((state.get("samples") or {}).values(), key=lambda s: s["index"])
+    outcomes = [
+        SampleOutcome(
+            sample=s["index"],
+            swapped=s["swapped"],
+            status=s["status"] or "error",
+            preferred=(s["verdict"] or {}).get("preferred"),
+            confidence=(s["verdict"] or {}).get("confidence"),
+            turns=s["turns"],
+            error=s["error"] or (None if s["status"] else "unfinished"),
+        )
+        for s in samples
+    ]
+    votes = [o.preferred if o.status == "ok" else None for o in outcomes]
+    status, verdict, reason = _vote(samples, outcomes, votes)
+    if error is not None:
+        status, verdict, reason = "error", None, error
+    usage = sum((Usage.model_validate(s["usage"]) for s in samples), Usage())
+    started = state.get("started")
+    cfg = rt.config
+    return Judgment(
+        status=status,
+        verdict=verdict,
+        error=reason,
+        mode=cfg.mode,
+        order=cfg.order,
+        k=cfg.k,
+        frames=cfg.frames,
+        votes=votes,
+        order_agreement=_order_agreement(outcomes) if cfg.order == "both" else None,
+        samples=outcomes,
+        evidence=[ToolCallRecord.model_validate(r) for s in samples for r in s["evidence"]],
+        images_sent=sum(s["images_sent"] for s in samples),
+        usage=usage,
+        timings={
+            "total_s": round(time.time() - started, 4) if started else 0.0,
+            "model_s": round(sum(s["model_s"] for s in samples), 4),
+            "tools_s": round(sum(s["tools_s"] for s in samples), 4),
+        },
+        backend=rt.backend.name,
+        model=rt.backend.model,
+        transcript=[
+            {
+                "sample": s["index"],
+                "swapped": s["swapped"],
+                "system": prompts.system_prompt(cfg.mode, cfg.max_turns),
+                "messages": s["messages"],
+            }
+            for s in samples
+        ],
+    )
+
+
+def _vote(
+    samples: list[SampleState], outcomes: list[SampleOutcome], votes: list[Any]
+) -> tuple[Status, Verdict | None, str | None]:
+    """Majority over valid votes; a tie is a status. Without valid votes the samples' failure decides."""
+    if any(v is not None for v in votes):
+        winner = majority(votes)
+        if winner is None:
+            return "tie", None, f"the votes are tied: {votes}"
+        chosen = next(s for s, v in zip(samples, votes, strict=True) if v == winner)
+        verdict = Verdict.model_validate(chosen["verdict"])
+        if len(votes) > 1:
+            verdict.confidence = votes.count(winner) / len(votes)
+        return "ok", verdict, None
+    statuses = {o.status for o in outcomes}
+    first_error = next((o.error for o in outcomes if o.error), None)
+    for status in ("error", "refused"):
+        if status in statuses:
+            return status, None, first_error
+    return "invalid", None, first_error
+
+
+def _order_agreement(outcomes: list[SampleOutcome]) -> bool | None:
+    """Whether the majority in the original order equals the majority in the swapped order."""
+    straight = majority([o.preferred for o in outcomes if not o.swapped and o.status == "ok"])
+    swapped = majority([o.preferred for o in outcomes if o.swapped and o.status == "ok"])
+    return None if straight is None or swapped is None else straight == swapped
+
+
+def build_judge_graph(
+    backend: Backend,
+    config: JudgeConfig | None = None,
+    *,
+    store: EvidenceStore | None = None,
+    media: Media | None = None,
+) -> StateGraph:
+    """The judge state machine, uncompiled, so applications can embed it as a subgraph.
+
+    Input keys: `media` (path), `question`, `response_a`, `response_b`. Output keys: `status`,
+    `verdict` (sample's A/B terms, or None) and `judgment` (a `Judgment` as a dict). Nodes are async:
+    run it with `ainvoke`/`astream`, with `recursion_limit=recursion_limit(config)`.
+    """
+    return graph_for(JudgeRuntime.create(backend, config, store=store, media=media))
+
+
+def graph_for(rt: JudgeRuntime) -> StateGraph:
+    """The state machine over one runtime (backend, config, evidence store, media)."""
+    cfg = rt.config
+
+    async def prepare(state: JudgeState) -> dict[str, Any]:
+        opened = await asyncio.to_thread(rt.media_for, state["media"])
+        note, images = await asyncio.to_thread(overview_parts, rt, opened)
+        samples: dict[str, SampleState] = {}
+        for index, swapped in enumerate(presentation_orders(cfg)):
+            pair = (state["response_a"], state["response_b"])
+            first, second = reversed(pair) if swapped else pair
+            text = prompts.first_user_text(state["question"], first, second, note)
+            message = Message(role="user", parts=[TextPart(text=text), *images])
+            samples[str(index)] = new_sample(index, swapped, message)
+        return {"run_id": uuid.uuid4().hex, "started": time.time(), "samples": samples}
+
+    def on_phase(phase: Phase, work: Callable[[JudgeState, SampleState], Awaitable[None]]) -> Callable[..., Any]:
+        """A node that advances every sample in `phase` concurrently."""
+
+        async def node(state: JudgeState) -> dict[str, Any]:
+            todo = [_copy(s) for s in state["samples"].values() if s["phase"] == phase]
+            await asyncio.gather(*(work(state, s) for s in todo))
+            return {"samples": {str(s["index"]): s for s in todo}}
+
+        return node
+
+    async def deliberate_one(state: JudgeState, sample: SampleState) -> None:
+        request = rt.request(sample, prompts.tool_specs(cfg.mode), "auto")
+        reply = await rt.call_model(sample, request)
+        if reply is None:
+            return
+        if cfg.mode == "single":
+            rt.single_outcome(sample, reply)
+        else:
+            rt.agentic_outcome(sample, reply)
+
+    async def act_one(state: JudgeState, sample: SampleState) -> None:
+        toolbox = rt.toolbox(state["run_id"], rt.media_for(state["media"]), sample["index"])
+        calls = Message.model_validate(sample["messages"][-1]).tool_calls
+        results = []
+        started = time.perf_counter()
+        for call in calls:
+            _emit(
+                {
+                    "event": "tool_call",
+                    "sample": sample["index"],
+                    "turn": sample["turns"],
+                    "name": call.name,
+                    "arguments": call.arguments,
+                }
+            )
+            record, result = await asyncio.to_thread(rt.run_call, toolbox, call, sample)
+            sample["evidence"].append(record.model_dump(mode="json"))
+            results.append(result)
+            seen = record.model_dump(mode="json", include={"name", "ok", "message", "images", "timestamps", "box"})
+            _emit({"event": "observation", "sample": sample["index"], **seen})
+        sample["tools_s"] += time.perf_counter() - started
+        _append(sample, Message(role="tool", tool_results=results))
+        sample["phase"] = rt.next_phase(sample)
+
+    async def conclude_one(state: JudgeState, sample: SampleState) -> None:
+        _append(sample, Message(role="user", parts=[TextPart(text=prompts.CONCLUDE)]))
+        request = rt.request(sample, [prompts.SUBMIT_VERDICT], "submit_verdict")
+        reply = await rt.call_model(sample, request)
+        if reply is not None:
+            rt.agentic_outcome(sample, reply, concluding=True)
+
+    async def finalize(state: JudgeState) -> dict[str, Any]:
+        judgment = summarize(state, rt)
+        rt.release(state.get("run_id", ""))
+        verdict = judgment.verdict.model_dump() if judgment.verdict else None
+        _emit({"event": "verdict", "status": judgment.status, "verdict": verdict, "votes": judgment.votes})
+        return {"status": judgment.status, "verdict": verdict, "judgment": judgment.model_dump(mode="json")}
+
+    def route(state: JudgeState) -> str:
+        """The next node: tools first (cheap, and they bring samples back in step), then model calls."""
+        phases = {s["phase"] for s in state["samples"].values()}
+        return next((p for p in ("act", "deliberate", "conclude") if p in phases), "finalize")
+
+    graph = StateGraph(JudgeState, input_schema=JudgeInput, output_schema=JudgeOutput)
+    graph.add_node("prepare", prepare)
+    graph.add_node("deliberate", on_phase("deliberate", deliberate_one))
+    graph.add_node("act", on_phase("act", act_one))
+    graph.add_node("conclude", on_phase("conclude", conclude_one))
+    graph.add_node("finalize", finalize)
+    graph.add_edge(START, "prepare")
+    targets = ["act", "deliberate", "conclude", "finalize"]
+    for node in ("prepare", "deliberate", "act", "conclude"):
+        graph.add_conditional_edges(node, route, targets)
+    graph.add_edge("finalize", END)
+    return graph
+
+
+def compile_judge_graph(
+    backend: Backend,
+    config: JudgeConfig | None = None,
+    *,
+    store: EvidenceStore | None = None,
+    media: Media | None = None,
+    checkpointer: Any = None,
+) -> CompiledStateGraph:
+    """`build_judge_graph` compiled, with the recursion limit its budget needs."""
+    cfg = config or JudgeConfig()
+    compiled = graph_for(JudgeRuntime.create(backend, cfg, store=store, media=media)).compile(checkpointer=checkpointer)
+    return compiled.with_config(recursion_limit=recursion_limit(cfg))

@@ -1,0 +1,363 @@
+"""Benchmark statistics: accuracy per dimension with bootstrap CIs, the invalid-verdict policy,
+paired agentic-vs-single comparisons (difference with CI, exact McNemar, flip tables), tool-use
+statistics and what tool use fixed or broke. numpy only; every figure is computed from the records.
+
+Scores: an `ok` judgment scores 1 when its verdict picks the chosen response, else 0. Any other
+status (invalid, tie, refused, error) scores by the policy: `wrong` 0, `half` 0.5, `drop` excluded.
+Flip tables and McNemar count a judgment as right only when it scores 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vrb_agent.errors import VrbError
+
+POLICIES = ("wrong", "drop", "half")
+STATUSES = ("ok", "invalid", "tie", "refused", "error")
+IMAGE_BINS = ((0, 1), (2, 4), (5, 8), (9, 16), (17, 32), (33, 64), (65, 128), (129, 10**9))
+NO_TOOL = "(no tool)"
+MODE_ORDER = {"single": 0, "agentic": 1}
+
+Record = dict[str, Any]
+Condition = tuple[str, int, int]  # (mode, frames, k)
+
+
+def score(record: Record, policy: str) -> float | None:
+    """The record's score under the invalid policy; None when the policy drops it."""
+    if record.get("status") == "ok":
+        return 1.0 if record.get("correct") else 0.0
+    if policy == "wrong":
+        return 0.0
+    if policy == "half":
+        return 0.5
+    if policy == "drop":
+        return None
+    raise VrbError(f"--invalid-policy {policy!r} is unknown; choose one of: {', '.join(POLICIES)}")
+
+
+# ---- statistics ---------------------------------------------------------------------------------
+
+
+def mcnemar_exact(fixed: int, broken: int) -> float:
+    """Two-sided exact McNemar p-value: binomial test of `fixed` vs `broken` discordant pairs at 1/2."""
+    n = fixed + broken
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(fixed, broken) + 1))
+    return min(1.0, 2 * tail / 2**n)
+
+
+def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of `n_boot` resamples with replacement, in chunks to bound memory."""
+    n = len(values)
+    out = np.empty(n_boot)
+    chunk = max(1, 2_000_000 // max(n, 1))
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        out[start:stop] = values[idx].mean(axis=1)
+    return out
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    *,
+    strata: Sequence[str] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean (or, with `strata`, of the unweighted mean of per-stratum
+    means, resampling within each stratum). None for an empty sample."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        stats = _boot_means(x, n_boot, rng)
+    else:
+        labels = np.asarray(strata)
+        groups = [x[labels == s] for s in sorted(set(strata))]
+        stats = np.mean([_boot_means(g, n_boot, rng) for g in groups], axis=0)
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+# ---- records ------------------------------------------------------------------------------------
+
+
+def read_results(path: str | Path) -> list[Record]:
+    """Records of a results.jsonl (a partial trailing line from a killed run is ignored)."""
+    records: list[Record] = []
+    with Path(path).open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.endswith("\n") and line.strip():
+                records.append(json.loads(line))
+    return records
+
+
+def condition_of(record: Record) -> Condition:
+    return (str(record["mode"]), int(record.get("frames") or 0), int(record.get("k") or 1))
+
+
+def dedupe(records: Iterable[Record]) -> tuple[list[Record], int]:
+    """One record per (sample, mode, frames, k) cell, the last one winning; and how many were dropped."""
+    cells: dict[tuple[str, Condition], Record] = {}
+    total = 0
+    for record in records:
+        total += 1
+        cells[(str(record["sample_id"]), condition_of(record))] = record
+    return list(cells.values()), total - len(cells)
+
+
+def _cell(total: int, scores: list[float], strata: list[str] | None, n_boot: int, seed: int) -> dict[str, Any]:
+    n = len(scores)
+    if strata is None:
+        accuracy = sum(scores) / n if n else None
+    else:
+        per = defaultdict(list)
+        for s, d in zip(scores, strata, strict=True):
+            per[d].append(s)
+        accuracy = float(np.mean([sum(v) / len(v) for v in per.values()])) if per else None
+    ci = bootstrap_ci(scores, strata=strata, n_boot=n_boot, seed=seed)
+    return {"n": n, "total": total, "correct": sum(scores), "accuracy": accuracy, "ci": list(ci) if ci else None}
+
+
+def accuracy_table(records: Sequence[Record], policy: str, *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Per-dimension, overall (sample-weighted) and macro (mean of dimensions) accuracy with CIs,
+    plus the count of every status so the policy's effect is visible."""
+    by_dim: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_dim[str(record["dimension"])].append(record)
+    dims: dict[str, Any] = {}
+    all_scores: list[float] = []
+    all_dims: list[str] = []
+    for dim in sorted(by_dim):
+        scores = [s for s in (score(r, policy) for r in by_dim[dim]) if s is not None]
+        dims[dim] = _cell(len(by_dim[dim]), scores, None, n_boot, seed)
+        all_scores += scores
+        all_dims += [dim] * len(scores)
+    statuses = Counter(str(r.get("status")) for r in records)
+    return {
+        "overall": _cell(len(records), all_scores, None, n_boot, seed),
+        "macro": _cell(len(records), all_scores, all_dims, n_boot, seed),
+        "by_dimension": dims,
+        "status_counts": {s: statuses.get(s, 0) for s in STATUSES},
+    }
+
+
+# ---- tool use -----------------------------------------------------------------------------------
+
+
+def tools_used(record: Record) -> list[str]:
+    return sorted({str(call.get("name")) for call in record.get("tool_calls") or []})
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def tool_stats(records: Sequence[Record]) -> dict[str, Any]:
+    """Per judgment (error records excluded: they made no verdict attempt worth counting): tool calls
+    by tool, invalid calls, images, tokens, latency and cost."""
+    judged = [r for r in records if r.get("status") != "error"]
+    n = len(judged)
+    calls: Counter[str] = Counter()
+    invalid = 0
+    for record in judged:
+        for call in record.get("tool_calls") or []:
+            calls[str(call.get("name"))] += 1
+            invalid += not call.get("ok", True)
+    usage = [r.get("usage") or {} for r in judged]
+    latency = [float(r["latency_s"]) for r in judged if r.get("latency_s") is not None]
+    costs = [u["cost_usd"] for u in usage if u.get("cost_usd") is not None]
+    return {
+        "judgments": n,
+        "calls_per_verdict": {name: calls[name] / n for name in sorted(calls)} if n else {},
+        "total_calls_per_verdict": sum(calls.values()) / n if n else None,
+        "invalid_call_share": invalid / sum(calls.values()) if calls else None,
+        "images_per_verdict": sum(int(r.get("images_sent") or 0) for r in judged) / n if n else None,
+        "input_tokens": sum(int(u.get("input_tokens") or 0) for u in usage),
+        "output_tokens": sum(int(u.get("output_tokens") or 0) for u in usage),
+        "model_calls": sum(int(u.get("calls") or 0) for u in usage),
+        "latency_mean_s": sum(latency) / len(latency) if latency else None,
+        "latency_p50_s": _percentile(latency, 50),
+        "latency_p95_s": _percentile(latency, 95),
+        "cost_usd": sum(costs) if costs else None,
+        "cost_known": len(costs),
+    }
+
+
+def accuracy_by_images(records: Sequence[Record], policy: str) -> list[dict[str, Any]]:
+    """Accuracy of judgments grouped by how many images they were sent (fixed power-of-two bins)."""
+    rows = []
+    for lo, hi in IMAGE_BINS:
+        scores = [
+            s
+            for r in records
+            if r.get("status") != "error" and lo <= int(r.get("images_sent") or 0) <= hi
+            for s in [score(r, policy)]
+            if s is not None
+        ]
+        if scores:
+            label = f"{lo}-{hi}" if hi < 10**9 else f"{lo}+"
+            rows.append({"images": label, "n": len(scores), "accuracy": sum(scores) / len(scores)})
+    return rows
+
+
+# ---- paired comparison --------------------------------------------------------------------------
+
+
+def _flip_counts(pairs: Sequence[tuple[float, float]]) -> dict[str, int]:
+    counts = {"fixed": 0, "broken": 0, "both_right": 0, "both_wrong": 0}
+    for base, treat in pairs:
+        key = {(False, True): "fixed", (True, False): "broken", (True, True): "both_right"}.get(
+            (base == 1.0, treat == 1.0), "both_wrong"
+        )
+        counts[key] += 1
+    return counts
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _gain_row(pairs: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    flips = _flip_counts(pairs)
+    base_wrong = flips["fixed"] + flips["both_wrong"]
+    base_right = flips["broken"] + flips["both_right"]
+    return {
+        "single_wrong": base_wrong,
+        "fixed": flips["fixed"],
+        "fixed_share": _share(flips["fixed"], base_wrong),
+        "single_right": base_right,
+        "broken": flips["broken"],
+        "broken_share": _share(flips["broken"], base_right),
+    }
+
+
+def _paired_row(pairs: Sequence[tuple[float, float]], n_boot: int, seed: int) -> dict[str, Any]:
+    """Accuracy of both modes on the same pairs, their difference with a paired bootstrap CI, the
+    flip counts and the exact McNemar p-value."""
+    n = len(pairs)
+    diffs = [t - b for b, t in pairs]
+    flips = _flip_counts(pairs)
+    ci = bootstrap_ci(diffs, n_boot=n_boot, seed=seed)
+    return {
+        "n_pairs": n,
+        "baseline_accuracy": sum(b for b, _ in pairs) / n if n else None,
+        "treatment_accuracy": sum(t for _, t in pairs) / n if n else None,
+        "difference": sum(diffs) / n if n else None,
+        "ci": list(ci) if ci else None,
+        "mcnemar_p": mcnemar_exact(flips["fixed"], flips["broken"]),
+        **flips,
+    }
+
+
+def compare(
+    base: Sequence[Record],
+    treat: Sequence[Record],
+    policy: str,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Treatment (agentic) vs baseline (single) on the samples both scored: mean paired difference with
+    a bootstrap CI, exact McNemar, flip tables and tool-use gains per dimension and per tool."""
+    base_by_id = {str(r["sample_id"]): r for r in base}
+    pairs: list[tuple[str, Record, float, float]] = []
+    for record in treat:
+        other = base_by_id.get(str(record["sample_id"]))
+        if other is None:
+            continue
+        s_base, s_treat = score(other, policy), score(record, policy)
+        if s_base is not None and s_treat is not None:
+            pairs.append((str(record["dimension"]), record, s_base, s_treat))
+    flips = _flip_counts([(b, t) for _, _, b, t in pairs])
+    by_dim: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    by_tool: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for dim, record, b, t in pairs:
+        by_dim[dim].append((b, t))
+        for tool in tools_used(record) or [NO_TOOL]:
+            by_tool[tool].append((b, t))
+    return {
+        **_paired_row([(b, t) for _, _, b, t in pairs], n_boot, seed),
+        "flips": flips,
+        "by_dimension": {dim: _paired_row(v, n_boot, seed) for dim, v in sorted(by_dim.items())},
+        "gains": {
+            "overall": _gain_row([(b, t) for _, _, b, t in pairs]),
+            "by_dimension": {dim: _gain_row(v) for dim, v in sorted(by_dim.items())},
+            "by_tool": {tool: _gain_row(v) for tool, v in sorted(by_tool.items())},
+        },
+    }
+
+
+# ---- whole runs ---------------------------------------------------------------------------------
+
+
+def summarize_records(
+    records: Sequence[Record], invalid_policy: str = "wrong", *, n_boot: int = 2000, seed: int = 0
+) -> dict[str, Any]:
+    """Every condition's accuracy and tool statistics, and agentic-vs-single comparisons at each
+    (frames, k) where both modes ran."""
+    score({"status": "invalid"}, invalid_policy)  # validates the policy name
+    unique, duplicates = dedupe(records)
+    groups: dict[Condition, list[Record]] = defaultdict(list)
+    for record in unique:
+        groups[condition_of(record)].append(record)
+    conditions = []
+    for mode, frames, k in sorted(groups, key=lambda c: (c[1], c[2], MODE_ORDER.get(c[0], 9), c[0])):
+        rows = groups[(mode, frames, k)]
+        conditions.append(
+            {
+                "mode": mode,
+                "frames": frames,
+                "k": k,
+                **accuracy_table(rows, invalid_policy, n_boot=n_boot, seed=seed),
+                "tools": tool_stats(rows),
+                "accuracy_by_images": accuracy_by_images(rows, invalid_policy),
+            }
+        )
+    comparisons = []
+    for (mode, frames, k), rows in sorted(groups.items(), key=lambda item: (item[0][1], item[0][2])):
+        base = groups.get(("single", frames, k))
+        if mode == "agentic" and base:
+            result = compare(base, rows, invalid_policy, n_boot=n_boot, seed=seed)
+            comparisons.append({"frames": frames, "k": k, "baseline": "single", "treatment": "agentic", **result})
+    return {
+        "invalid_policy": invalid_policy,
+        "records": len(unique),
+        "duplicates_ignored": duplicates,
+        "samples": len({str(r["sample_id"]) for r in unique}),
+        "conditions": conditions,
+        "comparisons": comparisons,
+    }
+
+
+def summarize(
+    source: str | Path | Sequence[Record],
+    invalid_policy: str = "wrong",
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Summarize a run directory (its results.jsonl and run.json) or a list of records."""
+    if isinstance(source, str | Path):
+        run_dir = Path(source)
+        results = run_dir / "results.jsonl"
+        if not results.is_file():
+            raise VrbError(f"{run_dir}: no results.jsonl here (is this a RUN_DIR written by `vrb-agent bench`?)")
+        summary = summarize_records(read_results(results), invalid_policy, n_boot=n_boot, seed=seed)
+        manifest = run_dir / "run.json"
+        run = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
+        return {"run_dir": str(run_dir), "run": run, **summary}
+    return summarize_records(list(source), invalid_policy, n_boot=n_boot, seed=seed)

@@ -1,0 +1,285 @@
+"""OpenAI Chat Completions with tools, and any OpenAI-compatible server (`vllm`).
+
+Tool messages cannot carry images in this API, so a tool turn becomes the `tool` messages (text,
+one per call, in call order) followed by ONE user message holding the observation images, each
+preceded by its label. `--backend vllm` is the same class pointed at a self-hosted server (vLLM,
+SGLang, ...): base URL required, no OpenAI key sent, hermes `<tool_call>` text parsed when the
+server returned no structured calls.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from vrb_agent.judges.base import (
+    BackendError,
+    Capabilities,
+    ConfigError,
+    ImagePart,
+    Message,
+    ModelReply,
+    ModelRequest,
+    StopReason,
+    TextPart,
+    ToolCall,
+    Usage,
+    VideoPart,
+    choice_option,
+    import_sdk,
+    parse_tool_arguments,
+    resolve_image,
+    result_text,
+    typed_option,
+)
+from vrb_agent.judges.hermes import parse_hermes_tool_calls
+from vrb_agent.judges.provider import ApiBackend, sdk_error_code, video_unsupported
+from vrb_agent.judges.retry import refusal_from_detail
+
+# Reasoning models take no temperature; over Chat Completions they call functions only with
+# reasoning_effort "none" (gpt-6 family), and any other effort spends output tokens on reasoning.
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5", "gpt-6")
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+_POLICY_CODES = {"content_policy_violation", "content_filter", "invalid_prompt"}
+_FINISH: dict[str, StopReason] = {
+    "stop": "end",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "length": "length",
+    "content_filter": "refusal",
+}
+Payload = dict[str, Any]
+
+
+class OpenAIBackend(ApiBackend):
+    """Chat Completions through the official `openai` SDK (its retries off: ours apply).
+
+    Options: `detail` (auto|low|high image detail); for reasoning models (gpt-5/gpt-6/o-series,
+    which get no temperature) `reasoning_effort` (default none: Chat Completions function calling
+    needs it for the gpt-6 family) and `reasoning_tokens` (extra output budget when effort is not
+    none); plus the common ones.
+    """
+
+    name = "openai"
+    key_env = ("OPENAI_API_KEY",)
+    base_url_env = "OPENAI_BASE_URL"
+    extra_options = ("detail", "reasoning_effort", "reasoning_tokens")
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        detail: str = "auto",
+        reasoning_effort: str = "none",
+        reasoning_tokens: int = 8192,
+        **common: Any,
+    ) -> None:
+        super().__init__(model, **common)
+        self.detail = choice_option(self.name, "detail", detail, ("auto", "low", "high"), "auto")
+        self.reasoning_effort = choice_option(self.name, "reasoning_effort", reasoning_effort, _EFFORTS, "none")
+        self.reasoning_tokens = reasoning_tokens
+        self._sdk = import_sdk("openai", "openai", self.name)
+        self._client = self._sdk.AsyncOpenAI(
+            api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
+        )
+
+    @classmethod
+    def parse_extra_options(cls, given: dict[str, Any]) -> dict[str, Any]:
+        tokens = typed_option(cls.name, "reasoning_tokens", given.get("reasoning_tokens"), int, 8192)
+        return {
+            "detail": given.get("detail", "auto"),
+            "reasoning_effort": given.get("reasoning_effort", "none"),
+            "reasoning_tokens": tokens,
+        }
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(images_in_tool_results=False, max_images_per_request=self.max_images, native_n=True)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def send(self, payload: Payload) -> Any:
+        return await self._client.chat.completions.create(**payload)
+
+    # ---- request ----------------------------------------------------------------------------
+
+    def _is_reasoning_model(self) -> bool:
+        return self.model.rsplit("/", 1)[-1].startswith(_REASONING_PREFIXES)
+
+    async def build_payload(self, request: ModelRequest) -> Payload:
+        """The `chat.completions.create` arguments for `request` (images resolved to data URLs)."""
+        messages: list[Payload] = [{"role": "system", "content": request.system}] if request.system else []
+        for message in request.messages:
+            messages.extend(self._messages_of(message, request))
+        payload: Payload = {"model": self.model, "messages": messages, "n": request.n}
+        payload.update(self._sampling(request))
+        if request.seed is not None:
+            payload["seed"] = request.seed
+        if request.tools:
+            payload["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in request.tools
+            ]
+            payload["tool_choice"] = self._tool_choice(request.tool_choice)
+        return payload
+
+    def _sampling(self, request: ModelRequest) -> Payload:
+        if self._is_reasoning_model():
+            headroom = 0 if self.reasoning_effort == "none" else self.reasoning_tokens
+            return {
+                "reasoning_effort": self.reasoning_effort,
+                "max_completion_tokens": request.max_output_tokens + headroom,
+            }
+        return {"temperature": request.temperature, "max_completion_tokens": request.max_output_tokens}
+
+    @staticmethod
+    def _tool_choice(choice: str) -> Any:
+        if choice in ("auto", "none", "required"):
+            return choice
+        return {"type": "function", "function": {"name": choice}}
+
+    def _image_block(self, request: ModelRequest, part: ImagePart) -> list[Payload]:
+        image, label = resolve_image(request, part)
+        url: Payload = {"url": image.data_url}
+        if self.detail != "auto":
+            url["detail"] = self.detail
+        blocks: list[Payload] = [{"type": "text", "text": label}] if label else []
+        return [*blocks, {"type": "image_url", "image_url": url}]
+
+    def _content(self, parts: list[Any], request: ModelRequest) -> list[Payload]:
+        blocks: list[Payload] = []
+        for part in parts:
+            if isinstance(part, TextPart):
+                if part.text:
+                    blocks.append({"type": "text", "text": part.text})
+            elif isinstance(part, ImagePart):
+                blocks.extend(self._image_block(request, part))
+            elif isinstance(part, VideoPart):
+                raise video_unsupported(self.name)
+        return blocks
+
+    def _messages_of(self, message: Message, request: ModelRequest) -> list[Payload]:
+        if message.role == "assistant":
+            return [self._assistant(message)]
+        if message.role == "tool":
+            return self._tool_turn(message, request)
+        return [{"role": message.role, "content": self._content(message.parts, request)}]
+
+    @staticmethod
+    def _assistant(message: Message) -> Payload:
+        out: Payload = {"role": "assistant", "content": message.text or None}
+        if message.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                for c in message.tool_calls
+            ]
+        return out
+
+    def _tool_turn(self, message: Message, request: ModelRequest) -> list[Payload]:
+        """One `tool` message per result (text only), then one user message with all their images."""
+        out: list[Payload] = []
+        images: list[Payload] = []
+        for result in message.tool_results:
+            pictures = [p for p in result.parts if isinstance(p, ImagePart)]
+            text = result_text(result) or ("(error)" if result.is_error else "(no text)")
+            if pictures:
+                text += f"\n[{len(pictures)} image(s) from this call follow in the next user message]"
+                images.append({"type": "text", "text": f"Images returned by {result.name} (call {result.call_id}):"})
+                for picture in pictures:
+                    images.extend(self._image_block(request, picture))
+            out.append({"role": "tool", "tool_call_id": result.call_id, "content": text})
+        if images:
+            out.append({"role": "user", "content": images})
+        return out
+
+    # ---- reply ------------------------------------------------------------------------------
+
+    def _tool_calls(self, message: Any) -> tuple[str, list[ToolCall]]:
+        text = message.content or ""
+        calls: list[ToolCall] = []
+        for call in message.tool_calls or []:
+            function = getattr(call, "function", None)
+            if function is None:  # a custom (non-function) tool call: not one of ours
+                continue
+            arguments, error = parse_tool_arguments(function.arguments)
+            calls.append(ToolCall(id=call.id, name=function.name, arguments=arguments, parse_error=error))
+        return text, calls
+
+    def _choice_reply(self, choice: Any, usage: Usage, latency: float, model: str) -> ModelReply:
+        message = choice.message
+        if message.refusal:
+            return ModelReply(text=message.refusal, stop_reason="refusal", usage=usage, latency_s=latency, model=model)
+        text, calls = self._tool_calls(message)
+        stop = "tool_calls" if calls else _FINISH.get(choice.finish_reason or "stop", "end")
+        return ModelReply(text=text, tool_calls=calls, stop_reason=stop, usage=usage, latency_s=latency, model=model)
+
+    def parse_response(self, response: Any, request: ModelRequest, latency: float) -> ModelReply:
+        """A ChatCompletion -> ModelReply; extra choices (n > 1) become `alternatives`."""
+        model = getattr(response, "model", None) or self.model
+        tokens = response.usage
+        usage = self.usage(
+            model, tokens.prompt_tokens if tokens else 0, tokens.completion_tokens if tokens else 0, request
+        )
+        if not response.choices:
+            return ModelReply(usage=usage, latency_s=latency, model=model)
+        first, *rest = (self._choice_reply(c, usage, latency, model) for c in response.choices)
+        empty = Usage(calls=0)
+        first.alternatives = [r.model_copy(update={"usage": empty}) for r in rest]
+        return first
+
+    # ---- errors -----------------------------------------------------------------------------
+
+    def classify(self, exc: Exception) -> BackendError | None:
+        return self.classify_stainless(self._sdk, exc)
+
+    def refusal_error(self, exc: Any, detail: str) -> BackendError | None:
+        if exc.status_code == 400 and sdk_error_code(exc) in _POLICY_CODES:
+            return refusal_from_detail(self.name, detail)
+        return None
+
+
+class VLLMBackend(OpenAIBackend):
+    """Any OpenAI-compatible server (vLLM, SGLang, LM Studio...). Defaults suit Qwen2.5-VL/Qwen3-VL.
+
+    The OpenAI key is never sent to it: a server started with `--api-key` takes `VLLM_API_KEY`.
+    When the server has no tool parser enabled, hermes `<tool_call>` blocks in the text are parsed.
+    """
+
+    name = "vllm"
+    key_env = ("VLLM_API_KEY",)
+    base_url_env = None
+
+    default_max_images = 64
+
+    def __init__(self, model: str | None = None, *, base_url: str | None = None, **kwargs: Any) -> None:
+        if not base_url:
+            raise ConfigError(
+                "backend 'vllm' needs the server's URL: pass --base-url http://HOST:PORT/v1 "
+                "(the address `vllm serve` prints, ending in /v1)"
+            )
+        super().__init__(model, base_url=base_url, **kwargs)
+
+    def resolve_key(self, explicit: str | None) -> str:
+        try:
+            return super().resolve_key(explicit)
+        except ConfigError:
+            return "EMPTY"  # vLLM without --api-key accepts any bearer token
+
+    def _is_reasoning_model(self) -> bool:
+        return False
+
+    def _sampling(self, request: ModelRequest) -> Payload:
+        # `max_tokens`: older OpenAI-compatible servers do not know `max_completion_tokens`.
+        return {"temperature": request.temperature, "max_tokens": request.max_output_tokens}
+
+    def _tool_calls(self, message: Any) -> tuple[str, list[ToolCall]]:
+        text, calls = super()._tool_calls(message)
+        if calls:
+            return text, calls
+        return parse_hermes_tool_calls(text)
+
+    def endpoint(self) -> str:
+        return f"{self.base_url}; is the server running?"

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from vrb_agent.agents.prompts import extract_pair
 from vrb_agent.judges.base import (
     Backend,
     Capabilities,
@@ -74,19 +75,6 @@ CONFIDENT, PARTIAL, UNSURE = 0.9, 0.7, 0.5
 NUMBER_WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split())}  # fmt: skip
 _LABEL = re.compile(r"^(?P<kind>frame|zoom)\s+t=(?P<t>-?[\d.]+)s(?:\s+box=\[(?P<box>[-\d.,\s]+)\])?", re.IGNORECASE)
-_PAIR = re.compile(
-    r"<question>\s*(?P<q>.*?)\s*</question>\s*<answer_a>\s*(?P<a>.*?)\s*</answer_a>\s*"
-    r"<answer_b>\s*(?P<b>.*?)\s*</answer_b>",
-    re.DOTALL,
-)
-
-
-def extract_pair(text: str) -> tuple[str, str, str] | None:
-    """(question, answer_a, answer_b) from the judge prompt's delimited blocks, or None."""
-    match = _PAIR.search(text)
-    return (match["q"], match["a"], match["b"]) if match else None
-
-
 # ---- perception of one image ----------------------------------------------------------------------
 
 

@@ -42,8 +42,13 @@ class DemoResult:
         summary = self.report["runs"][0]
         for comparison in summary["comparisons"]:
             for dimension, row in comparison["by_dimension"].items():
-                low = row["ci"][0] if row["ci"] else None
-                verdict = "beats" if low is not None and low > 0 else "does not clearly beat"
+                low, high = row["ci"] if row["ci"] else (None, None)
+                if low is not None and low > 0:
+                    verdict = "beats"
+                elif high is not None and high < 0:
+                    verdict = "is worse than"
+                else:
+                    verdict = "shows no clear difference from"
                 lines.append(
                     f"{dimension}: agentic {verdict} single-pass, {pct(row['treatment_accuracy'])}% vs "
                     f"{pct(row['baseline_accuracy'])}% (Δ {pct(row['difference'])} pts, 95% CI "

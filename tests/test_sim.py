@@ -320,3 +320,18 @@ def overview_times_for(duration: float, fps: float) -> list[float]:
             return min(max(t, 0.0), self.last_time)
 
     return [np.floor(t * fps + 1e-6) / fps for t in overview_times(FakeMedia(), 16)]  # type: ignore[arg-type]
+
+
+async def test_through_the_judge_graph_and_its_budget(probe_suite: Path) -> None:
+    """The real graph: with one turn the sim's tile zooms run, then the conclude call (only
+    submit_verdict offered) gets a verdict from what the tiles showed."""
+    from vrb_agent.agents.api import ajudge
+
+    row = next(r for r in rows_of(probe_suite) if r["meta"]["kind"] == "count")
+    path = probe_suite.parent / row["media"]
+    judgment = await ajudge(path, row["question"], row["rejected"], row["chosen"], backend=SimBackend(), max_turns=1)
+    assert judgment.status == "ok" and judgment.verdict is not None
+    assert judgment.verdict.preferred == "B" and judgment.verdict.confidence == CONFIDENT
+    assert [e.name for e in judgment.evidence] == ["zoom"] * len(tile_boxes())
+    single = await ajudge(path, row["question"], row["rejected"], row["chosen"], backend="sim", mode="single")
+    assert single.status == "ok" and single.verdict is not None and single.evidence == []

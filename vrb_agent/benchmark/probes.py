@@ -74,7 +74,7 @@ class ProbeKnobs:
     attribute_size: int = 10  # the object whose shape is asked
     event_duration: float = 0.2  # the brief flash
     order_duration: float = 1.0  # each of the two ordered events
-    text_height: int = 9  # cap height of the small number
+    text_height: int = 9  # the font's nominal height for the small number (digit ink is ~0.8 of it)
     digits: int = 4
     distractors: int = 3  # objects of other colours in every kind
     placement: Placement = "between"
@@ -111,7 +111,7 @@ PRESETS: dict[str, ProbeKnobs] = {
         attribute_size=24,
         event_duration=1.0,
         order_duration=2.0,
-        text_height=24,
+        text_height=32,
         distractors=1,
         placement="random",
     ),
@@ -126,7 +126,7 @@ SWEEP_RANGES: dict[str, tuple[float, float]] = {
     "attribute_size": (7, 24),
     "event_duration": (0.1, 1.0),
     "order_duration": (0.3, 2.0),
-    "text_height": (6, 24),
+    "text_height": (6, 32),
     "distractors": (1, 6),
 }
 

@@ -539,8 +539,8 @@ def judge_flash(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
             evidence.append({"timestamp": ft, "note": f"a {color} square appears briefly"})
         elif near or _covered(times, max(0.0, lo), hi):
             support.append(-1)
-            seen_colors = sorted({b.color for _, b in near})
-            notes.append(f"Around {t:.1f}s I see {' and '.join(seen_colors) or 'no'} brief flash, not {color}.")
+            seen_colors = " and ".join(sorted({b.color for _, b in near})) or "nothing"
+            notes.append(f"Around {t:.1f}s what flashes is {seen_colors}, not {color}.")
         else:
             support.append(0)
             action = (

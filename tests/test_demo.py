@@ -69,8 +69,16 @@ def test_default_demo_suite_agentic_beats_single_on_blind_spots(tmp_path: Path) 
 
     kinds = [d.removeprefix("probe/") for d in BLIND_SPOTS]
     write_suite(tmp_path / "suite", n=DEMO_PER_KIND, seed=DEMO_SEED, kinds=kinds)
-    run_benchmark(out=tmp_path / "run", dataset="probes", data=str(tmp_path / "suite"), backend=SimBackend(),
-                  modes=["single", "agentic"], seed=DEMO_SEED, concurrency=2, progress=False)  # fmt: skip
+    run_benchmark(
+        out=tmp_path / "run",
+        dataset="probes",
+        data=str(tmp_path / "suite"),
+        backend=SimBackend(),
+        modes=["single", "agentic"],
+        seed=DEMO_SEED,
+        concurrency=2,
+        progress=False,
+    )
     paths = write_report([tmp_path / "run"], traces=False)
     (comparison,) = json.loads(paths["summary"].read_text())["runs"][0]["comparisons"]
     markdown = paths["markdown"].read_text()

@@ -216,8 +216,17 @@ def test_answer_key_stripped_agentic_looks_closer_and_is_right(probe_suite: Path
         rng.shuffle(pair)
         key[f"s{n}"], kinds[f"s{n}"] = ("A" if pair[0] == row["chosen"] else "B"), row["meta"]["kind"]
         shutil.copy(probe_suite.parent / row["media"], stripped / "media" / f"{n:04d}.mp4")
-        lines.append(json.dumps({"id": f"s{n}", "media": f"media/{n:04d}.mp4", "question": row["question"],
-                                 "response_a": pair[0], "response_b": pair[1]}))  # fmt: skip
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"s{n}",
+                    "media": f"media/{n:04d}.mp4",
+                    "question": row["question"],
+                    "response_a": pair[0],
+                    "response_b": pair[1],
+                }
+            )
+        )
     (stripped / "pairs.jsonl").write_text("\n".join(lines) + "\n")
     assert set(key.values()) == {"A", "B"}
     backend = SimBackend()
@@ -268,8 +277,10 @@ def test_blank_frames_judge_at_chance(agentic: bool) -> None:
             probe = make_probe(kind, index, seed=11)
             chosen_first = rng.random() < 0.5
             a, b = (probe.chosen, probe.rejected) if chosen_first else (probe.rejected, probe.chosen)
-            first = [ObservedImage(source("select_frames", {"timestamps": [t]})[0].image, f"frame t={t:.2f}s", t)
-                     for t in [(i + 0.5) * 0.5 for i in range(16)]]  # fmt: skip
+            first = [
+                ObservedImage(source("select_frames", {"timestamps": [t]})[0].image, f"frame t={t:.2f}s", t)
+                for t in [(i + 0.5) * 0.5 for i in range(16)]
+            ]
             preferred, confidence, _ = asyncio.run(
                 run_loop(backend, first, source, (probe.question, a, b), agentic=agentic)
             )
@@ -283,10 +294,17 @@ def test_forced_conclusion_submits_and_unknown_grammar_guesses_low() -> None:
     image = canvas()
     store = EvidenceStore()
     part = ImagePart(evidence_id=store.put(image, "frame t=0.00s"), label="frame t=0.00s")
-    texts = ("How many red squares are there in the video?", "There are three red squares in the video.",
-             "There are four red squares in the video.")  # fmt: skip
-    forced = ModelRequest(messages=[Message(role="user", parts=[TextPart(text=prompt(*texts)), part])],
-                          tools=TOOLS, tool_choice="submit_verdict", evidence=store)  # fmt: skip
+    texts = (
+        "How many red squares are there in the video?",
+        "There are three red squares in the video.",
+        "There are four red squares in the video.",
+    )
+    forced = ModelRequest(
+        messages=[Message(role="user", parts=[TextPart(text=prompt(*texts)), part])],
+        tools=TOOLS,
+        tool_choice="submit_verdict",
+        evidence=store,
+    )
     reply = asyncio.run(backend.complete(forced))
     assert [c.name for c in reply.tool_calls] == ["submit_verdict"]
     assert reply.tool_calls[0].arguments["confidence"] == UNSURE

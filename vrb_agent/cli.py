@@ -417,11 +417,20 @@ def probes_make(
     from vrb_agent.benchmark.probes import KINDS, ProbeError, write_suite  # noqa: PLC0415
 
     knobs = {
-        "width": width, "height": height, "fps": fps, "duration": duration, "object_size": object_size,
-        "attribute_size": attribute_size, "event_duration": event_duration, "order_duration": order_duration,
-        "text_height": text_height, "digits": digits, "distractors": distractors, "placement": placement,
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "duration": duration,
+        "object_size": object_size,
+        "attribute_size": attribute_size,
+        "event_duration": event_duration,
+        "order_duration": order_duration,
+        "text_height": text_height,
+        "digits": digits,
+        "distractors": distractors,
+        "placement": placement,
         "overview_frames": overview_frames,
-    }  # fmt: skip
+    }
     chosen = [k.strip() for k in kinds.split(",") if k.strip()] or list(KINDS)
     try:
         with Progress(transient=True) as progress:

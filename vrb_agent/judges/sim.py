@@ -34,7 +34,7 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -72,9 +72,12 @@ CLIP_FRAMES = 16
 MERGE_RADIUS = 0.006  # detections closer than this (fraction of frame width) are one object
 
 CONFIDENT, PARTIAL, UNSURE = 0.9, 0.7, 0.5
-NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())}  # fmt: skip
+NUMBER_WORDS = {
+    w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+}
 _LABEL = re.compile(r"^(?P<kind>frame|zoom)\s+t=(?P<t>-?[\d.]+)s(?:\s+box=\[(?P<box>[-\d.,\s]+)\])?", re.IGNORECASE)
+
+
 # ---- perception of one image ----------------------------------------------------------------------
 
 
@@ -121,6 +124,7 @@ class Seen:
     aspect: float  # width / height of the image
     blobs: tuple[Blob, ...]
     prints: tuple[Print, ...]
+    overview: bool = False  # one of the uniform frames of the first user message
 
 
 def parse_label(label: str) -> tuple[str, float, tuple[float, float, float, float]] | None:
@@ -523,7 +527,8 @@ def _covered(times: Sequence[float], lo: float, hi: float) -> bool:
 
 def judge_flash(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
     frames = _frames(seen)
-    flashes = [(f.t, b) for f in frames for b in f.blobs if not _persistent(frames, b)]
+    uniform = [f for f in frames if f.overview] or frames  # scenery is judged on the uniform sample
+    flashes = [(f.t, b) for f in frames for b in f.blobs if not _persistent(uniform, b)]
     times = [f.t for f in frames]
     support: list[int] = []
     notes: list[str] = []
@@ -610,8 +615,9 @@ def _blob_box(blob: Blob, aspect: float) -> list[float]:
     """A square-in-pixels box of about 8 blob widths around a blob (aspect = width / height)."""
     half_w = max(blob.w, blob.h / aspect) * 4
     half_h = half_w * aspect
-    return _per_mille((max(0.0, blob.cx - half_w), max(0.0, blob.cy - half_h), min(1.0, blob.cx + half_w),
-                       min(1.0, blob.cy + half_h)))  # fmt: skip
+    return _per_mille(
+        (max(0.0, blob.cx - half_w), max(0.0, blob.cy - half_h), min(1.0, blob.cx + half_w), min(1.0, blob.cy + half_h))
+    )
 
 
 def judge_shape(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
@@ -642,11 +648,13 @@ def seeded_pick(seed: int | None, text: str) -> str:
     return "A" if digest[0] % 2 == 0 else "B"
 
 
-def _images(request: ModelRequest) -> Iterable[ImagePart]:
-    for message in request.messages:
-        yield from (p for p in message.parts if isinstance(p, ImagePart))
+def _images(request: ModelRequest) -> Iterable[tuple[ImagePart, bool]]:
+    """Every image of the conversation, and whether it is an overview frame (first user message)."""
+    first = next((i for i, m in enumerate(request.messages) if m.role == "user"), -1)
+    for index, message in enumerate(request.messages):
+        yield from ((p, index == first) for p in message.parts if isinstance(p, ImagePart))
         for result in message.tool_results:
-            yield from (p for p in result.parts if isinstance(p, ImagePart))
+            yield from ((p, False) for p in result.parts if isinstance(p, ImagePart))
 
 
 def _done_calls(messages: Sequence[Message]) -> list[tuple[str, dict[str, Any]]]:
@@ -696,7 +704,11 @@ class SimBackend(Backend):
         claim_a, claim_b = parse_claim(answer_a), parse_claim(answer_b)
         if claim_a is None or claim_b is None or claim_a.kind != claim_b.kind:
             return Decision(pick, UNSURE, "I cannot extract comparable visual claims from the answers.", [], [])
-        seen = [s for s in (self._perceive(request, p) for p in _images(request)) if s is not None]
+        seen = [
+            replace(s, overview=first) if first else s
+            for s, first in ((self._perceive(request, p), first) for p, first in _images(request))
+            if s is not None
+        ]
         finding = self._judge((claim_a, claim_b), seen)
         done = _done_calls(request.messages)
         actions = [a for a in finding.actions if a not in done]

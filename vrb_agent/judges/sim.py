@@ -643,7 +643,8 @@ def judge_shape(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
 
 
 def seeded_pick(seed: int | None, text: str) -> str:
-    """The fixed rule for an undecidable pair: a hash of the seed and the request text."""
+    """The fixed rule for an undecidable pair: a hash of the seed and the pair as presented
+    (question and both answers; the whole first message when they cannot be found)."""
     digest = hashlib.sha256(f"{seed}|{text}".encode()).digest()
     return "A" if digest[0] % 2 == 0 else "B"
 
@@ -697,7 +698,7 @@ class SimBackend(Backend):
         """Perceive every image of the conversation, check both claims, and say what to do next."""
         first_user = next((m.text for m in request.messages if m.role == "user"), "")
         pair = extract_pair(first_user)
-        pick = seeded_pick(request.seed, first_user)
+        pick = seeded_pick(request.seed, "\x1f".join(pair) if pair else first_user)
         if pair is None:
             return Decision(pick, UNSURE, "I could not find the question and the two answers.", [], [])
         _, answer_a, answer_b = pair

@@ -568,25 +568,28 @@ def _print_box(p: Print) -> list[float]:
 
 
 def judge_number(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
-    prints = [p for s in seen for p in s.prints]
-    readings = [(p.reading, p) for p in prints if p.reading]
     lengths = {len(c.fields["digits"]) for c in claims}
-    read = next((r for r, _ in readings if r is not None and len(r) in lengths), None)
-    if read is not None:
+    readings = sorted(
+        ((p.px, s.t, p.reading) for s in seen for p in s.prints if p.reading and len(p.reading) in lengths),
+        reverse=True,  # the largest view of the print is the most reliable reading
+    )
+    if readings:
+        _, t, read = readings[0]
         support = tuple(1 if c.fields["digits"] == read else -1 for c in claims)
-        return Finding((support[0], support[1]), [f"The printed number reads {read}."], [{"note": f"reads {read}"}])
-    notes = [f"I see {len(prints)} patch(es) of small print I cannot read." if prints else "I see no readable print."]
+        evidence = [{"timestamp": t, "note": f"the print reads {read}"}]
+        return Finding((support[0], support[1]), [f"The printed number reads {read}."], evidence)
     actions: list[tuple[str, dict[str, Any]]] = []
     places: list[Print] = []
     for s in sorted(seen, key=lambda s: s.kind != "frame"):
         for p in s.prints:
-            if p.glyphs or any(abs(p.x0 - q.x0) + abs(p.y0 - q.y0) < 0.02 for q in places) or len(places) >= 3:
+            if any(abs(p.x0 - q.x0) + abs(p.y0 - q.y0) < 0.02 for q in places):
                 continue
             places.append(p)
-            actions.append(("zoom", {"timestamp": s.t, "box": _print_box(p)}))
-    if not prints:
-        actions = _tile_actions(seen)
-    return Finding((0, 0), notes, [], actions)
+            if not p.glyphs and len(actions) < 3:
+                actions.append(("zoom", {"timestamp": s.t, "box": _print_box(p)}))
+    if not places:
+        return Finding((0, 0), ["I see no print."], [], _tile_actions(seen))
+    return Finding((0, 0), [f"I see small print in {len(places)} place(s) but cannot read it."], [], actions)
 
 
 def judge_order(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:

@@ -224,8 +224,13 @@ def test_bad_knobs_name_the_flag(kwargs: dict[str, Any], needle: str) -> None:
 def test_cli_probes_make(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "vrb_agent.cli", "probes", "make", "--out", str(tmp_path / "s"), "--n", "1"]
-    done = subprocess.run([*cmd, "--kinds", "count,small_text", "--width", "640", "--height", "360"],
-                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [*cmd, "--kinds", "count,small_text", "--width", "640", "--height", "360"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     rows = rows_of(tmp_path / "s" / "probes.jsonl")
     assert [r["dimension"] for r in rows] == ["probe/count", "probe/small_text"]

@@ -438,11 +438,20 @@ def probes_make(
     from vrb_agent.benchmark.probes import KINDS, ProbeError, write_suite  # noqa: PLC0415
 
     knobs = {
-        "width": width, "height": height, "fps": fps, "duration": duration, "object_size": object_size,
-        "attribute_size": attribute_size, "event_duration": event_duration, "order_duration": order_duration,
-        "text_height": text_height, "digits": digits, "distractors": distractors, "placement": placement,
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "duration": duration,
+        "object_size": object_size,
+        "attribute_size": attribute_size,
+        "event_duration": event_duration,
+        "order_duration": order_duration,
+        "text_height": text_height,
+        "digits": digits,
+        "distractors": distractors,
+        "placement": placement,
         "overview_frames": overview_frames,
-    }  # fmt: skip
+    }
     chosen = [k.strip() for k in kinds.split(",") if k.strip()] or list(KINDS)
     try:
         with Progress(transient=True) as progress:
@@ -461,6 +470,49 @@ def probes_make(
         raise typer.Exit(2) from None
     typer.echo(f"wrote {n * len(chosen)} probes ({difficulty}, seed {seed}) to {path}")
     typer.echo(f"next: vrb-agent bench --dataset probes --data {out} --backend sim --out runs/probes")
+
+
+@app.command("demo")
+def demo(
+    *,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="directory to keep everything (default: a new temp dir)")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="probes per kind")] = 16,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    difficulty: Annotated[str, typer.Option("--difficulty", help="easy | medium | hard | sweep")] = "medium",
+    concurrency: Annotated[int, typer.Option("--concurrency", help="judgments in flight")] = 2,
+) -> None:
+    """Offline demo: render a probe suite, judge it single-pass and agentic with the `sim` judge
+    (a stand-in for demos and tests, not a reward model), write the report and print the headline."""
+    import time  # noqa: PLC0415
+
+    from vrb_agent.benchmark.demo import run_demo  # noqa: PLC0415
+    from vrb_agent.benchmark.probes import ProbeError  # noqa: PLC0415
+    from vrb_agent.benchmark.report import headline  # noqa: PLC0415
+    from vrb_agent.errors import VrbError  # noqa: PLC0415
+
+    started = time.perf_counter()
+    try:
+        result = run_demo(
+            out, n=n, seed=seed, difficulty=difficulty, concurrency=concurrency, on_stage=lambda s: typer.echo(f"• {s}")
+        )
+    except ProbeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except VrbError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(3) from None
+    typer.echo("")
+    typer.echo(headline(result.report))
+    typer.echo("")
+    for line in result.findings():
+        typer.echo(f"  {line}")
+    typer.echo("")
+    typer.echo(
+        f"done in {time.perf_counter() - started:.0f} s. Open the report: {result.paths['html'].resolve().as_uri()}"
+    )
+    typer.echo(f"  (also {result.paths['markdown']}; per-sample traces under {result.run_dir / 'traces'})")
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vrb_agent.errors import VrbError
-from vrb_agent.tools.synth import NAMED_COLORS, Shape, Text, VideoSpec, write_video
+from vrb_agent.tools.synth import NAMED_COLORS, Shape, Text, VideoSpec, text_scale, write_video
 
 KINDS: tuple[str, ...] = ("count", "brief_event", "small_text", "temporal_order", "attribute")
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "sweep")
@@ -74,7 +74,7 @@ class ProbeKnobs:
     attribute_size: int = 10  # the object whose shape is asked
     event_duration: float = 0.2  # the brief flash
     order_duration: float = 1.0  # each of the two ordered events
-    text_height: int = 9  # cap height of the small number
+    text_height: int = 9  # the font's nominal height for the small number (digit ink is ~0.8 of it)
     digits: int = 4
     distractors: int = 3  # objects of other colours in every kind
     placement: Placement = "between"
@@ -111,7 +111,7 @@ PRESETS: dict[str, ProbeKnobs] = {
         attribute_size=24,
         event_duration=1.0,
         order_duration=2.0,
-        text_height=24,
+        text_height=32,
         distractors=1,
         placement="random",
     ),
@@ -126,7 +126,7 @@ SWEEP_RANGES: dict[str, tuple[float, float]] = {
     "attribute_size": (7, 24),
     "event_duration": (0.1, 1.0),
     "order_duration": (0.3, 2.0),
-    "text_height": (6, 24),
+    "text_height": (6, 32),
     "distractors": (1, 6),
 }
 
@@ -283,7 +283,7 @@ def _brief_event(rng: random.Random, knobs: ProbeKnobs) -> Made:
 
 
 def _small_text(rng: random.Random, knobs: ProbeKnobs) -> Made:
-    from vrb_agent.tools.synth import text_scale  # noqa: PLC0415 - needs cv2
+    import cv2  # noqa: PLC0415
 
     digits = "".join(str(rng.randint(1 if i == 0 else 0, 9)) for i in range(knobs.digits))
     position = rng.randrange(knobs.digits)
@@ -292,8 +292,6 @@ def _small_text(rng: random.Random, knobs: ProbeKnobs) -> Made:
         + _other(rng, "0123456789" if position else "123456789", digits[position])
         + digits[position + 1 :]
     )
-    import cv2  # noqa: PLC0415
-
     scale, thick = text_scale(knobs.text_height)
     (text_w, _), _ = cv2.getTextSize(digits, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     taken: list[tuple[int, int, int]] = []

@@ -34,12 +34,13 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
 import numpy as np
 
+from vrb_agent.agents.prompts import extract_pair
 from vrb_agent.judges.base import (
     Backend,
     Capabilities,
@@ -71,20 +72,10 @@ CLIP_FRAMES = 16
 MERGE_RADIUS = 0.006  # detections closer than this (fraction of frame width) are one object
 
 CONFIDENT, PARTIAL, UNSURE = 0.9, 0.7, 0.5
-NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())}  # fmt: skip
+NUMBER_WORDS = {
+    w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+}
 _LABEL = re.compile(r"^(?P<kind>frame|zoom)\s+t=(?P<t>-?[\d.]+)s(?:\s+box=\[(?P<box>[-\d.,\s]+)\])?", re.IGNORECASE)
-_PAIR = re.compile(
-    r"<question>\s*(?P<q>.*?)\s*</question>\s*<answer_a>\s*(?P<a>.*?)\s*</answer_a>\s*"
-    r"<answer_b>\s*(?P<b>.*?)\s*</answer_b>",
-    re.DOTALL,
-)
-
-
-def extract_pair(text: str) -> tuple[str, str, str] | None:
-    """(question, answer_a, answer_b) from the judge prompt's delimited blocks, or None."""
-    match = _PAIR.search(text)
-    return (match["q"], match["a"], match["b"]) if match else None
 
 
 # ---- perception of one image ----------------------------------------------------------------------
@@ -133,6 +124,7 @@ class Seen:
     aspect: float  # width / height of the image
     blobs: tuple[Blob, ...]
     prints: tuple[Print, ...]
+    overview: bool = False  # one of the uniform frames of the first user message
 
 
 def parse_label(label: str) -> tuple[str, float, tuple[float, float, float, float]] | None:
@@ -149,20 +141,21 @@ def parse_label(label: str) -> tuple[str, float, tuple[float, float, float, floa
 
 
 @cache
-def _named_hues() -> dict[str, tuple[int, int]]:
-    """OpenCV hue and value of each named colour."""
+def _palette() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Named colours, a lookup from OpenCV hue to colour index + 1 (0: no named hue), and the
+    core brightness each colour needs."""
     import cv2  # noqa: PLC0415
 
-    out = {}
-    for name, rgb in NAMED_COLORS.items():
-        hsv = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2HSV)[0, 0]
-        out[name] = (int(hsv[0]), int(hsv[2]))
-    return out
-
-
-def _hue_distance(hue: np.ndarray, centre: int) -> np.ndarray:
-    diff = np.abs(hue.astype(np.int16) - centre)
-    return np.minimum(diff, 180 - diff)
+    names = list(NAMED_COLORS)
+    hsv = [cv2.cvtColor(np.uint8([[NAMED_COLORS[n]]]), cv2.COLOR_RGB2HSV)[0, 0] for n in names]
+    hue_to_color = np.zeros(256, np.uint8)
+    for hue in range(180):
+        distance = [min(abs(hue - int(c[0])), 180 - abs(hue - int(c[0]))) for c in hsv]
+        nearest = int(np.argmin(distance))
+        if distance[nearest] <= HUE_TOLERANCE:
+            hue_to_color[hue] = nearest + 1
+    core_value = np.array([0, *(CORE_V * int(c[2]) for c in hsv)], np.float32)
+    return names, hue_to_color, core_value
 
 
 def _classify_shape(mask: np.ndarray) -> str | None:
@@ -180,32 +173,38 @@ def _blobs(hsv: np.ndarray, box: tuple[float, float, float, float]) -> tuple[lis
     """Colour blobs at or above acuity; those cut by a crop edge inside the frame are kept apart."""
     import cv2  # noqa: PLC0415
 
+    names, hue_to_color, core_value = _palette()
     height, width = hsv.shape[:2]
+    color = hue_to_color[hsv[:, :, 0]]
+    color[(hsv[:, :, 1] < MIN_SATURATION) | (hsv[:, :, 2] < core_value[color])] = 0
+    rows, cols = np.nonzero(color.any(axis=1))[0], np.nonzero(color.any(axis=0))[0]
+    if not len(rows):
+        return [], []
+    top, left = int(rows[0]), int(cols[0])
+    core = color[top : rows[-1] + 1, left : cols[-1] + 1]
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats((core > 0).astype(np.uint8), connectivity=8)
     bx0, by0, bx1, by1 = box
     seen: list[Blob] = []
     cut: list[Blob] = []
-    saturated = hsv[:, :, 1] >= MIN_SATURATION
-    for name, (hue, value) in _named_hues().items():
-        mask = saturated & (hsv[:, :, 2] >= CORE_V * value) & (_hue_distance(hsv[:, :, 0], hue) <= HUE_TOLERANCE)
-        if not mask.any():
+    for i in range(1, count):
+        x, y, w, h, _ = (int(v) for v in stats[i])
+        if min(w, h) < ACUITY_PX:
             continue
-        count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-        for i in range(1, count):
-            x, y, w, h, _ = (int(v) for v in stats[i])
-            if min(w, h) < ACUITY_PX:
-                continue
-            blob = Blob(
-                name,
-                bx0 + centroids[i][0] / width * (bx1 - bx0),
-                by0 + centroids[i][1] / height * (by1 - by0),
-                w / width * (bx1 - bx0),
-                h / height * (by1 - by0),
-                min(w, h),
-                _classify_shape(labels[y : y + h, x : x + w] == i),
-            )
-            touches = (x == 0 and bx0 > 0) or (y == 0 and by0 > 0)
-            touches |= (x + w >= width and bx1 < 1) or (y + h >= height and by1 < 1)
-            (cut if touches else seen).append(blob)
+        mask = labels[y : y + h, x : x + w] == i
+        name = names[int(np.bincount(core[y : y + h, x : x + w][mask]).argmax()) - 1]
+        x, y = x + left, y + top
+        blob = Blob(
+            name,
+            bx0 + (centroids[i][0] + left) / width * (bx1 - bx0),
+            by0 + (centroids[i][1] + top) / height * (by1 - by0),
+            w / width * (bx1 - bx0),
+            h / height * (by1 - by0),
+            min(w, h),
+            _classify_shape(mask),
+        )
+        touches = (x == 0 and bx0 > 0) or (y == 0 and by0 > 0)
+        touches |= (x + w >= width and bx1 < 1) or (y + h >= height and by1 < 1)
+        (cut if touches else seen).append(blob)
     return seen, cut
 
 
@@ -528,7 +527,8 @@ def _covered(times: Sequence[float], lo: float, hi: float) -> bool:
 
 def judge_flash(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
     frames = _frames(seen)
-    flashes = [(f.t, b) for f in frames for b in f.blobs if not _persistent(frames, b)]
+    uniform = [f for f in frames if f.overview] or frames  # scenery is judged on the uniform sample
+    flashes = [(f.t, b) for f in frames for b in f.blobs if not _persistent(uniform, b)]
     times = [f.t for f in frames]
     support: list[int] = []
     notes: list[str] = []
@@ -544,8 +544,8 @@ def judge_flash(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
             evidence.append({"timestamp": ft, "note": f"a {color} square appears briefly"})
         elif near or _covered(times, max(0.0, lo), hi):
             support.append(-1)
-            seen_colors = sorted({b.color for _, b in near})
-            notes.append(f"Around {t:.1f}s I see {' and '.join(seen_colors) or 'no'} brief flash, not {color}.")
+            seen_colors = " and ".join(sorted({b.color for _, b in near})) or "nothing"
+            notes.append(f"Around {t:.1f}s what flashes is {seen_colors}, not {color}.")
         else:
             support.append(0)
             action = (
@@ -568,25 +568,28 @@ def _print_box(p: Print) -> list[float]:
 
 
 def judge_number(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
-    prints = [p for s in seen for p in s.prints]
-    readings = [(p.reading, p) for p in prints if p.reading]
     lengths = {len(c.fields["digits"]) for c in claims}
-    read = next((r for r, _ in readings if r is not None and len(r) in lengths), None)
-    if read is not None:
+    readings = sorted(
+        ((p.px, s.t, p.reading) for s in seen for p in s.prints if p.reading and len(p.reading) in lengths),
+        reverse=True,  # the largest view of the print is the most reliable reading
+    )
+    if readings:
+        _, t, read = readings[0]
         support = tuple(1 if c.fields["digits"] == read else -1 for c in claims)
-        return Finding((support[0], support[1]), [f"The printed number reads {read}."], [{"note": f"reads {read}"}])
-    notes = [f"I see {len(prints)} patch(es) of small print I cannot read." if prints else "I see no readable print."]
+        evidence = [{"timestamp": t, "note": f"the print reads {read}"}]
+        return Finding((support[0], support[1]), [f"The printed number reads {read}."], evidence)
     actions: list[tuple[str, dict[str, Any]]] = []
     places: list[Print] = []
     for s in sorted(seen, key=lambda s: s.kind != "frame"):
         for p in s.prints:
-            if p.glyphs or any(abs(p.x0 - q.x0) + abs(p.y0 - q.y0) < 0.02 for q in places) or len(places) >= 3:
+            if any(abs(p.x0 - q.x0) + abs(p.y0 - q.y0) < 0.02 for q in places):
                 continue
             places.append(p)
-            actions.append(("zoom", {"timestamp": s.t, "box": _print_box(p)}))
-    if not prints:
-        actions = _tile_actions(seen)
-    return Finding((0, 0), notes, [], actions)
+            if not p.glyphs and len(actions) < 3:
+                actions.append(("zoom", {"timestamp": s.t, "box": _print_box(p)}))
+    if not places:
+        return Finding((0, 0), ["I see no print."], [], _tile_actions(seen))
+    return Finding((0, 0), [f"I see small print in {len(places)} place(s) but cannot read it."], [], actions)
 
 
 def judge_order(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
@@ -615,8 +618,9 @@ def _blob_box(blob: Blob, aspect: float) -> list[float]:
     """A square-in-pixels box of about 8 blob widths around a blob (aspect = width / height)."""
     half_w = max(blob.w, blob.h / aspect) * 4
     half_h = half_w * aspect
-    return _per_mille((max(0.0, blob.cx - half_w), max(0.0, blob.cy - half_h), min(1.0, blob.cx + half_w),
-                       min(1.0, blob.cy + half_h)))  # fmt: skip
+    return _per_mille(
+        (max(0.0, blob.cx - half_w), max(0.0, blob.cy - half_h), min(1.0, blob.cx + half_w), min(1.0, blob.cy + half_h))
+    )
 
 
 def judge_shape(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
@@ -642,16 +646,19 @@ def judge_shape(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
 
 
 def seeded_pick(seed: int | None, text: str) -> str:
-    """The fixed rule for an undecidable pair: a hash of the seed and the request text."""
+    """The fixed rule for an undecidable pair: a hash of the seed and the pair as presented
+    (question and both answers; the whole first message when they cannot be found)."""
     digest = hashlib.sha256(f"{seed}|{text}".encode()).digest()
     return "A" if digest[0] % 2 == 0 else "B"
 
 
-def _images(request: ModelRequest) -> Iterable[ImagePart]:
-    for message in request.messages:
-        yield from (p for p in message.parts if isinstance(p, ImagePart))
+def _images(request: ModelRequest) -> Iterable[tuple[ImagePart, bool]]:
+    """Every image of the conversation, and whether it is an overview frame (first user message)."""
+    first = next((i for i, m in enumerate(request.messages) if m.role == "user"), -1)
+    for index, message in enumerate(request.messages):
+        yield from ((p, index == first) for p in message.parts if isinstance(p, ImagePart))
         for result in message.tool_results:
-            yield from (p for p in result.parts if isinstance(p, ImagePart))
+            yield from ((p, False) for p in result.parts if isinstance(p, ImagePart))
 
 
 def _done_calls(messages: Sequence[Message]) -> list[tuple[str, dict[str, Any]]]:
@@ -694,14 +701,18 @@ class SimBackend(Backend):
         """Perceive every image of the conversation, check both claims, and say what to do next."""
         first_user = next((m.text for m in request.messages if m.role == "user"), "")
         pair = extract_pair(first_user)
-        pick = seeded_pick(request.seed, first_user)
+        pick = seeded_pick(request.seed, "\x1f".join(pair) if pair else first_user)
         if pair is None:
             return Decision(pick, UNSURE, "I could not find the question and the two answers.", [], [])
         _, answer_a, answer_b = pair
         claim_a, claim_b = parse_claim(answer_a), parse_claim(answer_b)
         if claim_a is None or claim_b is None or claim_a.kind != claim_b.kind:
             return Decision(pick, UNSURE, "I cannot extract comparable visual claims from the answers.", [], [])
-        seen = [s for s in (self._perceive(request, p) for p in _images(request)) if s is not None]
+        seen = [
+            replace(s, overview=first) if first else s
+            for s, first in ((self._perceive(request, p), first) for p, first in _images(request))
+            if s is not None
+        ]
         finding = self._judge((claim_a, claim_b), seen)
         done = _done_calls(request.messages)
         actions = [a for a in finding.actions if a not in done]

@@ -1,0 +1,106 @@
+"""The offline demo: a probe suite judged single-pass and agentic by the `sim` judge, then the report.
+
+Everything runs locally (no keys, no GPU, no downloads): the suite is rendered, the benchmark
+runner judges every probe in both modes through the real judge graph and visual tools, and the
+report writer produces summary.json, report.md and report.html. `sim` is a stand-in judge for
+demos and tests, not a reward model (see `vrb_agent.judges.sim`).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vrb_agent.benchmark.probes import KINDS, write_suite
+from vrb_agent.benchmark.report import ci_text, pct, write_report
+from vrb_agent.benchmark.runner import RunOutcome, run_benchmark
+from vrb_agent.errors import VrbError
+from vrb_agent.judges.sim import SimBackend
+
+DEMO_PER_KIND = 16
+DEMO_SEED = 0
+
+
+@dataclass
+class DemoResult:
+    """Where the demo wrote things and what it found."""
+
+    out: Path
+    suite: Path
+    run_dir: Path
+    outcome: RunOutcome
+    paths: dict[str, Path]
+    report: dict[str, Any]
+
+    def findings(self) -> list[str]:
+        """One plain sentence per probe kind: agentic vs single with the paired 95 % CI."""
+        lines = []
+        summary = self.report["runs"][0]
+        for comparison in summary["comparisons"]:
+            for dimension, row in comparison["by_dimension"].items():
+                low, high = row["ci"] if row["ci"] else (None, None)
+                if low is not None and low > 0:
+                    verdict = "beats"
+                elif high is not None and high < 0:
+                    verdict = "is worse than"
+                else:
+                    verdict = "shows no clear difference from"
+                lines.append(
+                    f"{dimension}: agentic {verdict} single-pass, {pct(row['treatment_accuracy'])}% vs "
+                    f"{pct(row['baseline_accuracy'])}% (Δ {pct(row['difference'])} pts, 95% CI "
+                    f"{ci_text(row['ci'])}, McNemar p={row['mcnemar_p']:.2g}, n={row['n_pairs']})"
+                )
+        return lines
+
+
+def run_demo(
+    out: str | Path | None = None,
+    *,
+    n: int = DEMO_PER_KIND,
+    seed: int = DEMO_SEED,
+    difficulty: str = "medium",
+    concurrency: int = 2,
+    progress: bool | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """Build the suite in OUT/suite, judge it into OUT/run with `sim` in both modes, write the report
+    into OUT/run. Re-running into the same OUT resumes the run instead of redoing it."""
+    root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vrb-demo-"))
+    say = on_stage or (lambda _: None)
+    suite_dir, run_dir = root / "suite", root / "run"
+    suite = suite_dir / "probes.jsonl"
+    if suite.is_file():
+        _check_existing(suite, n, seed, difficulty)
+    else:
+        say(f"rendering {n} probes of each kind ({difficulty}, seed {seed}) into {suite_dir}")
+        write_suite(suite_dir, n=n, seed=seed, difficulty=difficulty)
+    say("judging every probe single-pass and agentic with the offline `sim` judge")
+    outcome = run_benchmark(
+        out=run_dir,
+        dataset="probes",
+        data=str(suite_dir),
+        backend=SimBackend(),
+        modes=["single", "agentic"],
+        seed=seed,
+        concurrency=concurrency,
+        progress=progress,
+    )
+    say("writing the report")
+    paths = write_report([run_dir])
+    report = json.loads(paths["summary"].read_text(encoding="utf-8"))
+    return DemoResult(root, suite, run_dir, outcome, paths, report)
+
+
+def _check_existing(suite: Path, n: int, seed: int, difficulty: str) -> None:
+    """A suite left in OUT by an earlier demo is reused only if it is the one asked for."""
+    rows = [json.loads(line) for line in suite.read_text(encoding="utf-8").splitlines() if line.strip()]
+    metas = {(r.get("meta", {}).get("seed"), r.get("meta", {}).get("difficulty")) for r in rows}
+    if len(rows) != n * len(KINDS) or metas != {(seed, difficulty)}:
+        raise VrbError(
+            f"{suite} holds another probe suite ({len(rows)} probes, seed/difficulty {sorted(metas)}); "
+            "pass a new --out directory for this demo"
+        )

@@ -181,6 +181,9 @@ def test_tool_schemas_are_plain_json_schema() -> None:
 
 
 def test_evidence_store_is_content_addressed_and_encodes_once(media: Media) -> None:
+    from vrb_agent.tools.evidence import ENCODED_CACHE
+
+    ENCODED_CACHE.clear()
     store = EvidenceStore(quality=90, max_side=200)
     frame = media.frames_at([2.2])[0].image
     first = store.put(frame, "frame t=2.20s", timestamp=2.2)
@@ -194,6 +197,9 @@ def test_evidence_store_is_content_addressed_and_encodes_once(media: Media) -> N
     decoded = item.to_array()
     assert share_of(decoded[65:85, 65:85], RED) > 0.9
     assert item.data_url.startswith("data:image/jpeg;base64,")
+    another = EvidenceStore(quality=90, max_side=200)  # another judgment of the same frame
+    assert another.put(frame, "frame t=2.20s") == first
+    assert another.encodings == 0
 
 
 def test_unknown_evidence_id_is_a_clear_error() -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from langgraph.graph.state import CompiledStateGraph
 from pydantic import ValidationError
 
-from vrb_agent.agents.graph import JudgeRuntime, JudgeState, graph_for, recursion_limit, summarize
+from vrb_agent.agents.graph import CURRENT_RUNTIME, JudgeRuntime, JudgeState, graph_for, recursion_limit, summarize
 from vrb_agent.agents.types import JudgeConfig, Judgment, Mode
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import Backend
@@ -71,20 +73,28 @@ async def ajudge(
             await model.aclose()
 
 
+@functools.cache
+def _shared_graph() -> CompiledStateGraph:
+    """One compiled judge graph for every API judgment; each run binds its runtime via CURRENT_RUNTIME."""
+    return graph_for(None).compile()
+
+
 async def _run(rt: JudgeRuntime, inputs: dict[str, str], on_event: EventHandler | None) -> Judgment:
     """Stream the graph, keeping the latest state so a timeout still reports what was done."""
-    graph = graph_for(rt).compile()
     latest: JudgeState = {}  # type: ignore[typeddict-item]
     run_config = {"recursion_limit": recursion_limit(rt.config)}
+    token = CURRENT_RUNTIME.set(rt)
     try:
         async with asyncio.timeout(rt.config.timeout_s):
-            async for mode, chunk in graph.astream(inputs, run_config, stream_mode=["values", "custom"]):
+            async for mode, chunk in _shared_graph().astream(inputs, run_config, stream_mode=["values", "custom"]):
                 if mode == "values":
                     latest = chunk
                 elif on_event is not None:
                     on_event(chunk)
     except TimeoutError:
         return summarize(latest, rt, error=f"timed out after {rt.config.timeout_s:g}s")
+    finally:
+        CURRENT_RUNTIME.reset(token)
     return Judgment.model_validate(latest["judgment"])
 
 

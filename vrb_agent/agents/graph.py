@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -491,11 +492,22 @@ def build_judge_graph(
     return graph_for(JudgeRuntime.create(backend, config, store=store, media=media))
 
 
-def graph_for(rt: JudgeRuntime) -> StateGraph:
-    """The state machine over one runtime (backend, config, evidence store, media)."""
-    cfg = rt.config
+CURRENT_RUNTIME: ContextVar[JudgeRuntime] = ContextVar("vrb_judge_runtime")
+
+
+def graph_for(bound: JudgeRuntime | None) -> StateGraph:
+    """The state machine over one runtime (backend, config, evidence store, media).
+
+    With `bound=None` the nodes read the runtime from `CURRENT_RUNTIME`, so one compiled graph
+    serves every judgment of the Python API (compiling per judgment is a measurable CPU cost).
+    """
+
+    def runtime() -> JudgeRuntime:
+        return bound if bound is not None else CURRENT_RUNTIME.get()
 
     async def prepare(state: JudgeState) -> dict[str, Any]:
+        rt = runtime()
+        cfg = rt.config
         opened = await asyncio.to_thread(rt.media_for, state["media"])
         note, images = await asyncio.to_thread(overview_parts, rt, opened)
         samples: dict[str, SampleState] = {}
@@ -518,6 +530,8 @@ def graph_for(rt: JudgeRuntime) -> StateGraph:
         return node
 
     async def deliberate_one(state: JudgeState, sample: SampleState) -> None:
+        rt = runtime()
+        cfg = rt.config
         request = rt.request(sample, prompts.tool_specs(cfg.mode), "auto")
         reply = await rt.call_model(sample, request, state["started"])
         if reply is None:
@@ -528,6 +542,7 @@ def graph_for(rt: JudgeRuntime) -> StateGraph:
             rt.agentic_outcome(sample, reply)
 
     async def act_one(state: JudgeState, sample: SampleState) -> None:
+        rt = runtime()
         toolbox = rt.toolbox(state["run_id"], rt.media_for(state["media"]), sample["index"])
         calls = Message.model_validate(sample["messages"][-1]).tool_calls
         results = []
@@ -552,6 +567,7 @@ def graph_for(rt: JudgeRuntime) -> StateGraph:
         sample["phase"] = rt.next_phase(sample)
 
     async def conclude_one(state: JudgeState, sample: SampleState) -> None:
+        rt = runtime()
         _append(sample, Message(role="user", parts=[TextPart(text=prompts.CONCLUDE)]))
         request = rt.request(sample, [prompts.SUBMIT_VERDICT], "submit_verdict")
         reply = await rt.call_model(sample, request, state["started"])
@@ -559,6 +575,7 @@ def graph_for(rt: JudgeRuntime) -> StateGraph:
             rt.agentic_outcome(sample, reply, concluding=True)
 
     async def finalize(state: JudgeState) -> dict[str, Any]:
+        rt = runtime()
         judgment = summarize(state, rt)
         rt.release(state.get("run_id", ""))
         verdict = judgment.verdict.model_dump() if judgment.verdict else None

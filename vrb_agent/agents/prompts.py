@@ -11,6 +11,7 @@ block and smuggle text outside it.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -199,10 +200,16 @@ SUBMIT_VERDICT = ToolSpec(
 
 def visual_tool_specs() -> list[ToolSpec]:
     """select_frames, zoom and reexamine_clip as the model sees them."""
-    return [
+    return list(_visual_tool_specs())
+
+
+@functools.cache
+def _visual_tool_specs() -> tuple[ToolSpec, ...]:
+    """Built once: pydantic schema generation is a measurable share of a judgment's CPU time."""
+    return tuple(
         ToolSpec(name=name, description=tool_description(model), parameters=schema_of(model))
         for name, model in ARG_MODELS.items()
-    ]
+    )
 
 
 def tool_specs(mode: Mode) -> list[ToolSpec]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +65,42 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return bgr[:, :, ::-1].copy()
 
 
+class EncodedCache:
+    """Process-wide LRU of JPEG bytes by (pixel digest, quality), bounded in bytes: the same frame
+    judged for several questions, modes or samples (each with its own store) is encoded once."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[bytes, int], bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[bytes, int]) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+            return data
+
+    def put(self, key: tuple[bytes, int], data: bytes) -> None:
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = data
+            self._bytes += len(data)
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+ENCODED_CACHE = EncodedCache(32 * 1024 * 1024)
+
+
 class EvidenceStore:
     """Thread-safe map from content-addressed ids to encoded images."""
 
@@ -92,7 +129,11 @@ class EvidenceStore:
             known = self._by_pixels.get((digest, label))
             if known is not None:
                 return known
-        jpeg = encode_jpeg(fitted, self.quality)
+        jpeg = ENCODED_CACHE.get((digest, self.quality))
+        encoded_now = jpeg is None
+        if jpeg is None:
+            jpeg = encode_jpeg(fitted, self.quality)
+            ENCODED_CACHE.put((digest, self.quality), jpeg)
         evidence_id = "ev-" + hashlib.sha256(jpeg + label.encode()).hexdigest()[:20]
         entry = EvidenceImage(
             evidence_id, jpeg, fitted.shape[1], fitted.shape[0], label, timestamp, box, dict(meta or {})
@@ -100,7 +141,7 @@ class EvidenceStore:
         with self._lock:
             self._images.setdefault(evidence_id, entry)
             self._by_pixels[(digest, label)] = evidence_id
-            self.encodings += 1
+            self.encodings += encoded_now
         return evidence_id
 
     def get(self, evidence_id: str) -> EvidenceImage:

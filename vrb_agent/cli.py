@@ -33,6 +33,16 @@ def cli() -> None:
 # --- judge (judge-graph issue) -------------------------------------------------------------------
 
 EXIT_USAGE, EXIT_CONFIG, EXIT_MEDIA, EXIT_NO_VERDICT = 2, 3, 4, 5
+
+# Flags that `judge` and `bench` share, declared once.
+BackendFlag = Annotated[
+    str | None, typer.Option("--backend", "-b", envvar="VRB_BACKEND", help="Model backend (default: $VRB_BACKEND).")
+]
+ModelFlag = Annotated[str | None, typer.Option("--model", "-m", help="Model id (default: the backend's).")]
+BaseUrlFlag = Annotated[str | None, typer.Option(help="API base URL (OpenAI-compatible servers).")]
+BackendOptionFlag = Annotated[
+    list[str] | None, typer.Option("--backend-option", "-O", help="Backend option KEY=VALUE (repeatable).")
+]
 SAMPLE_KEYS = ("question", "response_a", "response_b")
 
 
@@ -175,14 +185,10 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     sample: Annotated[
         Path | None, typer.Option(help="JSON file with question, response_a, response_b and optionally media.")
     ] = None,
-    backend: Annotated[
-        str | None, typer.Option("--backend", "-b", envvar="VRB_BACKEND", help="Model backend (default: $VRB_BACKEND).")
-    ] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (default: the backend's).")] = None,
-    base_url: Annotated[str | None, typer.Option(help="API base URL (OpenAI-compatible servers).")] = None,
-    backend_option: Annotated[
-        list[str] | None, typer.Option("--backend-option", "-O", help="Backend option KEY=VALUE (repeatable).")
-    ] = None,
+    backend: BackendFlag = None,
+    model: ModelFlag = None,
+    base_url: BaseUrlFlag = None,
+    backend_option: BackendOptionFlag = None,
     mode: Annotated[ModeChoice, typer.Option(help="agentic (tools) or single (one pass).")] = ModeChoice.agentic,
     k: Annotated[int, typer.Option("--k", min=1, help="Samples for majority vote (orders alternate).")] = 1,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = 0.0,
@@ -288,14 +294,10 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     out: Annotated[str, typer.Option("--out", help="RUN_DIR: results.jsonl, run.json, evidence/, report.")],
     data: Annotated[str, typer.Option("--data", help="Dataset file or directory.")],
     dataset: Annotated[str, typer.Option(help="generic | videorewardbench | vlrewardbench | probes.")] = "generic",
-    backend: Annotated[
-        str | None, typer.Option("--backend", "-b", envvar="VRB_BACKEND", help="Model backend (default: $VRB_BACKEND).")
-    ] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (default: the backend's).")] = None,
-    base_url: Annotated[str | None, typer.Option(help="API base URL (OpenAI-compatible servers).")] = None,
-    backend_option: Annotated[
-        list[str] | None, typer.Option("--backend-option", "-O", help="Backend option KEY=VALUE (repeatable).")
-    ] = None,
+    backend: BackendFlag = None,
+    model: ModelFlag = None,
+    base_url: BaseUrlFlag = None,
+    backend_option: BackendOptionFlag = None,
     modes: Annotated[str, typer.Option(help="Comma list of single, agentic.")] = "single,agentic",
     k: Annotated[str, typer.Option("--k", help="Samples per verdict (majority vote); a comma list sweeps.")] = "1",
     frames: Annotated[str, typer.Option(help="Overview frames; a comma list sweeps, e.g. 4,16,64.")] = "16",

@@ -11,7 +11,7 @@ from vrb_agent.judges.anthropic import AnthropicBackend
 from vrb_agent.judges.base import AuthError, BackendError, ConfigError, Message, ModelRequest, TextPart
 from vrb_agent.judges.registry import get_backend
 
-SECRET = "sk-ant-test-SECRET-0123456789"
+SECRET = "fake-anthropic-key-SECRET-0123456789"
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ from vrb_agent.judges.base import (
 from vrb_agent.judges.openai import OpenAIBackend, VLLMBackend
 from vrb_agent.judges.registry import get_backend
 
-SECRET = "sk-test-SECRET-0123456789"
+SECRET = "fake-openai-key-SECRET-0123456789"
 
 
 @pytest.fixture(autouse=True)

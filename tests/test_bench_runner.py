@@ -227,7 +227,7 @@ def test_cache_gives_independent_samples_at_temperature(tmp_path):
 
 
 def test_run_json_manifest_and_no_secrets(tmp_path, make_bench_dataset, fake_judge, monkeypatch):
-    secret = "sk-test-SECRET-0123456789"
+    secret = "fake-openai-key-SECRET-0123456789"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
 
     async def leaky(*args, **kwargs):

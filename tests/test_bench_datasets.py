@@ -146,8 +146,9 @@ def _png(colour: int) -> bytes:
 
 
 def test_vlrewardbench_parquet(tmp_path):
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     rows = [
         {"id": "RLAIF-V_1", "query": "What is red?", "response": ["A ball.", "A cat."], "human_ranking": [0, 1],
          "image": {"bytes": _png(200), "path": "x.png"}},
@@ -187,7 +188,6 @@ def test_vlrewardbench_dimension_from_prefix():
 
 
 def test_vlrewardbench_unreadable_parquet(tmp_path):
-    pytest.importorskip("pyarrow")
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     with pytest.raises(DatasetError, match=r"bad\.parquet: not a readable parquet file"):
         load_dataset("vlrewardbench", tmp_path / "bad.parquet", cache_dir=tmp_path / "c")

@@ -182,6 +182,15 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
             yield number, row, None
 
 
+def _is_duplicate(sample_id: str, seen: set[str], where: str, issues: list[str]) -> bool:
+    """Report a repeated id (the first row wins), else remember it."""
+    if sample_id in seen:
+        issues.append(f"{where}: duplicate id {sample_id!r} (kept the first)")
+        return True
+    seen.add(sample_id)
+    return False
+
+
 def _load_jsonl(name: str, path: Path) -> Dataset:
     if not path.is_file():
         raise DatasetError(f"--data {path}: no such file (expected a JSONL file of pairs)")
@@ -198,10 +207,8 @@ def _load_jsonl(name: str, path: Path) -> Dataset:
             issues.append(f"{path}:{number}: missing or empty field(s) {', '.join(missing)}")
             continue
         sample_id = str(row["id"])
-        if sample_id in seen:
-            issues.append(f"{path}:{number}: duplicate id {sample_id!r} (kept the first)")
+        if _is_duplicate(sample_id, seen, f"{path}:{number}", issues):
             continue
-        seen.add(sample_id)
         media, error = resolve_media(root, str(row["media"]))
         meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
         samples.append(
@@ -328,10 +335,8 @@ def _load_videorewardbench(path: Path, field_map: dict[str, str]) -> Dataset:
             issues.append(f"{path}:{number}: missing or empty {', '.join(f'{f} ({fields[f]})' for f in missing)}")
             continue
         sample_id = str(values["id"])
-        if sample_id in seen:
-            issues.append(f"{path}:{number}: duplicate id {sample_id!r} (kept the first)")
+        if _is_duplicate(sample_id, seen, f"{path}:{number}", issues):
             continue
-        seen.add(sample_id)
         media, error = _find_video(root, str(values["media"]))
         samples.append(
             Sample(

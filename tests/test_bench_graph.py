@@ -114,8 +114,10 @@ def test_bench_cli_runs_resumes_and_refuses_a_changed_config(tmp_path, make_benc
     runner = CliRunner()  # the rest in-process: same code path, without interpreter start-up
     again = runner.invoke(app, ["bench", *base, "--frames", "4", "--no-report"])
     assert again.exit_code == 0 and "0 judgments this run" in again.stdout and "2 done before" in again.stdout
-    changed = runner.invoke(app, ["bench", *base, "--frames", "8"])
-    assert changed.exit_code == 3 and "frames: [4] -> [8]" in changed.stderr and "--force-new" in changed.stderr
+    grown = runner.invoke(app, ["bench", *base, "--frames", "4,8", "--no-report"])  # a sweep grows: resumes
+    assert grown.exit_code == 0 and "2 judgments this run" in grown.stdout and "2 done before" in grown.stdout
+    changed = runner.invoke(app, ["bench", *base, "--frames", "4", "--seed", "1"])
+    assert changed.exit_code == 3 and "seed: 0 -> 1" in changed.stderr and "--force-new" in changed.stderr
     assert len(changed.stderr.strip().splitlines()) == 1
     no_script = runner.invoke(app, ["bench", "--data", str(data), "--backend", "scripted", "--out", str(tmp_path)])
     assert no_script.exit_code == 3 and "needs a script of replies" in no_script.stderr

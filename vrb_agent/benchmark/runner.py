@@ -35,7 +35,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from vrb_agent.agents.trace import parts_seen
 from vrb_agent.agents.types import JudgeConfig, Judgment, Mode, Order
 from vrb_agent.benchmark.cache import CachedBackend
-from vrb_agent.benchmark.datasets import Dataset, Sample, load_dataset
+from vrb_agent.benchmark.datasets import Dataset, DatasetError, Sample, load_dataset
+from vrb_agent.benchmark.diskspace import append_all, disk_full_error, is_disk_full
+from vrb_agent.benchmark.failstop import STOP_AFTER_FAILED_CALLS, FailureWatch
+from vrb_agent.benchmark.fingerprint import dataset_fingerprint
+from vrb_agent.benchmark.logroute import BarLogRoute
+from vrb_agent.benchmark.runlock import RunLock
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import AuthError, Backend, ConfigError
 from vrb_agent.judges.registry import get_backend
@@ -59,18 +64,16 @@ PACKAGES = (
     "transformers",
 )
 SECRET_ENV = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD)$")
-# Fields that define what a run measures; the others (concurrency, limit, dims) only say how much of
-# it to do now, so they may change between resumes.
+# Fields that define what a run measures. The others only say how much of it to do now, so they may
+# change between resumes: concurrency, limit, dims, and the sweep axes (modes, frames, k), since every
+# record names its own cell, so a sweep that grows resumes its finished cells. The data is identified by
+# its content (dataset_fingerprint), not by the path it was named with.
 IDENTITY_FIELDS = (
     "dataset",
-    "data",
     "backend",
     "model",
     "base_url",
     "backend_options",
-    "modes",
-    "frames",
-    "k",
     "order",
     "max_turns",
     "temperature",
@@ -81,6 +84,10 @@ IDENTITY_FIELDS = (
 
 class RunConfigError(ConfigError):
     """The RUN_DIR holds a run with another configuration (CLI exit 3)."""
+
+
+class OutDirError(VrbError):
+    """--out cannot be a RUN_DIR (it names a file, or cannot be created): a usage error (CLI exit 2)."""
 
 
 class BenchConfig(BaseModel):
@@ -154,6 +161,9 @@ class RunOutcome:
     issues: list[str] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
     repaired_partial_line: bool = False
+    quarantined: list[str] = field(default_factory=list)
+    records: int = 0
+    error_records: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
 
@@ -240,12 +250,20 @@ def identity_hash(identity: dict[str, Any]) -> str:
 # ---- results file -------------------------------------------------------------------------------
 
 
+QUARANTINE_NAME = "results.quarantine.jsonl"
+
+
 class ResultsFile:
     """Append-only JSONL: each record is one os.write of a complete line followed by fsync, so a kill
-    at any moment leaves whole lines plus at most one partial line, which `open` cuts away."""
+    at any moment leaves whole lines plus at most one partial line, which `open` cuts away. A failed
+    append (disk full) is cut back too, so the file only ever holds whole lines.
+
+    A corrupt line in the middle (not JSON, not UTF-8, not a record) is moved by `records` to
+    results.quarantine.jsonl and listed in `quarantined`; its cell then counts as not done."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.quarantined: list[str] = []
         self.repaired = self._cut_partial_line()
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
@@ -260,23 +278,32 @@ class ResultsFile:
         return True
 
     def records(self) -> list[dict[str, Any]]:
-        out = []
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise VrbError(f"{self.path}:{number}: corrupt result line ({exc.msg})") from None
+        """Every record; corrupt lines are quarantined first (see the class docstring)."""
+        out: list[dict[str, Any]] = []
+        bad: list[dict[str, Any]] = []
+        for number, line in enumerate(self.path.read_bytes().splitlines(), start=1):
+            if not line.strip():
+                continue
+            record, problem = _parse_result_line(line)
+            if record is not None:
+                out.append(record)
+                continue
+            self.quarantined.append(f"{self.path}:{number}: corrupt result line ({problem})")
+            text = line.decode("utf-8", errors="backslashreplace")
+            bad.append({"file": self.path.name, "line": number, "problem": problem, "text": text})
+        if bad:
+            quarantine = os.open(self.path.with_name(QUARANTINE_NAME), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                append_all(quarantine, "".join(_line(b) for b in bad).encode())
+                os.fsync(quarantine)
+            finally:
+                os.close(quarantine)
+            self.rewrite(out)  # only after the bad lines are safe in the quarantine file
         return out
 
     def append(self, *records: dict[str, Any]) -> None:
         """Write complete lines and fsync once (group commit when several records are ready)."""
-        view = memoryview("".join(_line(r) for r in records).encode())
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        append_all(self._fd, "".join(_line(r) for r in records).encode())
         os.fsync(self._fd)
 
     def rewrite(self, records: list[dict[str, Any]]) -> None:
@@ -292,10 +319,28 @@ class ResultsFile:
 
     def close(self) -> None:
         os.close(self._fd)
+        self._fd = -1  # a late append fails (EBADF) instead of writing into a reused descriptor
 
 
 def _line(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _parse_result_line(line: bytes) -> tuple[dict[str, Any] | None, str]:
+    """(record, '') for a usable results.jsonl line, else (None, what is wrong with it)."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 at byte {exc.start}"
+    except json.JSONDecodeError as exc:
+        return None, f"{exc.msg} at column {exc.colno}"
+    if not isinstance(record, dict):
+        return None, f"a JSON {type(record).__name__}, not a record"
+    try:
+        cell_key(record)
+    except (KeyError, TypeError, ValueError):
+        return None, "not a result record (sample_id, mode, frames or k missing or malformed)"
+    return record, ""
 
 
 def cell_key(record: dict[str, Any]) -> tuple[str, str, int, int]:
@@ -378,8 +423,8 @@ def judgment_record(
 
 
 class Progress:
-    """A rich progress bar on a terminal (done/total, running accuracy per mode, errors, tokens);
-    nothing at all when stderr is not a terminal."""
+    """A rich progress bar on a terminal (done/total, running accuracy per mode, errors, tokens,
+    provider retries); nothing at all when stderr is not a terminal."""
 
     def __init__(self, total: int, done: int, enabled: bool | None = None) -> None:
         from rich.console import Console  # noqa: PLC0415 - rich only matters for interactive runs
@@ -393,7 +438,9 @@ class Progress:
         self.errors = 0
         self.tokens = 0
         self._bar: Any = None
+        self._log: BarLogRoute | None = None
         if self.enabled:
+            self._log = BarLogRoute(console, on_retry=self._refresh)
             self._bar = RichProgress(
                 TextColumn("[bold]bench"),
                 BarColumn(),
@@ -408,11 +455,19 @@ class Progress:
     def __enter__(self) -> Progress:
         if self._bar is not None:
             self._bar.start()
+        if self._log is not None:
+            self._log.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._log is not None:
+            self._log.__exit__()
         if self._bar is not None:
             self._bar.stop()
+
+    @property
+    def retries(self) -> int:
+        return self._log.retries if self._log is not None else 0
 
     def add(self, record: dict[str, Any]) -> None:
         mode = str(record["mode"])
@@ -422,11 +477,17 @@ class Progress:
         usage = record.get("usage") or {}
         self.tokens += int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, stats=self.line())
+            self._bar.update(self._task, advance=1)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, stats=self.line())
 
     def line(self) -> str:
         accs = " ".join(f"{m} {100 * self.right[m] / n:.1f}%" for m, n in sorted(self.judged.items()) if n)
-        return f"{accs} | errors {self.errors} | tokens {self.tokens:,}"
+        retries = f" | retries {self.retries}" if self.retries else ""
+        return f"{accs} | errors {self.errors} | tokens {self.tokens:,}{retries}"
 
 
 # ---- the runner ---------------------------------------------------------------------------------
@@ -473,6 +534,11 @@ class _Committer:
                         future.set_result(None)
         finally:
             self._flusher = None
+
+    async def idle(self) -> None:
+        """Wait until no batch is being written (its errors were given to its writers)."""
+        if self._flusher is not None:
+            await asyncio.wait([self._flusher])
 
 
 class MediaPool:
@@ -521,8 +587,7 @@ class _Run:
         self.committer: _Committer | None = None  # set by _execute with the results file
         self.done = 0
         self.errors = 0
-        evidence_dir = run_dir / "evidence"
-        self.saved = {p.stem for p in evidence_dir.glob("*.jpg")} if evidence_dir.is_dir() else set()
+        self.saved = saved_evidence(run_dir / "evidence")
 
     async def write(self, record: dict[str, Any]) -> None:
         assert self.committer is not None, "results file not open"
@@ -576,7 +641,9 @@ class _Run:
                 error = f"judgment exceeded {config.timeout_s * 2:.0f} s (twice the judge's own timeout)"
             except (ConfigError, AuthError):
                 raise  # wrong key, model or SDK: every sample would fail the same way, so stop the run
-            except Exception as exc:  # one sample never kills the run
+            except Exception as exc:  # one sample never kills the run; a full disk stops it
+                if is_disk_full(exc):
+                    raise
                 error = f"{exc.__class__.__name__}: {str(exc)[:2000]}"
             latency = time.perf_counter() - start
         images = images_seen(judgment) if judgment is not None else []
@@ -592,14 +659,47 @@ class _Run:
         lines = []
         for image in new:
             tmp = folder / f"{image.id}.tmp"
-            tmp.write_bytes(image.jpeg)
+            try:
+                tmp.write_bytes(image.jpeg)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                raise
             tmp.replace(folder / f"{image.id}.jpg")
             self.saved.add(image.id)
             entry = {"id": image.id, "label": image.label, "timestamp": image.timestamp, "width": image.width}
             lines.append(json.dumps({**entry, "height": image.height, "box": image.box}) + "\n")
         if lines:
-            with (folder / "index.jsonl").open("a", encoding="utf-8") as handle:
-                handle.writelines(lines)
+            index = os.open(folder / "index.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                append_all(index, "".join(lines).encode())
+            finally:
+                os.close(index)
+
+
+def check_out_dir(out: str | os.PathLike[str]) -> Path:
+    """RUN_DIR, created if missing; a path that is a file (or under one) is a usage error."""
+    run_dir = Path(out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise OutDirError(f"--out {run_dir}: is a file, not a RUN_DIR directory; pass a directory path")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutDirError(f"--out {run_dir}: cannot create the RUN_DIR ({exc.strerror or exc})") from None
+    return run_dir
+
+
+def saved_evidence(folder: Path) -> set[str]:
+    """Ids of the evidence images already saved: a JPEG and its index line (a run stopped between
+    the two, e.g. by a full disk, has the image written again)."""
+    try:
+        lines = (folder / "index.jsonl").read_bytes().splitlines()
+    except OSError:
+        return set()
+    ids = set()
+    for line in lines:
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            ids.add(str(json.loads(line)["id"]))
+    return {i for i in ids if (folder / f"{i}.jpg").is_file()}
 
 
 def _check_run_dir(run_dir: Path, manifest: dict[str, Any], force_new: bool) -> None:
@@ -607,30 +707,46 @@ def _check_run_dir(run_dir: Path, manifest: dict[str, Any], force_new: bool) -> 
     results = run_dir / "results.jsonl"
     old_path = run_dir / "run.json"
     has_results = results.exists() and results.stat().st_size > 0
-    old = json.loads(old_path.read_text(encoding="utf-8")) if old_path.is_file() else None
-    same = old is not None and old.get("identity_hash") == manifest["identity_hash"]
-    if same or (old is None and not has_results):
+    old = _read_manifest(old_path)
+    if old is None and not has_results:
         return
+    if old is not None:
+        changed = _differences(old.get("identity", {}), manifest["identity"], manifest["config"]["data"])
+        if old.get("identity_hash") == manifest["identity_hash"] or not changed:
+            return
     if not force_new:
         if old is None:
             raise RunConfigError(
-                f"{results} exists but {old_path} is missing, so its configuration is unknown; "
+                f"{results} exists but {old_path} is missing or unreadable, so its configuration is unknown; "
                 "use another --out or pass --force-new"
             )
-        changed = _differences(old.get("identity", {}), manifest["identity"])
         raise RunConfigError(
             f"{run_dir} holds a run with another configuration ({changed}); use another --out, "
             "or pass --force-new to archive its results and start over"
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    for name in ("results.jsonl", "run.json", "samples.jsonl"):
+    for name in ("results.jsonl", "run.json", "samples.jsonl", QUARANTINE_NAME):
         if (run_dir / name).exists():
             (run_dir / name).replace(run_dir / f"{name}.{stamp}.old")
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys) or "prompts or backend identity changed"
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], data: str) -> str:
+    """What makes `old` another measurement than `new` ('' when the run may resume). Keys only one
+    side has are skipped: run.json files of older versions lack new keys and keep retired ones
+    (the sweep axes); such a file's data is compared by path, as it has no fingerprint."""
+    keys = sorted(k for k in set(old) & set(new) if old[k] != new[k])
+    changes = [f"{k}: {old[k]!r} -> {new[k]!r}" for k in keys]
+    if "dataset_fingerprint" not in old and old.get("data", data) != data:
+        changes.append(f"data: {old['data']!r} -> {data!r}")
+    return "; ".join(changes)
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -668,6 +784,7 @@ def build_manifest(config: BenchConfig, backend: Backend, dataset: Dataset) -> d
     identity["backend"] = backend.name
     identity["model"] = backend.model
     identity["prompts"] = prompt_hashes().get("prompt_set")
+    identity["dataset_fingerprint"] = dataset_fingerprint(dataset)
     return {
         "identity": identity,
         "identity_hash": identity_hash(identity),
@@ -699,27 +816,52 @@ async def arun_benchmark(
     progress: bool | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     save_evidence: bool = True,
+    stop_after_failures: int = STOP_AFTER_FAILED_CALLS,
 ) -> RunOutcome:
-    """Run (or resume) a benchmark into `out`; see the module docstring for the guarantees."""
+    """Run (or resume) a benchmark into `out`; see the module docstring for the guarantees.
+
+    Stops early, keeping every finished result, with: BackendUnreachableError after
+    `stop_after_failures` consecutive failed model calls, DiskFullError when RUN_DIR's disk is full,
+    RunLockedError when another process is writing `out`."""
     dataset = dataset or load_dataset(config.dataset, config.data, field_map=config.field_map)
+    check_selection(dataset, config)
+    run_dir = check_out_dir(out)
     model_backend, owned = _make_backend(config, backend)
+    watched = FailureWatch(model_backend, stop_after_failures)
     try:
-        run_dir = Path(out)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        manifest = build_manifest(config, model_backend, dataset)
-        _check_run_dir(run_dir, manifest, force_new)
-        run = _Run(
-            config,
-            run_dir=run_dir,
-            backend=CachedBackend(model_backend, cache_dir) if cache_dir is not None else model_backend,
-            judge=judge or _default_judge(),
-            config_hash=manifest["identity_hash"],
-            save_evidence=save_evidence,
-        )
-        return await _execute(run, manifest, dataset, retry_errors=retry_errors, progress=progress)
+        with RunLock(run_dir):
+            manifest = build_manifest(config, model_backend, dataset)
+            _check_run_dir(run_dir, manifest, force_new)
+            run = _Run(
+                config,
+                run_dir=run_dir,
+                backend=CachedBackend(watched, cache_dir) if cache_dir is not None else watched,
+                judge=judge or _default_judge(),
+                config_hash=manifest["identity_hash"],
+                save_evidence=save_evidence,
+            )
+            return await _execute(run, manifest, dataset, retry_errors=retry_errors, progress=progress)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(exc, run_dir) from None
+        raise
     finally:
         if owned:
             await model_backend.aclose()
+
+
+def check_selection(dataset: Dataset, config: BenchConfig) -> None:
+    """A run with nothing to judge is an error naming why (no valid rows, or --dims matching none)."""
+    if not dataset.samples:
+        first = f"; first problem: {dataset.issues[0]}" if dataset.issues else ""
+        raise DatasetError(
+            f"--data {dataset.path}: no valid rows ({len(dataset.issues)} skipped{first}); fix the rows and run again"
+        )
+    if not dataset.select(config.dims, config.limit):
+        raise DatasetError(
+            f"--dims {','.join(config.dims or [])}: matches no sample; the dataset's dimensions are "
+            f"{', '.join(dataset.dimensions())}"
+        )
 
 
 async def _execute(
@@ -732,6 +874,7 @@ async def _execute(
     run.committer = _Committer(results)
     try:
         records = results.records()
+        quarantined = list(results.quarantined)
         if retry_errors and any(r.get("status") == "error" for r in records):
             records = [r for r in records if r.get("status") != "error"]
             results.rewrite(records)
@@ -749,17 +892,23 @@ async def _execute(
             run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues, fields=dataset.fields
         )
         outcome.repaired_partial_line = results.repaired
+        outcome.quarantined = quarantined
         with Progress(total, outcome.already_done, progress) as bar:
             run.progress = bar
             try:
                 await _drain(run, todo, config.concurrency)
             finally:
                 outcome.done, outcome.errors = run.done, run.errors
+        outcome.records = len(records) + run.done
+        outcome.error_records = sum(r.get("status") == "error" for r in records) + run.errors
         if isinstance(run.backend, CachedBackend):
             outcome.cache_hits, outcome.cache_misses = run.backend.hits, run.backend.misses
         return outcome
     finally:
-        results.close()
+        try:
+            await run.committer.idle()
+        finally:
+            results.close()
 
 
 async def _drain(run: _Run, todo: list[tuple[Sample, list[Cell]]], concurrency: int) -> None:
@@ -773,7 +922,13 @@ async def _drain(run: _Run, todo: list[tuple[Sample, list[Cell]]], concurrency: 
             sample, cells = queue.get_nowait()
             await run.run_sample(sample, cells)
 
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(todo)) or 1)))
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(todo)) or 1)]
+    try:
+        await asyncio.gather(*workers)
+    finally:  # a run that stops (disk full, backend down) stops every worker before the file closes
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 def run_benchmark(
@@ -788,7 +943,7 @@ def run_benchmark(
         raise VrbError("run_benchmark needs out= (the RUN_DIR)")
     run_options = {
         k: kwargs.pop(k)
-        for k in ("judge", "dataset_obj", "force_new", "retry_errors", "progress", "cache_dir", "save_evidence")
+        for k in ("judge", "dataset_obj", "force_new", "retry_errors", "progress", "cache_dir", "save_evidence", "stop_after_failures")
         if k in kwargs
     }
     instance = kwargs.pop("backend", None) if isinstance(kwargs.get("backend"), Backend) else None

@@ -33,6 +33,7 @@ def cli() -> None:
 # --- judge (judge-graph issue) -------------------------------------------------------------------
 
 EXIT_USAGE, EXIT_CONFIG, EXIT_MEDIA, EXIT_NO_VERDICT = 2, 3, 4, 5
+EXIT_RUN_LOCKED, EXIT_DISK_FULL = 6, 7  # bench only
 
 # Flags that `judge` and `bench` share, declared once.
 BackendFlag = Annotated[
@@ -321,12 +322,16 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
 ) -> None:
     """Run a judge over a preference benchmark, single-pass and agentic; re-running resumes.
 
-    Exit codes: 0 done (per-sample errors are results), 2 usage error, 3 configuration error.
+    Exit codes: 0 done (per-sample errors are results), 2 usage error, 3 configuration error or
+    unreachable backend, 5 every record an error, 6 RUN_DIR in use, 7 disk full (resumable).
     """
     from pydantic import ValidationError  # noqa: PLC0415
 
     from vrb_agent.benchmark import BenchConfig, DatasetError, run_benchmark  # noqa: PLC0415
     from vrb_agent.benchmark.datasets import parse_field_map  # noqa: PLC0415
+    from vrb_agent.benchmark.diskspace import DiskFullError  # noqa: PLC0415
+    from vrb_agent.benchmark.runlock import RunLockedError  # noqa: PLC0415
+    from vrb_agent.benchmark.runner import OutDirError  # noqa: PLC0415
     from vrb_agent.judges.base import AuthError, ConfigError  # noqa: PLC0415
 
     name = checked_backend_name(backend)
@@ -356,10 +361,14 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
         first = exc.errors()[0]
         flag = BENCH_FLAGS.get(str(first["loc"][0]), str(first["loc"][0]))
         fail(f"{flag}: {first['msg']} (got {first.get('input')!r})", EXIT_USAGE)
-    except DatasetError as exc:
+    except (DatasetError, OutDirError) as exc:
         fail(str(exc), EXIT_USAGE)
     except (ConfigError, AuthError) as exc:
         fail(str(exc), EXIT_CONFIG)
+    except RunLockedError as exc:
+        fail(str(exc), EXIT_RUN_LOCKED)
+    except DiskFullError as exc:
+        fail(str(exc), EXIT_DISK_FULL)
     except KeyboardInterrupt:
         fail(f"interrupted; finished results are in {out}/results.jsonl; run the same command to resume", 130)
     if dataset == "videorewardbench":
@@ -368,14 +377,21 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
         typer.echo(f"skipped row: {issue}", err=True)
     if len(outcome.issues) > 10:
         typer.echo(f"... and {len(outcome.issues) - 10} more skipped rows (all listed in {out}/run.json)", err=True)
+    for line in outcome.quarantined:
+        typer.echo(f"{line}: moved to {out}/results.quarantine.jsonl, its cell is judged again", err=True)
     typer.echo(
         f"{outcome.done} judgments this run ({outcome.errors} errors), {outcome.already_done} done before, "
         f"{outcome.total_cells} cells in all -> {outcome.results_path}"
     )
     if cache:
         typer.echo(f"response cache: {outcome.cache_hits} hits, {outcome.cache_misses} misses ({cache})")
+    every_error = outcome.records > 0 and outcome.error_records == outcome.records
+    if every_error:
+        typer.echo(f"warning: all {outcome.records} records are errors; see {out}/results.jsonl", err=True)
     if report:
         print_report([out], None, policy)
+    if every_error:
+        raise typer.Exit(EXIT_NO_VERDICT)
 
 
 @app.command("report")

@@ -148,17 +148,32 @@ def _one_file(path: Path, pattern: str, what: str) -> Path:
 
 
 def resolve_media(root: Path, value: str) -> tuple[Path, str | None]:
-    """The media path inside `root`, or an error when it is absolute or escapes the root."""
+    """The media path inside `root`, or an error when the path as written leaves the root.
+
+    The check is on the path written in the annotation: an absolute path outside the root, or `..`
+    that climbs out of it, is refused. Symlinks inside the root are followed wherever they point:
+    whoever can create files in the dataset directory chooses its media anyway, and a Hugging Face
+    snapshot is a tree of links into its blob store. A path with `..` is judged after resolving
+    links, so `link/../../x` cannot climb out through one."""
     if not value:
         return root, "empty media path"
     raw = Path(value)
-    joined = (raw if raw.is_absolute() else root / raw).resolve()
-    base = root.resolve()
-    if raw.is_absolute() and not joined.is_relative_to(base):
-        return joined, f"media path {value!r} is absolute and outside the dataset root {base}"
-    if not joined.is_relative_to(base):
-        return joined, f"media path {value!r} escapes the dataset root {base}"
-    return joined, None
+    base = Path(os.path.abspath(root))
+    lexical = Path(os.path.normpath(raw if raw.is_absolute() else base / raw))
+    if ".." not in raw.parts and (lexical.is_relative_to(base) or _resolves_inside(lexical, base)):
+        return lexical, None
+    if ".." in raw.parts and _resolves_inside(base / raw, base):
+        return (base / raw).resolve(), None
+    where = "is absolute and outside" if raw.is_absolute() else "escapes"
+    return lexical, f"media path {value!r} {where} the dataset root {base}"
+
+
+def _resolves_inside(path: Path, base: Path) -> bool:
+    """Whether `path`, with every symlink resolved, lies under `base` (also resolved)."""
+    try:
+        return path.resolve().is_relative_to(base.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from vrb_agent.benchmark.health import run_warnings
 from vrb_agent.errors import VrbError
 
 POLICIES = ("wrong", "drop", "half")
@@ -356,8 +357,10 @@ def summarize(
         results = run_dir / "results.jsonl"
         if not results.is_file():
             raise VrbError(f"{run_dir}: no results.jsonl here (is this a RUN_DIR written by `vrb-agent bench`?)")
-        summary = summarize_records(read_results(results), invalid_policy, n_boot=n_boot, seed=seed)
+        records = read_results(results)
+        summary = summarize_records(records, invalid_policy, n_boot=n_boot, seed=seed)
         manifest = run_dir / "run.json"
         run = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
-        return {"run_dir": str(run_dir), "run": run, **summary}
+        warnings = run_warnings(dedupe(records)[0], run.get("cells"))
+        return {"run_dir": str(run_dir), "run": run, "warnings": warnings, **summary}
     return summarize_records(list(source), invalid_policy, n_boot=n_boot, seed=seed)

@@ -72,6 +72,7 @@ def headline(report: dict[str, Any]) -> str:
     for summary in report["runs"]:
         sweep = is_sweep(summary)
         lines.append(f"{run_label(summary)} — policy {report['invalid_policy']}")
+        lines += [f"  WARNING: {w}" for w in summary.get("warnings", [])]
         lines.append(f"  {'condition':<28} {'overall % [95% CI]':<24} {'macro %':>8} {'n':>6}")
         for c in summary["conditions"]:
             overall = c["overall"]
@@ -243,6 +244,7 @@ def _markdown_run(summary: dict[str, Any]) -> list[str]:
     run = summary.get("run") or {}
     dataset = run.get("dataset") or {}
     lines = [f"## {run_label(summary)}", ""]
+    lines += [f"> **Warning:** {w}\n" for w in summary.get("warnings", [])]
     lines += [
         f"- dataset: {dataset.get('name', '?')} ({dataset.get('path', '?')}), {summary['samples']} samples judged, "
         f"{summary['records']} records, {dataset.get('issue_count', 0)} rows skipped at load",
@@ -437,6 +439,7 @@ th{background:#f3f3f3}td.num{text-align:right}h2{border-bottom:2px solid #3b6fb6
 .plots{display:flex;flex-wrap:wrap;gap:18px}.ok{color:#2e7d32}.bad{color:#c0392b}.muted{color:#777}
 pre{white-space:pre-wrap;background:#f7f7f7;padding:8px;border:1px solid #e3e3e3;font-size:13px}
 figure{display:inline-block;margin:6px;vertical-align:top}figcaption{font-size:11px;color:#555;max-width:320px}
+.warning{background:#fff3cd;border:1px solid #e0b400;padding:8px 12px}
 """
 
 
@@ -537,6 +540,7 @@ def _html_run(summary: dict[str, Any], out_dir: Path) -> str:
     run = summary.get("run") or {}
     dataset = run.get("dataset") or {}
     parts = [f"<h2>{escape(run_label(summary))}</h2>"]
+    parts += [f'<p class="warning"><b>Warning:</b> {escape(w)}</p>' for w in summary.get("warnings", [])]
     parts.append(
         f"<p>dataset <b>{escape(str(dataset.get('name', '?')))}</b> ({escape(str(dataset.get('path', '?')))}), "
         f"{summary['samples']} samples, {summary['records']} records, {dataset.get('issue_count', 0)} rows skipped "

@@ -525,10 +525,14 @@ class _Committer:
                 try:
                     await asyncio.to_thread(self.results.append, *(record for record, _ in batch))
                 except BaseException as exc:  # disk full, cancelled: every waiter must hear of it
-                    for _, future in batch:
+                    failed = exc if isinstance(exc, Exception) else asyncio.CancelledError()
+                    for _, future in [*batch, *self._pending]:
                         if not future.done():
-                            future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
-                    raise
+                            future.set_exception(failed)
+                    self._pending = []
+                    if not isinstance(exc, Exception):
+                        raise
+                    return  # the writers raise it (never "Task exception was never retrieved")
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
@@ -684,6 +688,8 @@ def check_out_dir(out: str | os.PathLike[str]) -> Path:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(exc, run_dir) from None
         raise OutDirError(f"--out {run_dir}: cannot create the RUN_DIR ({exc.strerror or exc})") from None
     return run_dir
 
@@ -880,14 +886,14 @@ async def _execute(
             results.rewrite(records)
         done = {cell_key(r) for r in records}
         old = run_dir / "run.json"
-        created = json.loads(old.read_text(encoding="utf-8")).get("created") if old.is_file() else None
+        created = (_read_manifest(old) or {}).get("created")
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        _write_json(old, {**manifest, "created": created or now, "updated": now})
-        _write_samples(run_dir / "samples.jsonl", samples, config.seed)
         cells = config.cells()
+        total = len(samples) * len(cells)
+        _write_json(old, {**manifest, "cells": total, "created": created or now, "updated": now})
+        _write_samples(run_dir / "samples.jsonl", samples, config.seed)
         todo = [(s, [c for c in cells if (s.id, *c) not in done]) for s in samples]
         todo = [(s, cs) for s, cs in todo if cs]
-        total = len(samples) * len(cells)
         outcome = RunOutcome(
             run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues, fields=dataset.fields
         )
@@ -931,6 +937,18 @@ async def _drain(run: _Run, todo: list[tuple[Sample, list[Cell]]], concurrency: 
         await asyncio.gather(*workers, return_exceptions=True)
 
 
+RUN_OPTIONS = (
+    "judge",
+    "dataset_obj",
+    "force_new",
+    "retry_errors",
+    "progress",
+    "cache_dir",
+    "save_evidence",
+    "stop_after_failures",
+)
+
+
 def run_benchmark(
     config: BenchConfig | None = None,
     out: str | os.PathLike[str] | None = None,
@@ -941,11 +959,7 @@ def run_benchmark(
     where `backend` may be a Backend instance or a registry name."""
     if out is None:
         raise VrbError("run_benchmark needs out= (the RUN_DIR)")
-    run_options = {
-        k: kwargs.pop(k)
-        for k in ("judge", "dataset_obj", "force_new", "retry_errors", "progress", "cache_dir", "save_evidence", "stop_after_failures")
-        if k in kwargs
-    }
+    run_options = {k: kwargs.pop(k) for k in RUN_OPTIONS if k in kwargs}
     instance = kwargs.pop("backend", None) if isinstance(kwargs.get("backend"), Backend) else None
     if config is None:
         config = BenchConfig(**kwargs)

@@ -831,11 +831,11 @@ async def arun_benchmark(
     RunLockedError when another process is writing `out`."""
     dataset = dataset or load_dataset(config.dataset, config.data, field_map=config.field_map)
     check_selection(dataset, config)
-    run_dir = check_out_dir(out)
+    run_dir = Path(out)
     model_backend, owned = _make_backend(config, backend)
     watched = FailureWatch(model_backend, stop_after_failures)
     try:
-        with RunLock(run_dir):
+        with RunLock(check_out_dir(run_dir)):
             manifest = build_manifest(config, model_backend, dataset)
             _check_run_dir(run_dir, manifest, force_new)
             run = _Run(

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from vrb_agent.benchmark import RunConfigError, load_dataset, run_benchmark, summarize
+from vrb_agent.benchmark import CachedBackend, RunConfigError, load_dataset, run_benchmark, summarize
 from vrb_agent.benchmark import diskspace as diskspace_module
 from vrb_agent.benchmark.diskspace import DiskFullError
 from vrb_agent.benchmark.failstop import BackendUnreachableError
@@ -164,6 +164,8 @@ def test_disk_full_stops_the_run_with_exit_7_and_resume_completes(tmp_path, make
     assert 0 < before < 12
     index = (out / "evidence" / "index.jsonl").read_bytes() if (out / "evidence" / "index.jsonl").exists() else b""
     assert all(json.loads(line) for line in index.splitlines())
+    indexed = {json.loads(line)["id"] for line in index.splitlines()}
+    assert {p.stem for p in (out / "evidence").glob("*.jpg")} == indexed  # no image without its label
     again = bench("--data", str(data), "--out", str(out))
     assert again.exit_code == 0, again.stderr
     assert f"{12 - before} judgments this run" in again.stdout
@@ -189,7 +191,27 @@ def test_disk_full_from_evidence_images_is_a_disk_full_stop(tmp_path, make_bench
     outcome = run(tmp_path / "run", data, fake_judge)
     assert outcome.done + outcome.already_done == 8
     index = [json.loads(x) for x in (tmp_path / "run" / "evidence" / "index.jsonl").read_text().splitlines()]
-    assert all((tmp_path / "run" / "evidence" / f"{e['id']}.jpg").is_file() for e in index)
+    jpegs = {p.stem for p in (tmp_path / "run" / "evidence").glob("*.jpg")}
+    assert jpegs == {e["id"] for e in index} and len(index) == len(jpegs)  # each image once, with its label
+
+
+def test_disk_full_in_the_response_cache_stops_the_run_instead_of_erroring_every_cell(
+    tmp_path, make_bench_dataset, monkeypatch
+):
+    data = make_bench_dataset(n=3)
+    verdict = ScriptedBackend(lambda request: ModelReply(text="Overall Judgment: Answer A is better."))
+    kwargs = {"dataset": "generic", "data": str(data), "progress": False, "modes": ["single"]}
+
+    def full(path: Path, reply: ModelReply) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CachedBackend, "_store", staticmethod(full))
+        with pytest.raises(DiskFullError, match="No space left on device"):
+            run_benchmark(out=tmp_path / "run", backend=verdict, cache_dir=tmp_path / "cache", **kwargs)
+    assert not (tmp_path / "run" / "results.jsonl").read_text()  # no cell became an error record
+    outcome = run_benchmark(out=tmp_path / "run", backend=verdict, cache_dir=tmp_path / "cache", **kwargs)
+    assert outcome.done == 3 and outcome.errors == 0
 
 
 @pytest.fixture

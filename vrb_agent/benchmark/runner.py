@@ -591,7 +591,6 @@ class _Run:
         self.committer: _Committer | None = None  # set by _execute with the results file
         self.done = 0
         self.errors = 0
-        self.saved = saved_evidence(run_dir / "evidence")
 
     async def write(self, record: dict[str, Any]) -> None:
         assert self.committer is not None, "results file not open"
@@ -656,28 +655,36 @@ class _Run:
         await self.write(self._record(sample, cell, judgment=judgment, error=error, latency_s=latency, images=images))
 
     def _save_evidence(self, store: EvidenceStore, ids: list[str]) -> None:
-        """Write the JPEGs the judge saw (once per id) and their labels, for trace pages."""
+        """Write the JPEGs the judge saw and their labels, for trace pages. An id already on disk is
+        not written again: a JPEG exists only with its index line, since when the index append fails
+        (disk full) this call's new JPEGs are removed again and written on resume."""
         folder = self.run_dir / "evidence"
         folder.mkdir(exist_ok=True)
-        new = [store.get(i) for i in dict.fromkeys(ids) if i not in self.saved and i in store]
+        new = [store.get(i) for i in dict.fromkeys(ids) if i in store and not (folder / f"{i}.jpg").exists()]
+        written: list[Path] = []
         lines = []
-        for image in new:
-            tmp = folder / f"{image.id}.tmp"
-            try:
-                tmp.write_bytes(image.jpeg)
-            except OSError:
-                tmp.unlink(missing_ok=True)
-                raise
-            tmp.replace(folder / f"{image.id}.jpg")
-            self.saved.add(image.id)
-            entry = {"id": image.id, "label": image.label, "timestamp": image.timestamp, "width": image.width}
-            lines.append(json.dumps({**entry, "height": image.height, "box": image.box}) + "\n")
-        if lines:
-            index = os.open(folder / "index.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                append_all(index, "".join(lines).encode())
-            finally:
-                os.close(index)
+        try:
+            for image in new:
+                tmp = folder / f"{image.id}.tmp"
+                try:
+                    tmp.write_bytes(image.jpeg)
+                except OSError:
+                    tmp.unlink(missing_ok=True)
+                    raise
+                tmp.replace(folder / f"{image.id}.jpg")
+                written.append(folder / f"{image.id}.jpg")
+                entry = {"id": image.id, "label": image.label, "timestamp": image.timestamp, "width": image.width}
+                lines.append(json.dumps({**entry, "height": image.height, "box": image.box}) + "\n")
+            if lines:
+                index = os.open(folder / "index.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    append_all(index, "".join(lines).encode())
+                finally:
+                    os.close(index)
+        except OSError:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
 
 
 def check_out_dir(out: str | os.PathLike[str]) -> Path:
@@ -692,20 +699,6 @@ def check_out_dir(out: str | os.PathLike[str]) -> Path:
             raise disk_full_error(exc, run_dir) from None
         raise OutDirError(f"--out {run_dir}: cannot create the RUN_DIR ({exc.strerror or exc})") from None
     return run_dir
-
-
-def saved_evidence(folder: Path) -> set[str]:
-    """Ids of the evidence images already saved: a JPEG and its index line (a run stopped between
-    the two, e.g. by a full disk, has the image written again)."""
-    try:
-        lines = (folder / "index.jsonl").read_bytes().splitlines()
-    except OSError:
-        return set()
-    ids = set()
-    for line in lines:
-        with contextlib.suppress(ValueError, TypeError, KeyError):
-            ids.add(str(json.loads(line)["id"]))
-    return {i for i in ids if (folder / f"{i}.jpg").is_file()}
 
 
 def _check_run_dir(run_dir: Path, manifest: dict[str, Any], force_new: bool) -> None:

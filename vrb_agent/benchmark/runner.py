@@ -4,7 +4,9 @@ append each result to RUN_DIR/results.jsonl as one complete, fsynced line, and r
 Robustness rules: a sample that fails (bad media, a backend error, a bug in a judge) becomes an error
 record and the run goes on; a run killed at any moment loses at most the judgments in flight; a
 re-run skips every finished cell; a RUN_DIR written with another configuration is refused unless
-`force_new`, which archives the old results instead of deleting them.
+`force_new`, which archives the old results instead of deleting them. One process writes a RUN_DIR
+at a time (runlock); a full disk (diskspace) or a backend that keeps failing (failstop) stops the
+run with every finished result kept; corrupt result lines are quarantined and their cells redone.
 
 Position: whether the chosen response is shown as A or B is fixed per sample by a seeded hash, so
 position cannot leak the answer, and both modes see the same presentation (a fair paired test).
@@ -743,6 +745,8 @@ def _differences(old: dict[str, Any], new: dict[str, Any], data: str) -> str:
     (the sweep axes); such a file's data is compared by path, as it has no fingerprint."""
     keys = sorted(k for k in set(old) & set(new) if old[k] != new[k])
     changes = [f"{k}: {old[k]!r} -> {new[k]!r}" for k in keys]
+    if "dataset_fingerprint" in keys:
+        changes.append("the data's rows or media files differ from the run's")
     if "dataset_fingerprint" not in old and old.get("data", data) != data:
         changes.append(f"data: {old['data']!r} -> {data!r}")
     return "; ".join(changes)

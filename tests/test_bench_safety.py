@@ -463,7 +463,7 @@ def test_real_changes_are_still_refused(tmp_path, make_bench_dataset, fake_judge
     rows[1]["chosen"] = "good answer 1, edited"
     other.write_text("".join(json.dumps(r) + "\n" for r in rows))
     run(tmp_path / "run", data, fake_judge)
-    with pytest.raises(RunConfigError, match="dataset_fingerprint: .*rows or media files differ"):
+    with pytest.raises(RunConfigError, match=r"dataset_fingerprint: .*rows or media files differ"):
         run(tmp_path / "run", other, fake_judge)
     with pytest.raises(RunConfigError, match="model: 'fake-model' -> 'other-model'"):
         run(tmp_path / "run", data, fake_judge, backend=ScriptedBackend(model="other-model"))

@@ -11,6 +11,7 @@ from vrb_agent.benchmark.metrics import (
     bootstrap_ci,
     compare,
     mcnemar_exact,
+    paired_direction,
     summarize_records,
     tool_stats,
 )
@@ -165,7 +166,35 @@ def test_summary_conditions_comparisons_and_image_bins():
     assert summary["samples"] == 6 and summary["records"] == 12 and summary["duplicates_ignored"] == 0
     assert len(summary["comparisons"]) == 1 and summary["comparisons"][0]["flips"]["fixed"] == 2
     bins = summary["conditions"][1]["accuracy_by_images"]
-    assert bins == [{"images": "9-16", "n": 2, "accuracy": 1.0}, {"images": "17-32", "n": 4, "accuracy": 0.5}]
+    assert [{k: b[k] for k in ("images", "n", "accuracy", "mean_images")} for b in bins] == [
+        {"images": "9-16", "n": 2, "accuracy": 1.0, "mean_images": 16.0},  # a1, b2: exactly 16, not 12.5
+        {"images": "17-32", "n": 4, "accuracy": 0.5, "mean_images": (20 + 24 + 18 + 32) / 4},
+    ]
+    assert bins[0]["ci"] == [1.0, 1.0]  # two right answers: every resample is right
+    lo, hi = bins[1]["ci"]
+    assert 0.0 <= lo < 0.5 < hi <= 1.0
+
+
+def test_single_pass_images_sit_at_their_exact_count():
+    """Single-pass judgments are always sent the overview: their bin's x is that count, whatever the bin."""
+    summary = summarize_records(SINGLE, "wrong", n_boot=100)
+    (only,) = summary["conditions"][0]["accuracy_by_images"]
+    assert only["mean_images"] == 16.0 and only["n"] == 5  # the error record is left out
+
+
+@pytest.mark.parametrize(
+    ("row", "direction"),
+    [
+        ({"ci": [0.05, 0.3], "mcnemar_p": 0.01}, 1),
+        ({"ci": [-0.3, -0.05], "mcnemar_p": 0.01}, -1),
+        ({"ci": [0.05, 0.3], "mcnemar_p": 0.25}, 0),  # CI above 0 but McNemar not significant
+        ({"ci": [-0.05, 0.3], "mcnemar_p": 0.01}, 0),  # significant p but the CI includes 0
+        ({"ci": [0.05, 0.3], "mcnemar_p": 0.05}, 0),  # p must be below 0.05
+        ({"ci": None, "mcnemar_p": 1.0}, 0),
+    ],
+)
+def test_paired_direction_needs_both_the_test_and_the_ci(row, direction):
+    assert paired_direction(row) == direction
 
 
 def test_duplicate_cells_keep_the_last_record():

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vrb_agent.benchmark.probes import KINDS, write_suite
-from vrb_agent.benchmark.report import ci_text, pct, write_report
+from vrb_agent.benchmark.report import comparison_finding, write_report
 from vrb_agent.benchmark.runner import RunOutcome, run_benchmark
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.sim import SimBackend
@@ -37,24 +37,13 @@ class DemoResult:
     report: dict[str, Any]
 
     def findings(self) -> list[str]:
-        """One plain sentence per probe kind: agentic vs single with the paired 95 % CI."""
-        lines = []
+        """One sentence per probe kind, worded by the paired test: a direction only when significant."""
         summary = self.report["runs"][0]
-        for comparison in summary["comparisons"]:
-            for dimension, row in comparison["by_dimension"].items():
-                low, high = row["ci"] if row["ci"] else (None, None)
-                if low is not None and low > 0:
-                    verdict = "beats"
-                elif high is not None and high < 0:
-                    verdict = "is worse than"
-                else:
-                    verdict = "shows no clear difference from"
-                lines.append(
-                    f"{dimension}: agentic {verdict} single-pass, {pct(row['treatment_accuracy'])}% vs "
-                    f"{pct(row['baseline_accuracy'])}% (Δ {pct(row['difference'])} pts, 95% CI "
-                    f"{ci_text(row['ci'])}, McNemar p={row['mcnemar_p']:.2g}, n={row['n_pairs']})"
-                )
-        return lines
+        return [
+            f"{dimension}: {comparison_finding(row)}"
+            for comparison in summary["comparisons"]
+            for dimension, row in comparison["by_dimension"].items()
+        ]
 
 
 def run_demo(

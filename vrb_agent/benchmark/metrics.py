@@ -198,20 +198,33 @@ def tool_stats(records: Sequence[Record]) -> dict[str, Any]:
     }
 
 
-def accuracy_by_images(records: Sequence[Record], policy: str) -> list[dict[str, Any]]:
-    """Accuracy of judgments grouped by how many images they were sent (fixed power-of-two bins)."""
+def accuracy_by_images(
+    records: Sequence[Record], policy: str, *, n_boot: int = 2000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Accuracy of judgments grouped by how many images they were sent (power-of-two bins), with a
+    bootstrap CI and the bin's mean image count: the x a plot should use, since a bin's centre can
+    lie far from its data (single-pass is always sent exactly the overview frames)."""
     rows = []
     for lo, hi in IMAGE_BINS:
-        scores = [
-            s
+        scored = [
+            (int(r.get("images_sent") or 0), s)
             for r in records
             if r.get("status") != "error" and lo <= int(r.get("images_sent") or 0) <= hi
             for s in [score(r, policy)]
             if s is not None
         ]
-        if scores:
-            label = f"{lo}-{hi}" if hi < 10**9 else f"{lo}+"
-            rows.append({"images": label, "n": len(scores), "accuracy": sum(scores) / len(scores)})
+        if scored:
+            scores = [s for _, s in scored]
+            ci = bootstrap_ci(scores, n_boot=n_boot, seed=seed)
+            rows.append(
+                {
+                    "images": f"{lo}-{hi}" if hi < 10**9 else f"{lo}+",
+                    "n": len(scores),
+                    "accuracy": sum(scores) / len(scores),
+                    "ci": list(ci) if ci else None,
+                    "mean_images": sum(n for n, _ in scored) / len(scored),
+                }
+            )
     return rows
 
 
@@ -302,6 +315,22 @@ def compare(
     }
 
 
+SIGNIFICANCE = 0.05
+
+
+def paired_direction(row: dict[str, Any], alpha: float = SIGNIFICANCE) -> int:
+    """+1 when the treatment is significantly better (McNemar p < alpha and the paired CI above 0),
+    -1 when significantly worse (p < alpha, CI below 0), else 0: no significant difference."""
+    ci, p = row.get("ci"), row.get("mcnemar_p")
+    if not ci or p is None or p >= alpha:
+        return 0
+    if ci[0] > 0:
+        return 1
+    if ci[1] < 0:
+        return -1
+    return 0
+
+
 # ---- whole runs ---------------------------------------------------------------------------------
 
 
@@ -325,7 +354,7 @@ def summarize_records(
                 "k": k,
                 **accuracy_table(rows, invalid_policy, n_boot=n_boot, seed=seed),
                 "tools": tool_stats(rows),
-                "accuracy_by_images": accuracy_by_images(rows, invalid_policy),
+                "accuracy_by_images": accuracy_by_images(rows, invalid_policy, n_boot=n_boot, seed=seed),
             }
         )
     comparisons = []

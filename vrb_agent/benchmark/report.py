@@ -17,22 +17,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from vrb_agent.benchmark.metrics import read_results, summarize
+from vrb_agent.benchmark.charts import Point, bar_chart_with_ci, ci_text, flip_chart, line_chart, pct, simple_bars
+from vrb_agent.benchmark.crossrun import shared_comparison
+from vrb_agent.benchmark.metrics import SIGNIFICANCE, paired_direction, read_results, summarize
+from vrb_agent.benchmark.trace_figures import boxes_by_frame, crop_calls, figure, images_note
 from vrb_agent.errors import VrbError
 
-PALETTE = ("#3b6fb6", "#e0823d", "#4a9a5b", "#b64a4a", "#7a5bb0", "#8c6d3b", "#3b9aa8", "#a83b8f")
-FLIP_COLOURS = {"fixed": "#4a9a5b", "broken": "#c0392b", "both_right": "#b8c9b8", "both_wrong": "#8a8a8a"}
-
-
 # ---- formatting ---------------------------------------------------------------------------------
-
-
-def pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
-
-
-def ci_text(ci: Sequence[float] | None) -> str:
-    return "" if not ci else f"[{pct(ci[0])}, {pct(ci[1])}]"
 
 
 def p_text(p: float | None) -> str:
@@ -66,6 +57,31 @@ def trace_name(sample_id: str) -> str:
     return f"{safe}-{hashlib.sha1(sample_id.encode()).hexdigest()[:8]}.html"
 
 
+def direction_text(row: dict[str, Any]) -> str:
+    """What a paired agentic-vs-single row supports: a direction only when the test is significant."""
+    return {1: "agentic beats single-pass", -1: "agentic is worse than single-pass"}.get(
+        paired_direction(row), "no significant difference"
+    )
+
+
+def comparison_finding(row: dict[str, Any]) -> str:
+    """One sentence for a paired comparison: the reading its test supports, then its figures."""
+    reading = direction_text(row)
+    if reading == "no significant difference":
+        reading = "agentic and single-pass show no significant difference"
+    return (
+        f"{reading}, {pct(row['treatment_accuracy'])}% vs {pct(row['baseline_accuracy'])}% "
+        f"(Δ {pct(row['difference'])} pts, 95% CI {ci_text(row['ci'])}, McNemar p={p_text(row['mcnemar_p'])}, "
+        f"n={row['n_pairs']})"
+    )
+
+
+SIGNIFICANCE_RULE = (
+    f"A direction is stated only when McNemar p < {SIGNIFICANCE:g} and the paired 95% CI of Δ excludes 0; "
+    "otherwise the difference is not significant."
+)
+
+
 def headline(report: dict[str, Any]) -> str:
     """A plain-text table for terminals: overall and macro accuracy per condition, then Δ with CI and p."""
     lines = []
@@ -84,7 +100,8 @@ def headline(report: dict[str, Any]) -> str:
             tag = f" f={comp['frames']} k={comp['k']}" if sweep else ""
             lines.append(
                 f"  agentic - single{tag}: {pct(comp['difference'])} pts {ci_text(comp['ci'])}, "
-                f"fixed {comp['fixed']} / broken {comp['broken']}, McNemar p={p_text(comp['mcnemar_p'])}"
+                f"fixed {comp['fixed']} / broken {comp['broken']}, McNemar p={p_text(comp['mcnemar_p'])}: "
+                f"{direction_text(comp)}"
             )
     return "\n".join(lines)
 
@@ -132,6 +149,7 @@ def comparison_rows(comparison: dict[str, Any]) -> list[list[str]]:
             str(row["both_right"]),
             str(row["both_wrong"]),
             p_text(row["mcnemar_p"]),
+            {1: "agentic better", -1: "agentic worse"}.get(paired_direction(row), "n.s."),
         ]
         for name, row in rows
     ]
@@ -149,6 +167,7 @@ COMPARISON_HEADER = [
     "both right",
     "both wrong",
     "McNemar p",
+    "reading",
 ]
 GAIN_HEADER = [
     "group",
@@ -214,29 +233,36 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Generated {report['generated']}. "
         f"Invalid/tie/refused/error policy: **{report['invalid_policy']}**. "
-        "Accuracy in %, 95% bootstrap CI in brackets; Δ = agentic − single on the same samples.",
+        "Accuracy in %, 95% bootstrap CI in brackets; Δ = agentic − single on the same samples. " + SIGNIFICANCE_RULE,
         "",
     ]
-    if len(report["runs"]) > 1:
-        lines += ["## Runs side by side (overall accuracy)", ""]
-        lines += _md_table(*side_by_side(report["runs"]))
+    if report.get("side_by_side"):
+        lines += ["## Runs side by side (overall accuracy)", "", shared_note(report), ""]
+        lines += _md_table(*side_by_side(report))
     for summary in report["runs"]:
         lines += _markdown_run(summary)
     return "\n".join(lines)
 
 
-def side_by_side(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    keys = sorted(
-        {(c["mode"], c["frames"], c["k"]) for s in runs for c in s["conditions"]}, key=lambda t: (t[1], t[2], t[0])
+def shared_note(report: dict[str, Any]) -> str:
+    """Which samples the side-by-side table compares, with the counts behind it."""
+    shared = report["side_by_side"]
+    counts = ", ".join(f"{run_label(s)} {n}" for s, n in zip(report["runs"], shared["samples"], strict=True))
+    if shared["same_samples"]:
+        return f"All runs judged the same {shared['shared_samples']} samples."
+    return (
+        f"The runs judged different samples ({counts}): each row compares them only on the samples every run "
+        f"with that condition judged ({shared['shared_samples']} shared by all runs; n in each cell)."
     )
-    header = ["condition", *(run_label(s) for s in runs)]
-    rows = []
-    for mode, frames, k in keys:
-        row = [f"{mode} f={frames} k={k}"]
-        for s in runs:
-            cond = next((c for c in s["conditions"] if (c["mode"], c["frames"], c["k"]) == (mode, frames, k)), None)
-            row.append(_acc_cell(cond["overall"]) if cond else "–")
-        rows.append(row)
+
+
+def side_by_side(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Conditions down, runs across; every cell computed on the condition's shared samples."""
+    header = ["condition", "shared samples", *(run_label(s) for s in report["runs"])]
+    rows = [
+        [f"{c['mode']} f={c['frames']} k={c['k']}", str(c["shared"]), *(_acc_cell(cell) for cell in c["cells"])]
+        for c in report["side_by_side"]["conditions"]
+    ]
     return header, rows
 
 
@@ -258,7 +284,7 @@ def _markdown_run(summary: dict[str, Any]) -> list[str]:
     lines += _md_table(*status_rows(summary))
     for comp in summary["comparisons"]:
         tag = f" (frames={comp['frames']}, k={comp['k']})" if is_sweep(summary) else ""
-        lines += [f"### Agentic vs single-pass{tag}", ""]
+        lines += [f"### Agentic vs single-pass{tag}", "", f"Overall: {comparison_finding(comp)}.", ""]
         lines += _md_table(COMPARISON_HEADER, comparison_rows(comp))
         lines += [
             "Tool-use gains: among pairs the single pass got wrong, the share agentic fixed; "
@@ -273,161 +299,6 @@ def _markdown_run(summary: dict[str, Any]) -> list[str]:
     lines += ["### Tool use and cost", ""]
     lines += _md_table(*tool_rows(summary))
     return lines
-
-
-# ---- SVG plots ----------------------------------------------------------------------------------
-
-
-def _svg(width: int, height: int, body: list[str], title: str) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
-        f"<title>{escape(title)}</title>" + "".join(body) + "</svg>"
-    )
-
-
-def _legend(names: list[str], colours: Sequence[str], x: float, y: float) -> list[str]:
-    out = []
-    for i, name in enumerate(names):
-        out.append(f'<rect x="{x}" y="{y + 16 * i}" width="10" height="10" fill="{colours[i % len(colours)]}"/>')
-        out.append(f'<text x="{x + 14}" y="{y + 9 + 16 * i}" font-size="11">{escape(name)}</text>')
-    return out
-
-
-PCT_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-def _tick(value: float) -> str:
-    return f"{100 * value:.0f}%"
-
-
-def _y_axis(box: tuple[float, float, float, float], ticks: Sequence[float], fmt: Any) -> list[str]:
-    """Horizontal grid lines and labels; `box` is (left, top, width, height) of the plot area."""
-    left, top, width, height = box
-    out = []
-    lo, hi = ticks[0], ticks[-1]
-    for t in ticks:
-        y = top + height - (t - lo) / (hi - lo or 1) * height
-        out.append(f'<line x1="{left}" x2="{left + width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{fmt(t)}</text>')
-    return out
-
-
-def bar_chart_with_ci(
-    categories: list[str], series: dict[str, list[tuple[float | None, Sequence[float] | None]]], title: str
-) -> str:
-    """Grouped bars (accuracy, 0–100 %) with 95 % CI whiskers."""
-    names = list(series)
-    group_w = max(40, 18 * len(names) + 14)
-    left, top, plot_h = 48, 24, 200
-    width = left + group_w * len(categories) + 170
-    height = top + plot_h + 90
-    body = [f'<text x="{left}" y="14" font-size="13" font-weight="bold">{escape(title)}</text>']
-    body += _y_axis((left, top, group_w * len(categories), plot_h), PCT_TICKS, _tick)
-    bar_w = (group_w - 14) / max(1, len(names))
-    for gi, cat in enumerate(categories):
-        x0 = left + gi * group_w + 7
-        for si, name in enumerate(names):
-            value, ci = series[name][gi]
-            if value is None:
-                continue
-            x = x0 + si * bar_w
-            h = value * plot_h
-            colour = PALETTE[si % len(PALETTE)]
-            tip = f"{name} · {cat}: {pct(value)}% {ci_text(ci)}"
-            body.append(
-                f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
-                f'fill="{colour}"><title>{escape(tip)}</title></rect>'
-            )
-            if ci:
-                cx = x + (bar_w - 2) / 2
-                y_lo, y_hi = top + plot_h - ci[0] * plot_h, top + plot_h - ci[1] * plot_h
-                body.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y_lo:.1f}" y2="{y_hi:.1f}" stroke="#222"/>')
-                for y in (y_lo, y_hi):
-                    body.append(f'<line x1="{cx - 3:.1f}" x2="{cx + 3:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#222"/>')
-        label_x = left + gi * group_w + group_w / 2
-        body.append(
-            f'<text x="{label_x:.1f}" y="{top + plot_h + 12}" font-size="10" text-anchor="end" '
-            f'transform="rotate(-30 {label_x:.1f} {top + plot_h + 12})">{escape(cat)}</text>'
-        )
-    body += _legend(names, PALETTE, width - 160, top)
-    return _svg(width, height, body, title)
-
-
-def flip_chart(by_dimension: dict[str, dict[str, Any]], overall: dict[str, int], title: str) -> str:
-    """Horizontal stacked bars per dimension: fixed / broken / both right / both wrong (share of pairs)."""
-    rows = [*by_dimension.items(), ("all", overall)]
-    left, top, bar_h, plot_w = 150, 24, 18, 420
-    height = top + len(rows) * (bar_h + 6) + 30
-    body = [f'<text x="4" y="14" font-size="13" font-weight="bold">{escape(title)}</text>']
-    for i, (dim, flips) in enumerate(rows):
-        y = top + i * (bar_h + 6)
-        total = sum(flips[k] for k in FLIP_COLOURS) or 1
-        body.append(f'<text x="{left - 6}" y="{y + 13}" font-size="11" text-anchor="end">{escape(dim)}</text>')
-        x = float(left)
-        for key, colour in FLIP_COLOURS.items():
-            w = flips[key] / total * plot_w
-            if w > 0:
-                tip = f"{dim}: {key.replace('_', ' ')} {flips[key]}"
-                body.append(
-                    f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
-                    f"<title>{escape(tip)}</title></rect>"
-                )
-                if w > 18:
-                    body.append(f'<text x="{x + 3:.1f}" y="{y + 13}" font-size="10">{flips[key]}</text>')
-            x += w
-    names = [k.replace("_", " ") for k in FLIP_COLOURS]
-    legend_y = top + len(rows) * (bar_h + 6) + 6
-    for i, (name, colour) in enumerate(zip(names, FLIP_COLOURS.values(), strict=True)):
-        body.append(f'<rect x="{left + i * 100}" y="{legend_y}" width="10" height="10" fill="{colour}"/>')
-        body.append(f'<text x="{left + i * 100 + 14}" y="{legend_y + 9}" font-size="11">{escape(name)}</text>')
-    return _svg(left + plot_w + 20, height, body, title)
-
-
-def line_chart(xs_label: str, series: dict[str, list[tuple[float, float]]], title: str) -> str:
-    """Points joined by lines (x numeric, y accuracy 0–1)."""
-    left, top, plot_w, plot_h = 48, 24, 380, 200
-    xs = sorted({x for pts in series.values() for x, _ in pts})
-    x_lo, x_hi = (xs[0], xs[-1]) if xs else (0.0, 1.0)
-    body = [f'<text x="{left}" y="14" font-size="13" font-weight="bold">{escape(title)}</text>']
-    body += _y_axis((left, top, plot_w, plot_h), PCT_TICKS, _tick)
-
-    def x_of(x: float) -> float:
-        return left + 10 + (x - x_lo) / ((x_hi - x_lo) or 1) * (plot_w - 20)
-
-    for x in xs:
-        body.append(f'<text x="{x_of(x):.1f}" y="{top + plot_h + 14}" font-size="10" text-anchor="middle">{x:g}</text>')
-    body.append(
-        f'<text x="{left + plot_w / 2}" y="{top + plot_h + 30}" font-size="11" text-anchor="middle">'
-        f"{escape(xs_label)}</text>"
-    )
-    for i, (name, pts) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
-        coords = [(x_of(x), top + plot_h - y * plot_h) for x, y in sorted(pts)]
-        if len(coords) > 1:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-            body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        for (cx, cy), (x, y) in zip(coords, sorted(pts), strict=True):
-            tip = f"{name}: {xs_label} {x:g} → {pct(y)}%"
-            body.append(
-                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.5" fill="{colour}"><title>{escape(tip)}</title></circle>'
-            )
-    body += _legend(list(series), PALETTE, left + plot_w + 14, top)
-    return _svg(left + plot_w + 170, top + plot_h + 40, body, title)
-
-
-def simple_bars(values: dict[str, float], title: str, unit: str = "") -> str:
-    """Horizontal bars for non-negative values (tool calls per verdict)."""
-    left, top, bar_h, plot_w = 200, 24, 16, 320
-    peak = max(values.values(), default=0.0) or 1.0
-    body = [f'<text x="4" y="14" font-size="13" font-weight="bold">{escape(title)}</text>']
-    for i, (name, value) in enumerate(values.items()):
-        y = top + i * (bar_h + 5)
-        w = value / peak * plot_w
-        body.append(f'<text x="{left - 6}" y="{y + 12}" font-size="11" text-anchor="end">{escape(name)}</text>')
-        body.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{PALETTE[0]}"/>')
-        body.append(f'<text x="{left + w + 4:.1f}" y="{y + 12}" font-size="10">{value:.2f}{escape(unit)}</text>')
-    return _svg(left + plot_w + 80, top + len(values) * (bar_h + 5) + 10, body, title)
 
 
 # ---- HTML ---------------------------------------------------------------------------------------
@@ -479,23 +350,25 @@ def _sweep_plots(summary: dict[str, Any]) -> list[str]:
         values = {c[axis] for c in conds}
         if len(values) < 2:
             continue
-        series: dict[str, list[tuple[float, float]]] = {}
+        series: dict[str, list[Point]] = {}
         for c in conds:
-            if c["overall"]["accuracy"] is not None:
-                series.setdefault(f"{c['mode']} {other}={c[other]}", []).append((c[axis], c["overall"]["accuracy"]))
-        plots.append(line_chart(axis, series, f"Overall accuracy against {axis}"))
+            overall = c["overall"]
+            if overall["accuracy"] is not None:
+                point = Point(c[axis], overall["accuracy"], overall["ci"], f" (n={overall['n']})")
+                series.setdefault(f"{c['mode']} {other}={c[other]}", []).append(point)
+        plots.append(line_chart(axis, series, f"Overall accuracy against {axis} (95% CI)"))
     return plots
 
 
 def _images_plot(summary: dict[str, Any]) -> str:
+    """Accuracy per image-count bin, each bin plotted at the mean image count of its judgments."""
     sweep = is_sweep(summary)
-    series: dict[str, list[tuple[float, float]]] = {}
+    series: dict[str, list[Point]] = {}
     for c in summary["conditions"]:
         for row in c["accuracy_by_images"]:
-            lo, _, hi = row["images"].rstrip("+").partition("-")
-            mid = (int(lo) + int(hi or lo)) / 2
-            series.setdefault(condition_label(c, sweep), []).append((mid, row["accuracy"]))
-    return line_chart("images per verdict (bin centre)", series, "Accuracy against images per verdict")
+            point = Point(row["mean_images"], row["accuracy"], row["ci"], f" (bin {row['images']}, n={row['n']})")
+            series.setdefault(condition_label(c, sweep), []).append(point)
+    return line_chart("images per verdict (mean of each bin)", series, "Accuracy against images per verdict (95% CI)")
 
 
 def _tool_plot(summary: dict[str, Any]) -> str | None:
@@ -560,7 +433,7 @@ def _html_run(summary: dict[str, Any], out_dir: Path) -> str:
     parts.append("<h3>Verdict statuses</h3>" + _html_table(*status_rows(summary)))
     for comp in summary["comparisons"]:
         tag = f" (frames={comp['frames']}, k={comp['k']})" if is_sweep(summary) else ""
-        parts.append(f"<h3>Agentic vs single-pass{escape(tag)}</h3>")
+        parts.append(f"<h3>Agentic vs single-pass{escape(tag)}</h3><p>Overall: {escape(comparison_finding(comp))}.</p>")
         parts.append(_html_table(COMPARISON_HEADER, comparison_rows(comp)))
         gains = comp["gains"]
         parts.append("<h4>Tool-use gains by dimension</h4>")
@@ -576,10 +449,13 @@ def render_html(report: dict[str, Any], out_dir: Path) -> str:
         "<h1>vrb-agent benchmark report</h1>",
         f"<p class='muted'>Generated {escape(report['generated'])}. Invalid/tie/refused/error policy: "
         f"<b>{escape(report['invalid_policy'])}</b>. Accuracy in %, 95% bootstrap CI in brackets; "
-        "Δ = agentic − single on the same samples; McNemar p is exact (binomial).</p>",
+        f"Δ = agentic − single on the same samples; McNemar p is exact (binomial). {escape(SIGNIFICANCE_RULE)}</p>",
     ]
-    if len(report["runs"]) > 1:
-        body.append("<h2>Runs side by side (overall accuracy)</h2>" + _html_table(*side_by_side(report["runs"])))
+    if report.get("side_by_side"):
+        body.append(
+            f"<h2>Runs side by side (overall accuracy)</h2><p>{escape(shared_note(report))}</p>"
+            + _html_table(*side_by_side(report))
+        )
     body += [_html_run(s, out_dir) for s in report["runs"]]
     return _page("vrb-agent benchmark report", "".join(body))
 
@@ -599,47 +475,6 @@ def _evidence_index(run_dir: Path) -> dict[str, dict[str, Any]]:
     return entries
 
 
-def _zoom_boxes(record: dict[str, Any]) -> list[tuple[float, list[float]]]:
-    """(timestamp, box) of every valid zoom the judge made."""
-    boxes = []
-    for call in record.get("evidence") or []:
-        args = call.get("arguments") or {}
-        box = call.get("box") or args.get("box")
-        ts = args.get("timestamp", (call.get("timestamps") or [None])[0])
-        if call.get("name") == "zoom" and call.get("ok", True) and box and ts is not None:
-            boxes.append((float(ts), [float(v) for v in box]))
-    return boxes
-
-
-def _figure(href: str, entry: dict[str, Any], boxes: list[list[float]]) -> str:
-    """The image the judge saw, with zoom boxes (0–1000 scale) drawn over it in SVG."""
-    w, h = int(entry.get("width") or 320), int(entry.get("height") or 180)
-    scale = 320 / max(w, 1)  # every image shown 320 px wide, small crops included
-    rects = "".join(
-        f'<rect x="{b[0] / 1000 * w:.1f}" y="{b[1] / 1000 * h:.1f}" width="{(b[2] - b[0]) / 1000 * w:.1f}" '
-        f'height="{(b[3] - b[1]) / 1000 * h:.1f}" fill="none" stroke="#ff2d2d" stroke-width="{max(2, w / 200):.1f}"/>'
-        for b in boxes
-    )
-    svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w * scale:.0f}" height="{h * scale:.0f}" '
-        f'viewBox="0 0 {w} {h}">'
-        f'<image href="{escape(href)}" width="{w}" height="{h}"/>{rects}</svg>'
-    )
-    caption = escape(str(entry.get("label") or entry["id"])) + (" · zoom box drawn" if boxes else "")
-    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>"
-
-
-def _frames_with_boxes(record: dict[str, Any], index: dict[str, dict[str, Any]]) -> dict[str, list[list[float]]]:
-    """For each zoom, the seen full frame (no box of its own) closest in time gets its box drawn."""
-    frames = [(i, index[i]) for i in record.get("images") or [] if i in index and not index[i].get("box")]
-    drawn: dict[str, list[list[float]]] = {}
-    for ts, box in _zoom_boxes(record):
-        timed = [(abs(float(e["timestamp"]) - ts), i) for i, e in frames if e.get("timestamp") is not None]
-        if timed:
-            drawn.setdefault(min(timed)[1], []).append(box)
-    return drawn
-
-
 def _trace_record(record: dict[str, Any], run_dir: Path, trace_dir: Path, index: dict[str, dict[str, Any]]) -> str:
     ok = record.get("correct")
     verdict = (
@@ -650,7 +485,7 @@ def _trace_record(record: dict[str, Any], run_dir: Path, trace_dir: Path, index:
     )
     parts = [
         f"<h2>{escape(str(record['mode']))} · frames={record['frames']} · k={record['k']}</h2>",
-        f"<p>{verdict}; latency {num(record.get('latency_s'))} s; images sent {record.get('images_sent', 0)}</p>",
+        f"<p>{verdict}; latency {num(record.get('latency_s'))} s; {escape(images_note(record))}</p>",
     ]
     if record.get("error"):
         parts.append(f"<p class='bad'>error: {escape(str(record['error']))}</p>")
@@ -660,21 +495,25 @@ def _trace_record(record: dict[str, Any], run_dir: Path, trace_dir: Path, index:
     if calls:
         rows = [
             [
+                f"#{number}",
                 str(c.get("turn", "")),
                 str(c.get("name")),
                 json.dumps(c.get("arguments") or {}),
                 "yes" if c.get("ok", True) else "no",
                 str(c.get("message") or ""),
             ]
-            for c in calls
+            for number, c in enumerate(calls, 1)
         ]
-        parts.append("<h3>Tool sequence</h3>" + _html_table(["turn", "tool", "arguments", "valid", "message"], rows))
+        header = ["#", "turn", "tool", "arguments", "valid", "message"]
+        parts.append("<h3>Tool sequence</h3>" + _html_table(header, rows))
     images = [i for i in record.get("images") or [] if i in index]
     if images:
-        boxes = _frames_with_boxes(record, index)
+        boxes, made = boxes_by_frame(record, index), crop_calls(record)
         evidence = os.path.relpath(run_dir / "evidence", trace_dir)
-        figures = "".join(_figure(f"{evidence}/{i}.jpg", index[i], boxes.get(i, [])) for i in images)
-        parts.append(f"<h3>What the judge saw ({len(images)} images)</h3><div>{figures}</div>")
+        figures = "".join(figure(f"{evidence}/{i}.jpg", index[i], boxes.get(i, []), made.get(i)) for i in images)
+        parts.append(
+            f"<h3>What the judge saw ({len(images)} distinct images; click one for full size)</h3><div>{figures}</div>"
+        )
     elif record.get("images"):
         parts.append("<p class='muted'>The images of this judgment were not saved in this RUN_DIR.</p>")
     return "".join(parts)
@@ -742,11 +581,14 @@ def write_report(
     dirs = [Path(d) for d in run_dirs]
     out_dir = Path(out) if out else dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {
+    report: dict[str, Any] = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "invalid_policy": invalid_policy,
         "runs": [summarize(d, invalid_policy, n_boot=n_boot, seed=seed) for d in dirs],
     }
+    if len(dirs) > 1:
+        records = [read_results(d / "results.jsonl") for d in dirs]
+        report["side_by_side"] = shared_comparison(records, invalid_policy, n_boot=n_boot, seed=seed)
     paths = {"summary": out_dir / "summary.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
     paths["summary"].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     paths["markdown"].write_text(render_markdown(report), encoding="utf-8")

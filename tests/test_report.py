@@ -1,19 +1,22 @@
 """Reports: report.md numbers equal summary.json, self-contained HTML with plots, escaped text, trace
-pages with the frames the judge saw and zoom boxes, several runs side by side, headless Chromium."""
+pages with the frames the judge saw and zoom boxes, several runs side by side (on the samples they
+share), wording that follows the paired test, chart text inside its SVG viewport, headless Chromium."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from vrb_agent.benchmark import run_benchmark
-from vrb_agent.benchmark.report import trace_name, write_report
+from vrb_agent.benchmark.report import headline, trace_name, write_report
 from vrb_agent.judges.scripted import ScriptedBackend
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,3 +164,226 @@ def test_html_opens_in_headless_chromium_without_console_errors(run_dir, tmp_pat
     assert console == [] and dom.count("<svg") >= 4 and "Accuracy by dimension" in dom
     dom, console = chromium_console(run_dir / "traces" / trace_name("s001"))
     assert console == [] and "What the judge saw" in dom
+
+
+# ---- wording, shared samples, chart geometry ----------------------------------------------------
+
+LONG_DIMS = ("long-form perception of very small objects", "d1", "temporal_order/very-long-name")
+
+
+@pytest.fixture
+def sweep_run(tmp_path, make_bench_dataset, fake_judge) -> Path:
+    """A frames x k sweep over long dimension names: every chart the report draws, at its widest."""
+    data = make_bench_dataset(n=6, dims=LONG_DIMS, name="sweep-data")
+    out = tmp_path / "sweep"
+    run_benchmark(
+        out=out, dataset="generic", data=str(data), backend=ScriptedBackend(), judge=fake_judge,
+        frames=[4, 16], k=[1, 2], progress=False,
+    )  # fmt: skip
+    return out
+
+
+def test_wording_follows_the_paired_test(tmp_path, make_bench_dataset, fake_judge_cls):
+    # agentic fixes 4 of 12 and breaks none: the CI of Δ lies above 0 but McNemar p = 0.125, so no
+    # direction may be claimed
+    data = make_bench_dataset(n=12, name="few")
+    weak = tmp_path / "weak"
+    judge = fake_judge_cls(right_below={"single": 4, "agentic": 8})
+    run_benchmark(out=weak, dataset="generic", data=str(data), backend=ScriptedBackend(), judge=judge, progress=False)
+    paths = write_report([weak], n_boot=300, traces=False)
+    report = json.loads(paths["summary"].read_text())
+    comp = report["runs"][0]["comparisons"][0]
+    assert comp["mcnemar_p"] == pytest.approx(0.125) and comp["ci"][0] > 0
+    markdown = paths["markdown"].read_text()
+    assert "Overall: agentic and single-pass show no significant difference" in markdown
+    assert "beats" not in markdown and "beats" not in paths["html"].read_text()
+    assert headline(report).splitlines()[-1].endswith("McNemar p=0.125: no significant difference")
+    # agentic right on 27 of 30, single on 6: fixed 21, broken 0, p < 1e-6 and the CI above 0
+    data = make_bench_dataset(n=30, name="many")
+    strong = tmp_path / "strong"
+    judge = fake_judge_cls(right_below={"single": 2, "agentic": 9})
+    run_benchmark(out=strong, dataset="generic", data=str(data), backend=ScriptedBackend(), judge=judge, progress=False)
+    paths = write_report([strong], n_boot=300, traces=False)
+    assert "Overall: agentic beats single-pass, 90.0% vs 20.0%" in paths["markdown"].read_text()
+    assert headline(json.loads(paths["summary"].read_text())).endswith(": agentic beats single-pass")
+
+
+def test_side_by_side_compares_runs_on_their_shared_samples(run_dir, tmp_path, make_bench_dataset, fake_judge_cls):
+    data = make_bench_dataset(n=6, name="other")  # s000..s005: half of the first run's samples
+    second = tmp_path / "run-b"
+    judge = fake_judge_cls(right_below={"single": 2, "agentic": 9})
+    run_benchmark(out=second, dataset="generic", data=str(data), backend=ScriptedBackend(), judge=judge, progress=False)
+    paths = write_report([run_dir, second], tmp_path / "compare", n_boot=200, traces=False)
+    shared = json.loads(paths["summary"].read_text())["side_by_side"]
+    assert shared["samples"] == [12, 6] and shared["shared_samples"] == 6 and not shared["same_samples"]
+    cells = {c["mode"]: c["cells"] for c in shared["conditions"]}
+    assert all(c["shared"] == 6 for c in shared["conditions"])
+    # on s000..s005 the first run's single pass is right on 0-4 (5/6), not its 7/12 over all 12 samples
+    assert [cell["n"] for cell in cells["single"]] == [6, 6]
+    assert [cell["accuracy"] for cell in cells["single"]] == pytest.approx([5 / 6, 2 / 6])
+    assert [cell["accuracy"] for cell in cells["agentic"]] == pytest.approx([6 / 6, 6 / 6])
+    note = "The runs judged different samples (run (scripted/scripted) 12, run-b (scripted/scripted) 6)"
+    for text in (paths["markdown"].read_text(), paths["html"].read_text()):
+        assert note in text and "6 shared by all runs" in text
+    single_row = next(r for r in _md_rows(paths["markdown"].read_text(), "condition") if r[0].startswith("single"))
+    assert single_row[1] == "6" and single_row[2].startswith("83.3 [") and single_row[2].endswith("(n=6)")
+    same = write_report([run_dir, run_dir], tmp_path / "same", n_boot=200, traces=False)
+    assert "All runs judged the same 12 samples." in same["markdown"].read_text()
+
+
+def _svgs(html: str) -> list[ET.Element]:
+    return [ET.fromstring(block) for block in re.findall(r"<svg\b.*?</svg>", html, flags=re.S)]
+
+
+def _font(size: float, bold: bool):
+    from PIL import ImageFont
+
+    try:  # what Chromium draws with here; Pillow's bundled font where DejaVu is missing
+        return ImageFont.truetype("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf", size)
+    except OSError:
+        return ImageFont.load_default(size)
+
+
+def _text_corners(text: ET.Element) -> list[tuple[float, float]]:
+    """The corners of a <text>'s glyph box measured with a real font, after its rotate() transform."""
+    x, y, size = float(text.get("x", 0)), float(text.get("y", 0)), float(text.get("font-size", 16))
+    font = _font(size, text.get("font-weight") == "bold")
+    x0, y0, x1, y1 = font.getbbox(text.text or "", anchor="ls")
+    shift = {"start": 0.0, "middle": -(x1 - x0) / 2, "end": -(x1 - x0)}[text.get("text-anchor", "start")]
+    match = re.fullmatch(r"rotate\(([-\d.]+) ([-\d.]+) ([-\d.]+)\)", text.get("transform", "rotate(0 0 0)"))
+    assert match, text.get("transform")
+    turn, cx, cy = math.radians(float(match[1])), float(match[2]), float(match[3])
+    corners = [(x + shift + dx, y + dy) for dx in (0, x1 - x0) for dy in (y0, y1)]
+    return [
+        (cx + (px - cx) * math.cos(turn) - (py - cy) * math.sin(turn),
+         cy + (px - cx) * math.sin(turn) + (py - cy) * math.cos(turn))
+        for px, py in corners
+    ]  # fmt: skip
+
+
+def _clipped_texts(html: str) -> list[str]:
+    ns = "{http://www.w3.org/2000/svg}"
+    clipped = []
+    for svg in _svgs(html):
+        vx, vy, vw, vh = (float(v) for v in svg.get("viewBox", "").split())
+        for text in svg.iter(f"{ns}text"):
+            if any(not (vx - 0.5 <= px <= vx + vw + 0.5 and vy - 0.5 <= py <= vy + vh + 0.5)
+                   for px, py in _text_corners(text)):  # fmt: skip
+                clipped.append(f"{svg.get('aria-label')}: {text.text}")
+    return clipped
+
+
+def test_every_chart_text_lies_inside_its_svg_viewport(sweep_run):
+    paths = write_report([sweep_run], n_boot=200)
+    html = paths["html"].read_text()
+    titles = [svg.get("aria-label") for svg in _svgs(html)]
+    assert "Overall accuracy against frames (95% CI)" in titles and "Overall accuracy against k (95% CI)" in titles
+    assert len(titles) >= 6  # accuracy, flips (one per comparison), tool calls, images, frames, k
+    assert _clipped_texts(html) == []
+    control = (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 60 20"><text x="40" y="15">clipped label</text></svg>'
+    )
+    assert _clipped_texts(control) == ["None: clipped label"]  # the check sees text past the edge
+    page = (sweep_run / "traces" / trace_name("s000")).read_text()
+    assert _clipped_texts(page) == []  # zoom-box numbers stay inside their frames
+
+
+def test_frames_and_images_plots_have_error_bars_at_honest_x(sweep_run):
+    paths = write_report([sweep_run], n_boot=200)
+    html = paths["html"].read_text()
+    summary = json.loads(paths["summary"].read_text())["runs"][0]
+    for svg in _svgs(html):
+        title = svg.get("aria-label") or ""
+        if not title.startswith(("Overall accuracy against", "Accuracy against images")):
+            continue
+        ns = "{http://www.w3.org/2000/svg}"
+        points = [c.findtext(f"{ns}title") for c in svg.iter(f"{ns}circle")]
+        assert points and all(re.search(r"% \[[\d.]+, [\d.]+\]", p) for p in points), points
+        whiskers = [line for line in svg.iter(f"{ns}line") if line.get("stroke") == "#222"]
+        assert len(whiskers) == 3 * len(points)  # a bar and two caps per point
+    # the fake judge sends 2 images single-pass and 3 agentic: the points sit at 2 and 3, not at bin centres
+    by_mode = {c["mode"]: c["accuracy_by_images"] for c in summary["conditions"]}
+    assert {r["mean_images"] for r in by_mode["single"]} == {2.0} and {
+        r["mean_images"] for r in by_mode["agentic"]
+    } == {3.0}
+    images_svg = next(s for s in _svgs(html) if (s.get("aria-label") or "").startswith("Accuracy against images"))
+    tips = [
+        c.findtext("{http://www.w3.org/2000/svg}title") for c in images_svg.iter("{http://www.w3.org/2000/svg}circle")
+    ]
+    assert any("images per verdict (mean of each bin) 2 →" in t and "(bin 2-4, n=6)" in t for t in tips)
+
+
+def test_trace_page_numbers_overlapping_zooms_and_links_full_size(tmp_path):
+    from vrb_agent.benchmark.trace_figures import boxes_by_frame, crop_calls, figure, images_note
+
+    frame = {"id": "ev-frame", "label": "frame t=4.20s", "timestamp": 4.2, "width": 768, "height": 432, "box": None}
+    crops = {f"ev-crop{i}": {"id": f"ev-crop{i}", "label": "zoom", "timestamp": 4.2, "width": 768, "height": 432,
+                             "box": [0, 0, 500, 500]} for i in range(3)}  # fmt: skip
+    calls = [{"name": "select_frames", "arguments": {"timestamps": [4.2]}, "ok": True, "images": ["ev-frame"]}]
+    calls += [
+        {"name": "zoom", "arguments": {"timestamp": 4.2, "box": [i * 250, 0, i * 250 + 500, 500]}, "ok": True,
+         "images": [f"ev-crop{i}"]}
+        for i in range(3)
+    ]  # fmt: skip
+    record = {"evidence": calls, "images": ["ev-frame", *crops], "images_sent": 41, "usage": {"calls": 2}}
+    index = {"ev-frame": frame, **crops}
+    (zooms,) = boxes_by_frame(record, index).values()
+    assert [z.number for z in zooms] == [2, 3, 4]  # the tool sequence's numbers (call 1 selected frames)
+    assert len({z.colour for z in zooms}) == 3
+    html = figure("../evidence/ev-frame.jpg", frame, zooms, None)
+    assert html.startswith('<figure><a href="../evidence/ev-frame.jpg" target="_blank"')
+    labels = re.findall(r"<text [^>]*>(\d+)</text>", html)
+    assert labels == ["2", "3", "4"] and "zoom boxes of calls #2, #3, #4" in html
+    assert crop_calls(record)["ev-crop1"] == 3 and "from call #3" in figure("x.jpg", crops["ev-crop1"], [], 3)
+    assert images_note(record) == (
+        "images sent 41 (summed over 2 model calls): 4 distinct images plus 37 sent again, because each "
+        "model call re-sends the images still in the judge's context"
+    )
+
+
+def test_trace_pages_explain_images_sent_and_open_full_size(run_dir):
+    write_report([run_dir], n_boot=200)
+    page = (run_dir / "traces" / trace_name("s000")).read_text()
+    # the fake judge's agentic cell: 3 images sent, all distinct, in 3 model calls
+    assert "images sent 3 (summed over 3 model calls)" in page and "sent again" not in page
+    thumbs = re.findall(r'<a href="([^"]+)" target="_blank"[^>]*><svg', page)
+    assert len(thumbs) == 5 and thumbs == re.findall(r'<image href="([^"]+)"', page)
+    assert "<th>#</th><th>turn</th>" in page and "<td>#1</td>" in page
+    assert "zoom boxes of calls #1" in page and "from call #1" in page
+
+
+CLIP_PROBE = """<script>
+const clipped = [];
+for (const svg of document.querySelectorAll("svg")) {
+  const box = svg.getBoundingClientRect();
+  for (const text of svg.querySelectorAll("text")) {
+    const r = text.getBoundingClientRect();
+    if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+      clipped.push(svg.getAttribute("aria-label") + ": " + text.textContent);
+  }
+}
+const out = document.createElement("pre"); out.id = "clipped"; out.textContent = JSON.stringify(clipped);
+document.body.appendChild(out);
+</script>"""
+
+
+def chromium_clipped(page: Path) -> list[str]:
+    """Texts whose rendered box leaves their SVG, measured by Chromium on a copy of `page`."""
+    probe = page.with_name(f"probe-{page.name}")
+    probe.write_text(page.read_text().replace("</body>", CLIP_PROBE + "</body>"))
+    dom, _ = chromium_console(probe)
+    probe.unlink()
+    match = re.search(r'<pre id="clipped">(.*?)</pre>', dom, flags=re.S)
+    assert match, dom[-2000:]
+    return json.loads(match[1].replace("&quot;", '"').replace("&amp;", "&"))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
+def test_chromium_renders_every_chart_text_inside_its_svg(sweep_run, tmp_path):
+    paths = write_report([sweep_run], n_boot=200)
+    control = tmp_path / "control.html"
+    control.write_text('<!DOCTYPE html><html><body><svg width="60" height="20" viewBox="0 0 60 20" '
+                       'aria-label="c"><text x="40" y="15">clipped label</text></svg></body></html>')  # fmt: skip
+    assert chromium_clipped(control) == ["c: clipped label"]
+    assert chromium_clipped(paths["html"]) == []
+    assert chromium_clipped(sweep_run / "traces" / trace_name("s000")) == []

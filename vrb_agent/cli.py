@@ -18,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: no `<bool>` / `<list[str]>` type labels
 )
 
 # Typer (>= 0.20) vendors click: reach its exception classes through a public name.
@@ -42,7 +43,8 @@ BackendFlag = Annotated[
 ModelFlag = Annotated[str | None, typer.Option("--model", "-m", help="Model id (default: the backend's).")]
 BaseUrlFlag = Annotated[str | None, typer.Option(help="API base URL (OpenAI-compatible servers).")]
 BackendOptionFlag = Annotated[
-    list[str] | None, typer.Option("--backend-option", "-O", help="Backend option KEY=VALUE (repeatable).")
+    list[str] | None,
+    typer.Option("--backend-option", "-O", metavar="KEY=VALUE", help="Backend option KEY=VALUE (repeatable)."),
 ]
 SAMPLE_KEYS = ("question", "response_a", "response_b")
 
@@ -416,7 +418,9 @@ def report_command(
 
 # --- probes / demo (probe-suite issue) -----------------------------------------------------------
 
-probes_app = typer.Typer(help="The perception probe suite: synthetic videos that test where judges go blind.")
+probes_app = typer.Typer(
+    help="The perception probe suite: synthetic videos that test where judges go blind.", rich_markup_mode=None
+)
 app.add_typer(probes_app, name="probes")
 
 
@@ -486,6 +490,8 @@ def probes_make(
     except ProbeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        fail(f"interrupted; {out}/probes.jsonl was not written (it is written last); run the command again", 130)
     typer.echo(f"wrote {n * len(chosen)} probes ({difficulty}, seed {seed}) to {path}")
     typer.echo(f"next: vrb-agent bench --dataset probes --data {out} --backend sim --out runs/probes")
 
@@ -505,15 +511,21 @@ def demo(
     (a stand-in for demos and tests, not a reward model), write the report and print the headline."""
     import time  # noqa: PLC0415
 
-    from vrb_agent.benchmark.demo import run_demo  # noqa: PLC0415
+    from vrb_agent.benchmark.demo import demo_root, run_demo  # noqa: PLC0415
     from vrb_agent.benchmark.probes import ProbeError  # noqa: PLC0415
-    from vrb_agent.benchmark.report import headline  # noqa: PLC0415
+    from vrb_agent.benchmark.report import SIGNIFICANCE_RULE, headline  # noqa: PLC0415
     from vrb_agent.errors import VrbError  # noqa: PLC0415
 
     started = time.perf_counter()
+    root = demo_root(out)
     try:
         result = run_demo(
-            out, n=n, seed=seed, difficulty=difficulty, concurrency=concurrency, on_stage=lambda s: typer.echo(f"• {s}")
+            root,
+            n=n,
+            seed=seed,
+            difficulty=difficulty,
+            concurrency=concurrency,
+            on_stage=lambda s: typer.echo(f"• {s}"),
         )
     except ProbeError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -521,11 +533,14 @@ def demo(
     except VrbError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(3) from None
+    except KeyboardInterrupt:
+        fail(f"interrupted; finished judgments are kept in {root}: `vrb-agent demo --out {root}` resumes", 130)
     typer.echo("")
     typer.echo(headline(result.report))
     typer.echo("")
     for line in result.findings():
         typer.echo(f"  {line}")
+    typer.echo(f"  ({SIGNIFICANCE_RULE})")
     typer.echo("")
     typer.echo(
         f"done in {time.perf_counter() - started:.0f} s. Open the report: {result.paths['html'].resolve().as_uri()}"

@@ -46,6 +46,11 @@ class DemoResult:
         ]
 
 
+def demo_root(out: str | Path | None) -> Path:
+    """OUT, or a new temporary directory (kept, so an interrupted demo can be resumed into it)."""
+    return Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vrb-demo-"))
+
+
 def run_demo(
     out: str | Path | None = None,
     *,
@@ -58,7 +63,7 @@ def run_demo(
 ) -> DemoResult:
     """Build the suite in OUT/suite, judge it into OUT/run with `sim` in both modes, write the report
     into OUT/run. Re-running into the same OUT resumes the run instead of redoing it."""
-    root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="vrb-demo-"))
+    root = demo_root(out)
     say = on_stage or (lambda _: None)
     suite_dir, run_dir = root / "suite", root / "run"
     suite = suite_dir / "probes.jsonl"

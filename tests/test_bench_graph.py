@@ -69,7 +69,7 @@ def test_graph_run_records_evidence_traces_and_cache(tmp_path, make_bench_datase
     comparison = summary["runs"][0]["comparisons"][0]
     assert (comparison["fixed"], comparison["broken"], comparison["both_right"]) == (3, 0, 3)
     page = (out / "traces" / trace_name("s001")).read_text()
-    assert "zoom box drawn" in page and "zoomed &lt;in&gt;" in page
+    assert "zoom boxes of calls #1" in page and "zoomed &lt;in&gt;" in page
     assert len(re.findall(r'fill="none" stroke="#ff2d2d"', page)) == 1
 
     replay = ScriptedBackend([], model="scripted-judge")  # no replies: any cache miss would error

@@ -57,18 +57,18 @@ def trace_name(sample_id: str) -> str:
     return f"{safe}-{hashlib.sha1(sample_id.encode()).hexdigest()[:8]}.html"
 
 
+READINGS = {1: "agentic beats single-pass", -1: "agentic is worse than single-pass", 0: "no significant difference"}
+
+
 def direction_text(row: dict[str, Any]) -> str:
     """What a paired agentic-vs-single row supports: a direction only when the test is significant."""
-    return {1: "agentic beats single-pass", -1: "agentic is worse than single-pass"}.get(
-        paired_direction(row), "no significant difference"
-    )
+    return READINGS[paired_direction(row)]
 
 
 def comparison_finding(row: dict[str, Any]) -> str:
     """One sentence for a paired comparison: the reading its test supports, then its figures."""
-    reading = direction_text(row)
-    if reading == "no significant difference":
-        reading = "agentic and single-pass show no significant difference"
+    direction = paired_direction(row)
+    reading = READINGS[direction] if direction else "agentic and single-pass show no significant difference"
     return (
         f"{reading}, {pct(row['treatment_accuracy'])}% vs {pct(row['baseline_accuracy'])}% "
         f"(Δ {pct(row['difference'])} pts, 95% CI {ci_text(row['ci'])}, McNemar p={p_text(row['mcnemar_p'])}, "

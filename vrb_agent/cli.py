@@ -398,7 +398,7 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
 
 @app.command("report")
 def report_command(
-    run_dirs: Annotated[list[str], typer.Argument(help="One or more RUN_DIRs written by `vrb-agent bench`.")],
+    run_dirs: Annotated[list[str], typer.Argument(metavar="RUN_DIR", hidden=True)],  # described in the docstring
     out: Annotated[str | None, typer.Option(help="Where to write the report (default: the first RUN_DIR).")] = None,
     invalid_policy: Annotated[str, typer.Option(help="Score of invalid/tie/refused/error: wrong | drop | half.")] = (
         "wrong"
@@ -406,7 +406,8 @@ def report_command(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CIs.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
-    """Write summary.json, report.md and a self-contained report.html (runs side by side), plus trace pages."""
+    """Report on one or more RUN_DIRs written by `vrb-agent bench`: summary.json, report.md and a
+    self-contained report.html (several runs side by side, on their shared samples), plus trace pages."""
     policy = checked_policy(invalid_policy)
     if bootstrap < 100:
         fail(f"--bootstrap {bootstrap}: use at least 100 resamples", EXIT_USAGE)

@@ -111,6 +111,11 @@ def vision_token_ids(tokenizer: Any) -> dict[str, int]:
     }
 
 
+def _mrope_section(head_dim: int) -> list[int]:
+    """Temporal/height/width rotary sections; they must add up to head_dim / 2 (vLLM checks)."""
+    return [head_dim // 4, head_dim // 8, head_dim // 8]
+
+
 def _text_config(tokenizer: Any, hidden: int, layers: int, heads: int, positions: int) -> dict[str, Any]:
     return {
         "vocab_size": len(tokenizer),
@@ -120,7 +125,11 @@ def _text_config(tokenizer: Any, hidden: int, layers: int, heads: int, positions
         "num_attention_heads": heads,
         "num_key_value_heads": max(1, heads // 2),
         "max_position_embeddings": positions,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]},
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "mrope_section": _mrope_section(hidden // heads),
+        },
         "bos_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         "eos_token_id": tokenizer.convert_tokens_to_ids("<|im_end|>"),
         "pad_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"),

@@ -13,6 +13,7 @@ fit, `ContextOverflowError` says so, naming the numbers and the flags to change.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vrb_agent.judges.base import BackendError, ImagePart, Message, ModelRequest, TextPart
@@ -48,8 +49,8 @@ class VisionRules:
             )
         cap = self.max_pixels if max_pixels is None else max_pixels
         factor = self.factor
-        h_bar = max(factor, round(height / factor) * factor)
-        w_bar = max(factor, round(width / factor) * factor)
+        h_bar = round(height / factor) * factor
+        w_bar = round(width / factor) * factor
         if h_bar * w_bar > cap:
             beta = math.sqrt((height * width) / cap)
             h_bar = max(factor, math.floor(height / beta / factor) * factor)
@@ -94,9 +95,25 @@ def _image_parts(messages: list[Message]) -> list[ImagePart]:
     return parts
 
 
-def fit_to_context(request: ModelRequest, rules: VisionRules, text_tokens: int, context: int, where: str) -> Fit:
+def fit_to_context(
+    request: ModelRequest, rules: VisionRules, count_text: Callable[[ModelRequest], int], context: int, where: str
+) -> Fit:
     """The request shrunk (pixel cap, then fewer images) so that its text, images and output budget
-    fit `context` tokens. `where` names the context's source for messages (e.g. "config.json")."""
+    fit `context` tokens. `count_text` gives a request's text tokens (images not included); it is
+    asked again after images were left out, since their notes are text too. `where` names the
+    context's source for messages (e.g. "config.json")."""
+    text_tokens = count_text(request)
+    fit = _plan(request, rules, text_tokens, context, where)
+    for _ in range(4):  # the notes of left-out images may need a few more images to go
+        grown = count_text(fit.request)
+        if grown <= text_tokens:
+            break
+        text_tokens = grown
+        fit = _plan(request, rules, text_tokens, context, where)
+    return fit
+
+
+def _plan(request: ModelRequest, rules: VisionRules, text_tokens: int, context: int, where: str) -> Fit:
     sizes = image_sizes(request)
     budget = context - request.max_output_tokens - text_tokens
     if budget < 0 or (budget == 0 and sizes):
@@ -154,7 +171,7 @@ def _drop_images(
             break
         dropped.add(index)
         total -= costs[index]
-    messages = _without_images(request.messages, dropped)
+    messages = _without_images(request, dropped)
     note = (
         f"{len(dropped)} of {len(sizes)} images left out (oldest first) and the rest downscaled to at most "
         f"{cap} pixels to fit the model's {context}-token context ({where}); lower --frames or --max-images"
@@ -176,24 +193,21 @@ def _drop_order(messages: list[Message]) -> list[int]:
     return older + last
 
 
-def _without_images(messages: list[Message], dropped: set[int]) -> list[Message]:
-    """Copies of `messages` with the dropped images replaced by a note naming what they showed."""
+def _without_images(request: ModelRequest, dropped: set[int]) -> list[Message]:
+    """Copies of the messages with the dropped images replaced by a note naming what they showed."""
     counter = iter(range(10**9))
+
+    def keep_or_note(part: object) -> object:
+        if not isinstance(part, ImagePart) or next(counter) not in dropped:
+            return part
+        label = part.label or request.evidence_store().get(part.evidence_id).label or "an image"
+        return TextPart(text=f"[image left out to fit the model's context: {label}]")
+
     out: list[Message] = []
-    for message in messages:
+    for message in request.messages:
         copy = message.model_copy(deep=True)
-        copy.parts = [
-            _note_if_dropped(p, next(counter), dropped) if isinstance(p, ImagePart) else p for p in copy.parts
-        ]
+        copy.parts = [keep_or_note(p) for p in copy.parts]  # type: ignore[misc]
         for result in copy.tool_results:
-            result.parts = [
-                _note_if_dropped(p, next(counter), dropped) if isinstance(p, ImagePart) else p for p in result.parts
-            ]
+            result.parts = [keep_or_note(p) for p in result.parts]  # type: ignore[misc]
         out.append(copy)
     return out
-
-
-def _note_if_dropped(part: ImagePart, index: int, dropped: set[int]) -> ImagePart | TextPart:
-    if index not in dropped:
-        return part
-    return TextPart(text=f"[image left out to fit the model's context: {part.label or 'an image'}]")

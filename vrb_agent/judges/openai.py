@@ -336,7 +336,7 @@ class VLLMBackend(OpenAIBackend):
         if self.max_model_len is None:
             return Fit(request, self.rules.max_pixels)
         where = "option max_model_len, the server's --max-model-len"
-        return fit_to_context(request, self.rules, _estimated_text_tokens(request), self.max_model_len, where)
+        return fit_to_context(request, self.rules, _estimated_text_tokens, self.max_model_len, where)
 
     @staticmethod
     def _assistant(message: Message) -> Payload:

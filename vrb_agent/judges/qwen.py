@@ -503,10 +503,13 @@ class QwenBackend(Backend):
     def fit(self, request: ModelRequest) -> Fit:
         """`request` fitted to the context: text tokens counted by the tokenizer on the rendered
         prompt (each image still one pad token), images by the processor's resize rules."""
-        chat = _ChatBuilder(request).build()
         tokenizer = self.loaded.processor.tokenizer
-        text_tokens = len(tokenizer(self._render(chat))["input_ids"]) - len(chat.images)
-        return fit_to_context(request, self.rules, text_tokens, self.context, self.context_source)
+
+        def count_text(candidate: ModelRequest) -> int:
+            chat = _ChatBuilder(candidate).build()
+            return len(tokenizer(self._render(chat))["input_ids"]) - len(chat.images)
+
+        return fit_to_context(request, self.rules, count_text, self.context, self.context_source)
 
     def _check_context(self, prompt_tokens: int, max_output_tokens: int) -> None:
         """The exact count after encoding (native video included) against the context."""

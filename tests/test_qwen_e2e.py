@@ -149,3 +149,26 @@ def test_benchmark_run_shares_one_model_across_concurrent_judgments(
     calls = sum(r["usage"]["calls"] for r in records)
     assert calls == backend.loaded.generate_calls - generate_calls  # every model call ran on the one shared model
     assert get_backend("qwen", model=path).loaded is backend.loaded
+
+
+def test_cli_where_torchvision_cannot_load_exits_3_naming_a_matching_pair(
+    tiny_qwen_dirs: dict[str, Path], square_video: Path
+) -> None:
+    """Outside the tests nothing patches torchvision: a wheel whose C operators do not load beside
+    this torch (make's CPU torch with PyPI's CUDA torchvision) is a configuration error that says
+    what to install, not a traceback."""
+    probe = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True, check=False)
+    if probe.returncode == 0:
+        pytest.skip("torchvision loads with this torch: nothing to report")
+    command = ["judge", str(square_video), "--question", "q", "--response-a", "a", "--response-b", "b"]
+    model = str(tiny_qwen_dirs["qwen3_vl_8b_instruct"])
+    result = subprocess.run(
+        [sys.executable, "-m", "vrb_agent.cli", *command, "--backend", "qwen", "--model", model],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "torch==2.14.1 torchvision==0.29.1" in result.stderr and "Traceback" not in result.stderr

@@ -66,7 +66,7 @@ OPTIONS = (
     "max_pixels",
 )
 SAMPLING = ("auto", "request")
-MIN_TRANSFORMERS = (4, 57)
+MIN_TRANSFORMERS = (5, 0)  # the oldest release the tests pass on (make test-transformers-min)
 VIDEO_MAX_SIDE = 768  # clip frames are decoded at most this large; the processor's pixel cap applies after
 
 QWEN_TOOL_TEMPLATE = """\
@@ -149,13 +149,15 @@ def _import_extra() -> tuple[Any, Any]:
         if "torchvision::" not in str(exc):
             raise
         raise ConfigError(
-            "torchvision does not match the installed torch (its operators failed to load): install the "
-            f"torchvision release built for torch {torch.__version__}, e.g. pip install torch torchvision together"
+            f"torchvision's C operators do not load beside torch {torch.__version__} (the two wheels were not "
+            "built together, e.g. PyPI's CUDA torchvision beside a CPU torch): install a matching pair in one "
+            "command, e.g. pip install torch==2.14.1 torchvision==0.29.1, then pip install 'vrb-agent[qwen]'"
         ) from None
     version = tuple(int(p) for p in transformers.__version__.split(".")[:2] if p.isdigit())
     if version < MIN_TRANSFORMERS:
         raise ConfigError(
-            f"the qwen backend needs transformers>=4.57 for Qwen3-VL (found {transformers.__version__}): {INSTALL_HINT}"
+            f"the qwen backend needs transformers>=5.0 (found {transformers.__version__}; 4.x mis-times "
+            f"Qwen2.5-VL clips and lays out Qwen3-VL video differently): {INSTALL_HINT}"
         )
     return torch, transformers
 

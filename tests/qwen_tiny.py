@@ -137,7 +137,7 @@ def _text_config(tokenizer: Any, hidden: int, layers: int, heads: int, positions
 
 
 def tiny_config(  # noqa: PLR0917
-    kind: str, tokenizer: Any, hidden: int = 32, layers: int = 2, heads: int = 4, positions: int = 4096
+    kind: str, tokenizer: Any, hidden: int = 32, layers: int = 2, heads: int = 4, positions: int = 32768
 ) -> Any:
     """`heads` sets head_dim = hidden / heads (vLLM's CPU attention needs 64); `positions` the context."""
     text = _text_config(tokenizer, hidden, layers, heads, positions)
@@ -226,7 +226,7 @@ def build_tiny_qwen(  # noqa: PLR0917
     hub: str | None = None,
     hidden: int = 32,
     heads: int = 4,
-    positions: int = 4096,
+    positions: int = 32768,
 ) -> Path:
     """Write a tiny random-weight `kind` checkpoint (`qwen2_5_vl` or `qwen3_vl`) to `directory`.
 

@@ -393,7 +393,9 @@ def test_video_clip_carries_true_times(tiny_qwen_dirs: dict[str, Path], square_v
         assert "clip 1.00-3.00s at 2 fps: " in text
         if kind == "qwen2_5_vl":  # temporal positions advance by the clip's real sampling rate
             assert inputs["second_per_grid_ts"] == pytest.approx([1.0])  # 2 frames per grid / 2 fps
-        else:  # Qwen3-VL writes each pair's mean time into the prompt
+        else:  # Qwen3-VL writes each pair's mean time into the prompt, the same on every transformers
             assert "<1.2 seconds>" in text and "<2.2 seconds>" in text
+            assert "at 2 fps: <1.2 seconds><|vision_start|><|video_pad|>" in text
+            assert text.count("<|vision_start|>") == text.count("<|vision_end|>") == 2  # no outer pair
         reply = backend.generate(request)
         assert reply.usage.output_tokens >= 1

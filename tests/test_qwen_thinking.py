@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.qwen_recording import RecordingQwen
 from tests.qwen_tiny import allow_torchvision_without_ops
 from vrb_agent.agents.api import ajudge
 from vrb_agent.judges.base import ImagePart, Message, ModelReply, ModelRequest, TextPart, ToolCall, ToolResult
@@ -25,19 +26,6 @@ from vrb_agent.tools.evidence import EvidenceStore
 allow_torchvision_without_ops()  # this machine's torchvision wheel lacks its C ops (test set-up only)
 
 QUESTION = "Which digit appears in the bottom-left corner?"
-
-
-class RecordingQwen(QwenBackend):
-    """The real backend, keeping each request and reply."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.exchanges: list[tuple[ModelRequest, ModelReply]] = []
-
-    async def complete(self, request: ModelRequest) -> ModelReply:
-        reply = await super().complete(request)
-        self.exchanges.append((request, reply))
-        return reply
 
 
 def never_closing(path: Path) -> RecordingQwen:

@@ -30,18 +30,12 @@ SERVED_NAME = "tiny-qwen3-vl"
 MAX_MODEL_LEN = 16384
 START_TIMEOUT_S = 600.0
 SERVER_MAX_PIXELS = 1024 * 32 * 32  # at most 1,024 visual tokens per image
-SITECUSTOMIZE = '''"""Test-only: import torchvision without its C operators in every vLLM process."""
-import importlib.util, sys, types
-if importlib.util.find_spec("torchvision") is not None:
-    try:
-        import torchvision  # noqa: F401
-    except RuntimeError as exc:
-        if "torchvision::" not in str(exc):
-            raise
-        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
-'''
+# Test-only, in every vLLM process: import torchvision without its C operators (as the qwen tests do).
+SITECUSTOMIZE = """import sys
+sys.path.append({root!r})
+from tests.qwen_tiny import allow_torchvision_without_ops
+allow_torchvision_without_ops()
+"""
 
 
 @dataclass
@@ -94,7 +88,7 @@ def serve(python: str, root: Path) -> Iterator[VLLMServer]:
     model, template = build_model(root)
     site = root / "site"
     site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE.format(root=str(Path(__file__).resolve().parents[1])))
     port = _free_port()
     log = root / "vllm.log"
     env = {

@@ -115,6 +115,10 @@ QWEN_TOOL_TEMPLATE = """\
 """
 
 _PROBE_TOOL = "vrb_probe_tool"
+# Qwen3-VL's processor expands a video into `<t seconds><|vision_start|>pads<|vision_end|>` per frame
+# group. Given the template's wrapped slot, transformers 5.0 replaces the whole slot and later 5.x
+# releases only the pad (an extra outer vision_start/end); a bare pad lays out the same on both.
+QWEN3_VIDEO_SLOT = "<|vision_start|><|video_pad|><|vision_end|>"
 
 
 # ---- loading (once per process) -----------------------------------------------------------------
@@ -539,6 +543,8 @@ class QwenBackend(Backend):
         """Prompt text plus pixels -> model inputs (image/video pads expanded by the processor)."""
         processor = self.loaded.processor
         text = self._render(chat) if prompt is None else prompt
+        if chat.videos and type(processor).__name__.startswith("Qwen3VL"):
+            text = text.replace(QWEN3_VIDEO_SLOT, "<|video_pad|>")
         kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt", "padding": True}
         if chat.images:
             kwargs["images"] = chat.images

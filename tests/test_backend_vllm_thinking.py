@@ -3,7 +3,8 @@
 Without `--reasoning-parser` the server returns the raw text: reasoning, `</think>`, answer. A reply
 that never reaches `</think>` is cut-off reasoning: no verdict, no tool call, a message naming
 --max-output-tokens. With a parser the server returns `reasoning` apart. With `max_model_len` the
-request is fitted before it is sent and the pixel cap goes to the server as mm_processor_kwargs.
+request is fitted before it is sent, its images resized to the pixel cap (vLLM refuses per-request
+processor options by default).
 """
 
 from __future__ import annotations
@@ -105,8 +106,25 @@ async def test_max_model_len_fits_the_request_and_sends_the_pixel_cap() -> None:
         await roomy.complete(request)
         tight = get_backend("vllm", base_url=url, model="Qwen/Qwen3-VL-8B-Instruct", max_model_len="4096")
         reply = await tight.complete(request)
-    assert server.requests[0].json["mm_processor_kwargs"] == {"max_pixels": 500000}
-    sent = server.requests[1].json
-    cap = sent["mm_processor_kwargs"]["max_pixels"]
-    assert cap < 1024 * 1024 and reply.notes and "4096-token context" in reply.notes[0]
-    assert 8 * tight.rules.image_tokens(1024, 1024, cap) <= 4096 - 256
+    roomy_sizes = sent_image_sizes(server.requests[0].json)
+    assert roomy_sizes and all(h * w <= 500000 and (h, w) == roomy.rules.resized(h, w) for h, w in roomy_sizes)
+    tight_sizes = sent_image_sizes(server.requests[1].json)
+    assert "mm_processor_kwargs" not in server.requests[1].json
+    assert reply.notes and "4096-token context" in reply.notes[0]
+    assert sum(tight.rules.image_tokens(h, w) for h, w in tight_sizes) <= 4096 - 256
+    assert all(h * w < 1024 * 1024 for h, w in tight_sizes)
+
+
+def sent_image_sizes(body: dict[str, object]) -> list[tuple[int, int]]:
+    """(height, width) of every image in a chat.completions request body."""
+    import base64
+
+    from vrb_agent.tools.evidence import decode_jpeg
+
+    sizes = []
+    for message in body["messages"]:  # type: ignore[union-attr]
+        for block in message["content"] if isinstance(message["content"], list) else []:
+            if block["type"] == "image_url":
+                data = base64.b64decode(block["image_url"]["url"].split(",", 1)[1])
+                sizes.append(decode_jpeg(data).shape[:2])
+    return sizes

@@ -9,8 +9,10 @@ server returned no structured calls.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from vrb_agent.judges.base import (
@@ -39,6 +41,7 @@ from vrb_agent.judges.hermes import parse_hermes_tool_calls
 from vrb_agent.judges.provider import ApiBackend, sdk_error_code, video_unsupported
 from vrb_agent.judges.retry import call_with_retries, refusal_from_detail
 from vrb_agent.judges.thinking import split_thinking, unfinished_message
+from vrb_agent.tools.evidence import EvidenceImage, encode_jpeg
 
 # Reasoning models take no temperature; over Chat Completions they call functions only with
 # reasoning_effort "none" (gpt-6 family), and any other effort spends output tokens on reasoning.
@@ -53,6 +56,9 @@ _FINISH: dict[str, StopReason] = {
     "content_filter": "refusal",
 }
 Payload = dict[str, Any]
+JPEG_QUALITY = 90  # images re-encoded after a resize for the context budget
+# The pixel cap of the request being built (vllm): a context variable, so concurrent calls keep theirs.
+_IMAGE_CAP: ContextVar[int | None] = ContextVar("vrb_vllm_image_cap", default=None)
 
 
 class OpenAIBackend(ApiBackend):
@@ -147,11 +153,15 @@ class OpenAIBackend(ApiBackend):
 
     def _image_block(self, request: ModelRequest, part: ImagePart) -> list[Payload]:
         image, label = resolve_image(request, part)
-        url: Payload = {"url": image.data_url}
+        url: Payload = {"url": self._image_url(image)}
         if self.detail != "auto":
             url["detail"] = self.detail
         blocks: list[Payload] = [{"type": "text", "text": label}] if label else []
         return [*blocks, {"type": "image_url", "image_url": url}]
+
+    def _image_url(self, image: EvidenceImage) -> str:
+        """The image as sent (a data URL of its JPEG)."""
+        return image.data_url
 
     def _content(self, parts: list[Any], request: ModelRequest) -> list[Payload]:
         blocks: list[Payload] = []
@@ -254,7 +264,7 @@ class VLLMBackend(OpenAIBackend):
     `--reasoning-parser` are split at `</think>`; a reply without it is unfinished, never an answer.
     With `max_model_len` (the server's `--max-model-len`) requests are fitted to it first, images
     costed by Qwen-VL's resize rules (`patch_size` 14 for Qwen2.5-VL, else 16; `min_pixels` /
-    `max_pixels`, also sent to the server as `mm_processor_kwargs`).
+    `max_pixels`) and resized here to the pixel cap that fits.
     """
 
     name = "vllm"
@@ -291,7 +301,7 @@ class VLLMBackend(OpenAIBackend):
         super().__init__(model, base_url=base_url, **kwargs)
         self.thinking = "thinking" in self.model.lower() if thinking is None else thinking
         self.max_model_len = max_model_len
-        self.pixel_options = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v}
+        self.pixel_options = bool(min_pixels or max_pixels)
         self.rules = _server_rules(self.model, patch_size, min_pixels, max_pixels)
 
     @classmethod
@@ -317,14 +327,16 @@ class VLLMBackend(OpenAIBackend):
         return {"temperature": request.temperature, "max_tokens": request.max_output_tokens}
 
     async def complete(self, request: ModelRequest) -> ModelReply:
-        """The request fitted to `max_model_len` (when known), sent with its pixel limits."""
+        """The request fitted to `max_model_len` (when known), its images resized here to the pixel
+        limits (vLLM refuses per-request processor options unless started with
+        --trust-request-mm-kwargs, so the limits are applied before sending)."""
         fit = self.fit(request)
-        payload = await self.build_payload(fit.request)
-        pixels = dict(self.pixel_options)
-        if fit.notes:
-            pixels["max_pixels"] = fit.max_pixels
-        if pixels:
-            payload["extra_body"] = {"mm_processor_kwargs": pixels}
+        limited = fit.notes or self.pixel_options
+        token = _IMAGE_CAP.set(fit.max_pixels if limited else None)
+        try:
+            payload = await self.build_payload(fit.request)
+        finally:
+            _IMAGE_CAP.reset(token)
         started = time.perf_counter()
         response = await call_with_retries(lambda: self.send(payload), self.classify, self.retry, self.name)
         reply = self.parse_response(response, fit.request, time.perf_counter() - started)
@@ -337,6 +349,19 @@ class VLLMBackend(OpenAIBackend):
             return Fit(request, self.rules.max_pixels)
         where = "option max_model_len, the server's --max-model-len"
         return fit_to_context(request, self.rules, _estimated_text_tokens, self.max_model_len, where)
+
+    def _image_url(self, image: EvidenceImage) -> str:
+        """Resized to the size the server's processor gives it under the current pixel cap."""
+        cap = _IMAGE_CAP.get()
+        if cap is None:
+            return image.data_url
+        height, width = self.rules.resized(image.height, image.width, cap)
+        if (height, width) == (image.height, image.width):
+            return image.data_url
+        import cv2  # noqa: PLC0415
+
+        pixels = cv2.resize(image.to_array(), (width, height), interpolation=cv2.INTER_AREA)
+        return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(pixels, JPEG_QUALITY)).decode("ascii")
 
     @staticmethod
     def _assistant(message: Message) -> Payload:

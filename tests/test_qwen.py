@@ -195,6 +195,16 @@ def test_prompt_holds_tools_labelled_images_calls_and_tool_responses(
     assert prompt.count("<|image_pad|>") == 3
 
 
+def test_qwen3_hub_template_renders_exactly_the_projects_tool_template(
+    tiny_qwen_dirs: dict[str, Path], store: EvidenceStore
+) -> None:
+    """The hermes template used for Qwen2.5-VL is Qwen3-VL-8B-Instruct's format, byte for byte."""
+    hub = QwenBackend(str(tiny_qwen_dirs["qwen3_vl_8b_instruct"]))
+    ours = QwenBackend(str(tiny_qwen_dirs["qwen3_vl"]))  # the tests' checkpoint carries QWEN_TOOL_TEMPLATE
+    for request in (conversation(store), conversation(store, tool_choice="none"), conversation(store, system="")):
+        assert hub.render(request) == ours.render(request)
+
+
 def test_tool_choice_narrows_or_removes_tools(backend: QwenBackend, store: EvidenceStore) -> None:
     assert tool_names(backend.render(conversation(store, tool_choice="submit_verdict"))) == ["submit_verdict"]
     assert tool_names(backend.render(conversation(store, tool_choice="required"))) == ["zoom", "submit_verdict"]

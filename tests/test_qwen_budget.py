@@ -149,3 +149,21 @@ def test_the_budget_flags_reach_the_judge_config() -> None:
     judge = config.judge_config(("agentic", 16, 1), seed=0)
     assert (judge.max_output_tokens, judge.max_side, judge.max_images) == (4096, 512, 12)
     assert "max_side" not in BenchConfig(data="x", backend="sim").identity()  # old runs keep resuming
+
+
+def test_bench_records_carry_the_shrink_notes(
+    tiny_qwen_dirs: dict[str, Path], make_bench_dataset, tmp_path: Path
+) -> None:
+    import json
+
+    from vrb_agent.benchmark.runner import run_benchmark
+
+    backend = QwenBackend(str(tiny_qwen_dirs["qwen3_vl_8b_instruct"]), max_model_len=1600)
+    data = make_bench_dataset(n=1, dims=("d0",))
+    outcome = run_benchmark(
+        out=tmp_path / "run", data=str(data), backend=backend, modes=["single"], frames=[16],
+        max_output_tokens=16, progress=False, save_evidence=False,
+    )  # fmt: skip
+    (record,) = [json.loads(line) for line in (outcome.run_dir / "results.jsonl").read_text().splitlines()]
+    assert record["status"] != "error", record["error"]
+    assert record["notes"] and "1600-token context" in record["notes"][0]

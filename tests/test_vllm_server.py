@@ -83,8 +83,10 @@ def test_a_context_too_small_is_shrunk_before_the_request(server: object, square
     extra = ("--mode", "single", "--frames", "16", "--max-output-tokens", "64", "-O", "max_model_len=1600")
     judgment = judgment_of(server, cli(server, *judge_args(server, square_video, *extra)))
     assert judgment["status"] in ("ok", "invalid"), judgment["error"]  # the server took the fitted request
-    assert judgment["notes"] and "1600-token context" in judgment["notes"][0]
-    assert judgment["usage"]["input_tokens"] <= 1600 - 64
+    (note,) = judgment["notes"]
+    assert "1600-token context" in note and ("left out" in note or "downscaled" in note)
+    if "left out" in note:  # two calls (the answer and its repair), each with fewer than the 16 frames
+        assert judgment["images_sent"] < 2 * 16
 
 
 def test_small_bench_through_a_real_server(server: object, make_bench_dataset, tmp_path: Path) -> None:
@@ -101,3 +103,4 @@ def test_small_bench_through_a_real_server(server: object, make_bench_dataset, t
     assert len(records) == 4  # 2 samples x (single, agentic)
     assert {r["status"] for r in records} <= {"ok", "invalid"}, [r["error"] for r in records]
     assert all(r["usage"]["input_tokens"] > 0 for r in records)
+    assert all("notes" not in r for r in records)  # 4 frames fit the server's context unchanged

@@ -431,6 +431,7 @@ def judgment_record(
         "evidence": [e.model_dump(mode="json") for e in judgment.evidence],
         "images": images,
         "timings": judgment.timings,
+        **({"notes": judgment.notes} if judgment.notes else {}),  # e.g. images shrunk to fit the context
     }
 
 

@@ -134,6 +134,9 @@ class LoadedQwen:
     dtype: str
     chat_template: str | None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Hugging Face fast tokenizers are not thread-safe ("Already borrowed"): concurrent judgments
+    # prepare and decode one at a time (a short wait beside generation, which has its own lock).
+    text_lock: threading.Lock = field(default_factory=threading.Lock)
     generate_calls: int = 0
 
 
@@ -475,10 +478,11 @@ class QwenBackend(Backend):
         """One blocking model call: `request.n` samples from a single `generate`."""
         started = time.perf_counter()
         try:
-            fit = self.fit(request)
-            chat = _ChatBuilder(fit.request, self.rules, fit.max_pixels).build()
-            prompt = self._render(chat)
-            inputs = self._encode(chat, prompt)
+            with self.loaded.text_lock:
+                fit = self.fit(request)
+                chat = _ChatBuilder(fit.request, self.rules, fit.max_pixels).build()
+                prompt = self._render(chat)
+                inputs = self._encode(chat, prompt)
             prompt_tokens = int(inputs["input_ids"].shape[1])
             self._check_context(prompt_tokens, request.max_output_tokens)
             with self.loaded.lock:
@@ -491,17 +495,18 @@ class QwenBackend(Backend):
             ) from exc
         latency = time.perf_counter() - started
         thinking = prompt_opens_thinking(prompt)
-        replies = [
-            self._reply(
-                row[prompt_tokens:],
-                latency,
-                prompt_tokens if i == 0 else 0,
-                len(chat.images) if i == 0 else 0,
-                thinking=thinking,
-                budget=request.max_output_tokens,
-            )
-            for i, row in enumerate(sequences)
-        ]
+        with self.loaded.text_lock:
+            replies = [
+                self._reply(
+                    row[prompt_tokens:],
+                    latency,
+                    prompt_tokens if i == 0 else 0,
+                    len(chat.images) if i == 0 else 0,
+                    thinking=thinking,
+                    budget=request.max_output_tokens,
+                )
+                for i, row in enumerate(sequences)
+            ]
         while len(replies) < request.n:  # greedy decoding: every sample is the same sequence
             replies.append(replies[0].model_copy(update={"usage": Usage(output_tokens=replies[0].usage.output_tokens)}))
         return replies[0].model_copy(update={"alternatives": replies[1:], "notes": fit.notes})

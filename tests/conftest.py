@@ -48,11 +48,16 @@ def square_image(media_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_qwen_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Tiny random-weight Qwen2.5-VL and Qwen3-VL checkpoints saved offline (see tests/qwen_tiny.py)."""
-    from tests.qwen_tiny import build_tiny_qwen
+    """Tiny random-weight Qwen2.5-VL and Qwen3-VL checkpoints saved offline (see tests/qwen_tiny.py):
+    `qwen2_5_vl` / `qwen3_vl` with the tests' own small processors, and one per shipped hub
+    checkpoint (`qwen2_5_vl_7b_instruct`, `qwen3_vl_8b_instruct`, `qwen3_vl_thinking`) carrying that
+    checkpoint's real chat template and preprocessor configs."""
+    from tests.qwen_tiny import HUB_FILES, build_tiny_qwen
 
     root = tmp_path_factory.mktemp("qwen")
-    return {kind: build_tiny_qwen(root / kind, kind) for kind in ("qwen2_5_vl", "qwen3_vl")}
+    dirs = {kind: build_tiny_qwen(root / kind, kind) for kind in ("qwen2_5_vl", "qwen3_vl")}
+    dirs.update({hub: build_tiny_qwen(root / hub, hub=hub) for hub in HUB_FILES})
+    return dirs
 
 
 # ---- benchmark fixtures (benchmark issue) ------------------------------------------------------

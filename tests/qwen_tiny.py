@@ -111,24 +111,36 @@ def vision_token_ids(tokenizer: Any) -> dict[str, int]:
     }
 
 
-def _text_config(tokenizer: Any, hidden: int, layers: int) -> dict[str, Any]:
+def _mrope_section(head_dim: int) -> list[int]:
+    """Temporal/height/width rotary sections; they must add up to head_dim / 2 (vLLM checks)."""
+    return [head_dim // 4, head_dim // 8, head_dim // 8]
+
+
+def _text_config(tokenizer: Any, hidden: int, layers: int, heads: int, positions: int) -> dict[str, Any]:
     return {
         "vocab_size": len(tokenizer),
         "hidden_size": hidden,
         "intermediate_size": hidden * 2,
         "num_hidden_layers": layers,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 4096,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]},
+        "num_attention_heads": heads,
+        "num_key_value_heads": max(1, heads // 2),
+        "max_position_embeddings": positions,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "mrope_section": _mrope_section(hidden // heads),
+        },
         "bos_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         "eos_token_id": tokenizer.convert_tokens_to_ids("<|im_end|>"),
         "pad_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"),
     }
 
 
-def tiny_config(kind: str, tokenizer: Any, hidden: int = 32, layers: int = 2) -> Any:
-    text = _text_config(tokenizer, hidden, layers)
+def tiny_config(  # noqa: PLR0917
+    kind: str, tokenizer: Any, hidden: int = 32, layers: int = 2, heads: int = 4, positions: int = 32768
+) -> Any:
+    """`heads` sets head_dim = hidden / heads (vLLM's CPU attention needs 64); `positions` the context."""
+    text = _text_config(tokenizer, hidden, layers, heads, positions)
     if kind == "qwen2_5_vl":
         from transformers import Qwen2_5_VLConfig
 
@@ -145,7 +157,7 @@ def tiny_config(kind: str, tokenizer: Any, hidden: int = 32, layers: int = 2) ->
         return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **vision_token_ids(tokenizer))
     from transformers import Qwen3VLConfig
 
-    text["head_dim"] = hidden // 4
+    text["head_dim"] = hidden // heads
     vision = {
         "depth": 2,
         "hidden_size": 32,
@@ -179,15 +191,57 @@ def allow_torchvision_without_ops() -> None:
         import torchvision  # noqa: F401
 
 
-def build_tiny_qwen(directory: Path, kind: str = "qwen2_5_vl", seed: int = 0) -> Path:
-    """Write a tiny random-weight `kind` checkpoint (`qwen2_5_vl` or `qwen3_vl`) to `directory`."""
+HUB_FIXTURES = Path(__file__).parent / "fixtures" / "qwen_hub"
+# The hub files each kind of checkpoint ships (see fixtures/qwen_hub/README.md).
+HUB_FILES = {
+    "qwen2_5_vl_7b_instruct": {
+        "chat_template.json": "qwen2_5_vl_7b_instruct/chat_template.json",
+        "preprocessor_config.json": "qwen2_5_vl_7b_instruct/preprocessor_config.json",
+    },
+    "qwen3_vl_8b_instruct": {
+        "chat_template.json": "qwen3_vl_8b_instruct/chat_template.json",
+        "preprocessor_config.json": "qwen3_vl_8b_instruct/preprocessor_config.json",
+        "video_preprocessor_config.json": "qwen3_vl_8b_instruct/video_preprocessor_config.json",
+    },
+    "qwen3_vl_thinking": {
+        "chat_template.json": "qwen3_vl_thinking/chat_template.json",
+        "preprocessor_config.json": "qwen3_vl_8b_instruct/preprocessor_config.json",
+        "video_preprocessor_config.json": "qwen3_vl_8b_instruct/video_preprocessor_config.json",
+    },
+}
+HUB_KIND = {"qwen2_5_vl_7b_instruct": "qwen2_5_vl", "qwen3_vl_8b_instruct": "qwen3_vl", "qwen3_vl_thinking": "qwen3_vl"}
+
+
+def hub_template(hub: str) -> str:
+    """The chat template text of a shipped hub checkpoint."""
+    import json
+
+    return json.loads((HUB_FIXTURES / HUB_FILES[hub]["chat_template.json"]).read_text())["chat_template"]
+
+
+def build_tiny_qwen(  # noqa: PLR0917
+    directory: Path,
+    kind: str = "qwen2_5_vl",
+    seed: int = 0,
+    hub: str | None = None,
+    hidden: int = 32,
+    heads: int = 4,
+    positions: int = 32768,
+) -> Path:
+    """Write a tiny random-weight `kind` checkpoint (`qwen2_5_vl` or `qwen3_vl`) to `directory`.
+
+    With `hub`, the directory holds that hub checkpoint's own chat template and (video)
+    preprocessor configs, laid out as on the hub, instead of the tests' own small ones."""
     allow_torchvision_without_ops()
+    import shutil
+
     import torch
     from transformers import AutoModelForImageTextToText
 
+    kind = HUB_KIND[hub] if hub else kind
     torch.manual_seed(seed)
     tokenizer = qwen_tokenizer()
-    config = tiny_config(kind, tokenizer)
+    config = tiny_config(kind, tokenizer, hidden=hidden, heads=heads, positions=positions)
     model = AutoModelForImageTextToText.from_config(config)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
@@ -195,23 +249,37 @@ def build_tiny_qwen(directory: Path, kind: str = "qwen2_5_vl", seed: int = 0) ->
     unit = (patch * 2) ** 2  # pixels of one merged visual token
     processor = qwen_processor(kind, tokenizer, min_pixels=4 * unit, max_pixels=16 * unit)
     processor.save_pretrained(directory)
+    if hub:
+        for name in ("processor_config.json", "chat_template.jinja", "preprocessor_config.json"):
+            (directory / name).unlink(missing_ok=True)
+        for name, source in HUB_FILES[hub].items():
+            shutil.copyfile(HUB_FIXTURES / source, directory / name)
     return directory
 
 
 def qwen_processor(kind: str, tokenizer: Any, min_pixels: int, max_pixels: int) -> Any:
     """Image and video processors with the given pixel limits, the tokenizer and the checkpoint's
     chat template (Qwen2.5-VL's own, which ignores tools; the tool-aware one for Qwen3-VL)."""
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
     from vrb_agent.judges.qwen import QWEN_TOOL_TEMPLATE
 
     pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels, "patch_size": 14 if kind == "qwen2_5_vl" else 16}
     return _processor_class(kind)(
-        image_processor=Qwen2VLImageProcessorPil(**pixels),
+        image_processor=_pil_image_processor_class()(**pixels),
         tokenizer=tokenizer,
         video_processor=_video_processor_class(kind)(**pixels),
         chat_template=QWEN25_VL_TEMPLATE if kind == "qwen2_5_vl" else QWEN_TOOL_TEMPLATE,
     )
+
+
+def _pil_image_processor_class() -> Any:
+    """Qwen2-VL's PIL/numpy image processor (`...Pil` in newer transformers 5 releases, the plain name before)."""
+    try:
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    except ImportError:
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
+
+        return Qwen2VLImageProcessor
+    return Qwen2VLImageProcessorPil
 
 
 def _processor_class(kind: str) -> Any:

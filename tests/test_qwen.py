@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.qwen_tiny import allow_torchvision_without_ops
+from tests.qwen_tiny import HUB_FILES, allow_torchvision_without_ops
 from vrb_agent.judges import registry
 from vrb_agent.judges.base import (
     BackendError,
@@ -39,6 +39,8 @@ from vrb_agent.tools.evidence import EvidenceStore
 allow_torchvision_without_ops()  # this machine's torchvision wheel lacks its C ops (test set-up only)
 
 KINDS = ("qwen2_5_vl", "qwen3_vl")
+# The same tests over checkpoints that carry the hub's own chat templates and preprocessor configs.
+CHECKPOINTS = (*KINDS, *HUB_FILES)
 
 ZOOM = ToolSpec(
     name="zoom",
@@ -62,7 +64,7 @@ def store() -> EvidenceStore:
     return store
 
 
-@pytest.fixture(scope="module", params=KINDS)
+@pytest.fixture(scope="module", params=CHECKPOINTS)
 def backend(request: pytest.FixtureRequest, tiny_qwen_dirs: dict[str, Path]) -> QwenBackend:
     built = registry.get_backend("qwen", model=str(tiny_qwen_dirs[request.param]))
     assert isinstance(built, QwenBackend)
@@ -129,9 +131,11 @@ def test_loaded_once_per_model_device_dtype(tiny_qwen_dirs: dict[str, Path]) -> 
 
 
 def test_template_without_tools_is_replaced_by_the_hermes_template(tiny_qwen_dirs: dict[str, Path]) -> None:
-    # Like the hub checkpoints: Qwen2.5-VL's template ignores tools=, Qwen3-VL's renders them.
-    assert load_qwen(str(tiny_qwen_dirs["qwen2_5_vl"])).chat_template == QWEN_TOOL_TEMPLATE
-    assert load_qwen(str(tiny_qwen_dirs["qwen3_vl"])).chat_template is None
+    # The hub checkpoints: Qwen2.5-VL's template ignores tools=, Qwen3-VL's (both kinds) renders them.
+    for name in ("qwen2_5_vl", "qwen2_5_vl_7b_instruct"):
+        assert load_qwen(str(tiny_qwen_dirs[name])).chat_template == QWEN_TOOL_TEMPLATE
+    for name in ("qwen3_vl", "qwen3_vl_8b_instruct", "qwen3_vl_thinking"):
+        assert load_qwen(str(tiny_qwen_dirs[name])).chat_template is None
 
 
 def test_missing_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -187,8 +191,18 @@ def test_prompt_holds_tools_labelled_images_calls_and_tool_responses(
     assert turn.count("<tool_response>") == 1 and turn.count("</tool_response>") == 2  # first tag split off
     assert "zoom t=2.20s: <|vision_start|><|image_pad|><|vision_end|>" in turn
     assert "error from zoom: timestamp beyond 5.0s" in turn
-    assert prompt.endswith("<|im_start|>assistant\n")
+    assert prompt.endswith(("<|im_start|>assistant\n", "<|im_start|>assistant\n<think>\n"))
     assert prompt.count("<|image_pad|>") == 3
+
+
+def test_qwen3_hub_template_renders_exactly_the_projects_tool_template(
+    tiny_qwen_dirs: dict[str, Path], store: EvidenceStore
+) -> None:
+    """The hermes template used for Qwen2.5-VL is Qwen3-VL-8B-Instruct's format, byte for byte."""
+    hub = QwenBackend(str(tiny_qwen_dirs["qwen3_vl_8b_instruct"]))
+    ours = QwenBackend(str(tiny_qwen_dirs["qwen3_vl"]))  # the tests' checkpoint carries QWEN_TOOL_TEMPLATE
+    for request in (conversation(store), conversation(store, tool_choice="none"), conversation(store, system="")):
+        assert hub.render(request) == ours.render(request)
 
 
 def test_tool_choice_narrows_or_removes_tools(backend: QwenBackend, store: EvidenceStore) -> None:
@@ -301,12 +315,12 @@ CANNED = {
 }
 
 
-def reply_for(backend: QwenBackend, text: str, *, finished: bool = True) -> Any:
+def reply_for(backend: QwenBackend, text: str, *, finished: bool = True, thinking: bool = False) -> Any:
     import torch
 
     tokenizer = backend.loaded.processor.tokenizer
     ids = tokenizer(text)["input_ids"] + ([tokenizer.convert_tokens_to_ids("<|im_end|>")] if finished else [])
-    return backend._reply(torch.tensor(ids), 0.1, prompt_tokens=50, images=0)
+    return backend._reply(torch.tensor(ids), 0.1, prompt_tokens=50, images=0, thinking=thinking, budget=len(ids))
 
 
 def test_canned_outputs_take_the_right_parsing_path(backend: QwenBackend) -> None:
@@ -330,10 +344,26 @@ def test_thinking_is_not_parsed_as_answer_or_calls(backend: QwenBackend) -> None
     draft = '<tool_call>{"name": "zoom", "arguments": {"timestamp": 1}}</tool_call> maybe Answer B is better'
     reply = reply_for(backend, f"<think>{draft}</think>\nOverall Judgment: Answer A is better.")
     assert reply.text == "Overall Judgment: Answer A is better." and reply.tool_calls == []
-    prompt_opened = reply_for(backend, f"{draft}</think>\n{CANNED['valid']}")  # <think> was in the prompt
+    assert reply.reasoning.startswith("<tool_call>") and reply.unfinished is None
+    prompt_opened = reply_for(backend, f"{draft}</think>\n{CANNED['valid']}", thinking=True)
     assert [c.name for c in prompt_opened.tool_calls] == ["zoom"] and "maybe" not in prompt_opened.text
     unfinished = reply_for(backend, f"<think>{draft}", finished=False)
     assert unfinished.text == "" and unfinished.tool_calls == [] and unfinished.stop_reason == "length"
+    assert "cut off" in (unfinished.unfinished or "")
+
+
+def test_reply_to_a_prompt_inside_think_without_close_is_unfinished(backend: QwenBackend) -> None:
+    """The Thinking template opens <think> in the prompt: a reply cut off before </think> has no tag at
+    all, and neither its draft verdict nor its draft tool call may be read."""
+    draft = f"Answer A looks right. {CANNED['valid']} Overall Judgment: Answer A is better."
+    cut = reply_for(backend, draft, finished=False, thinking=True)
+    assert cut.text == "" and cut.tool_calls == [] and cut.stop_reason == "length"
+    assert "cut off" in (cut.unfinished or "") and "--max-output-tokens" in (cut.unfinished or "")
+    assert "Overall Judgment" in cut.reasoning
+    ended = reply_for(backend, draft, finished=True, thinking=True)
+    assert ended.tool_calls == [] and ended.unfinished and "gave no answer" in ended.unfinished
+    plain = reply_for(backend, draft, finished=True)  # no thinking prompt: an ordinary answer
+    assert plain.unfinished is None and [c.name for c in plain.tool_calls] == ["zoom"]
 
 
 async def test_an_image_the_processor_rejects_fails_the_call_not_the_process(backend: QwenBackend) -> None:
@@ -373,7 +403,9 @@ def test_video_clip_carries_true_times(tiny_qwen_dirs: dict[str, Path], square_v
         assert "clip 1.00-3.00s at 2 fps: " in text
         if kind == "qwen2_5_vl":  # temporal positions advance by the clip's real sampling rate
             assert inputs["second_per_grid_ts"] == pytest.approx([1.0])  # 2 frames per grid / 2 fps
-        else:  # Qwen3-VL writes each pair's mean time into the prompt
+        else:  # Qwen3-VL writes each pair's mean time into the prompt, the same on every transformers
             assert "<1.2 seconds>" in text and "<2.2 seconds>" in text
+            assert "at 2 fps: <1.2 seconds><|vision_start|><|video_pad|>" in text
+            assert text.count("<|vision_start|>") == text.count("<|vision_end|>") == 2  # no outer pair
         reply = backend.generate(request)
         assert reply.usage.output_tokens >= 1

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.qwen_recording import RecordingQwen
 from tests.qwen_tiny import allow_torchvision_without_ops
 from vrb_agent.agents.api import ajudge
-from vrb_agent.judges.base import ModelReply, ModelRequest, VideoPart
+from vrb_agent.judges.base import VideoPart
 from vrb_agent.judges.qwen import QwenBackend
 
 allow_torchvision_without_ops()  # this machine's torchvision wheel lacks its C ops (test set-up only)
@@ -26,19 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Which digit appears in the bottom-left corner, and when does the red square appear?"
 RESPONSE_A = "The digit 7, from 1 s to 3 s; the red square appears at 2 s."
 RESPONSE_B = "The digit 1; there is no red square."
-
-
-class RecordingQwen(QwenBackend):
-    """The real backend, keeping each request and reply so a test can follow the conversation."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.exchanges: list[tuple[ModelRequest, ModelReply]] = []
-
-    async def complete(self, request: ModelRequest) -> ModelReply:
-        reply = await super().complete(request)
-        self.exchanges.append((request, reply))
-        return reply
 
 
 @pytest.mark.parametrize("kind", ["qwen2_5_vl", "qwen3_vl"])
@@ -110,17 +98,22 @@ async def test_native_video_judgment_sends_timed_clips(tiny_qwen_dirs: dict[str,
     assert backend.exchanges[0][1].usage.output_tokens >= 1
 
 
-def test_cli_bad_model_path_exits_3(square_video: Path, tmp_path: Path) -> None:
-    missing = tmp_path / "no-such-checkpoint"
-    command = ["judge", str(square_video), "--question", "q", "--response-a", "a", "--response-b", "b"]
-    result = subprocess.run(
-        [sys.executable, "-m", "vrb_agent.cli", *command, "--backend", "qwen", "--model", str(missing)],
+def judge_with_qwen_cli(video: Path, model: Path) -> subprocess.CompletedProcess[str]:
+    """`vrb-agent judge --backend qwen --model MODEL` in a fresh process (no test-only patches)."""
+    command = ["judge", str(video), "--question", "q", "--response-a", "a", "--response-b", "b"]
+    return subprocess.run(
+        [sys.executable, "-m", "vrb_agent.cli", *command, "--backend", "qwen", "--model", str(model)],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         timeout=120,
         check=False,
     )
+
+
+def test_cli_bad_model_path_exits_3(square_video: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-checkpoint"
+    result = judge_with_qwen_cli(square_video, missing)
     assert result.returncode == 3, result.stderr
     assert str(missing) in result.stderr + result.stdout
     assert "no such checkpoint directory" in result.stderr + result.stdout
@@ -143,9 +136,23 @@ def test_benchmark_run_shares_one_model_across_concurrent_judgments(
         max_turns=1, concurrency=4, progress=False, save_evidence=False,
     )  # fmt: skip
     records = [json.loads(line) for line in (outcome.run_dir / "results.jsonl").read_text().splitlines()]
-    assert len(records) == 6 and outcome.errors == 0
+    assert len(records) == 6 and outcome.errors == 0, [r["error"] for r in records]
     assert {r["backend"] for r in records} == {"qwen"} and {r["status"] for r in records} <= {"invalid", "ok"}
     assert all(r["usage"]["output_tokens"] > 0 for r in records)
     calls = sum(r["usage"]["calls"] for r in records)
     assert calls == backend.loaded.generate_calls - generate_calls  # every model call ran on the one shared model
     assert get_backend("qwen", model=path).loaded is backend.loaded
+
+
+def test_cli_where_torchvision_cannot_load_exits_3_naming_a_matching_pair(
+    tiny_qwen_dirs: dict[str, Path], square_video: Path
+) -> None:
+    """Outside the tests nothing patches torchvision: a wheel whose C operators do not load beside
+    this torch (make's CPU torch with PyPI's CUDA torchvision) is a configuration error that says
+    what to install, not a traceback."""
+    probe = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True, check=False)
+    if probe.returncode == 0:
+        pytest.skip("torchvision loads with this torch: nothing to report")
+    result = judge_with_qwen_cli(square_video, tiny_qwen_dirs["qwen3_vl_8b_instruct"])
+    assert result.returncode == 3, result.stderr
+    assert "torch==2.14.1 torchvision==0.29.1" in result.stderr and "Traceback" not in result.stderr

@@ -46,7 +46,26 @@ BackendOptionFlag = Annotated[
     list[str] | None,
     typer.Option("--backend-option", "-O", metavar="KEY=VALUE", help="Backend option KEY=VALUE (repeatable)."),
 ]
+MaxOutputTokensFlag = Annotated[
+    int | None, typer.Option(min=16, help="Output-token budget of each model call (thinking models need thousands).")
+]
+MaxSideFlag = Annotated[int | None, typer.Option(min=64, help="Long side of the images sent, px (default 768).")]
+MaxImagesFlag = Annotated[
+    int | None, typer.Option(min=1, help="Images kept in the judge's context (visual memory window, default 48).")
+]
 SAMPLE_KEYS = ("question", "response_a", "response_b")
+
+
+def budget_knobs(max_output_tokens: int | None, max_side: int | None, max_images: int | None) -> dict[str, int]:
+    """The token/image budget flags that were given, as JudgeConfig fields."""
+    given = {"max_output_tokens": max_output_tokens, "max_side": max_side, "max_images": max_images}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def sampling_option(backend: str, temperature: float | None, options: dict[str, Any]) -> None:
+    """A local Qwen judge samples as its checkpoint's generation_config says unless --temperature is given."""
+    if backend == "qwen" and temperature is not None:
+        options.setdefault("sampling", "request")
 
 
 class ModeChoice(StrEnum):
@@ -122,6 +141,8 @@ def render_judgment(judgment: Any) -> None:
         console.print(f"[bold]Rationale:[/bold] {escape(judgment.verdict.rationale.strip())}")
     else:
         console.print(f"[bold]No verdict:[/bold] status {judgment.status} — {escape(judgment.error or '')}")
+    for note in judgment.notes:
+        console.print(f"[yellow]Note:[/yellow] {escape(note)}")
     if len(judgment.votes) > 1:
         agreement = "" if judgment.order_agreement is None else f", orders agree: {judgment.order_agreement}"
         console.print(f"Votes: {', '.join(v or '-' for v in judgment.votes)}{agreement}")
@@ -194,11 +215,17 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     backend_option: BackendOptionFlag = None,
     mode: Annotated[ModeChoice, typer.Option(help="agentic (tools) or single (one pass).")] = ModeChoice.agentic,
     k: Annotated[int, typer.Option("--k", min=1, help="Samples for majority vote (orders alternate).")] = 1,
-    temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = 0.0,
+    temperature: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=2.0, help="Sampling temperature (default 0; qwen: the checkpoint's own)."),
+    ] = None,
     order: Annotated[OrderChoice, typer.Option(help="Presentation order of A/B.")] = OrderChoice.fixed,
     seed: Annotated[int, typer.Option(help="Seed for order=random and the model.")] = 0,
     max_turns: Annotated[int, typer.Option(min=1, help="Model turns before the judge must conclude.")] = 6,
     frames: Annotated[int, typer.Option(min=1, help="Overview frames (uniform).")] = 16,
+    max_output_tokens: MaxOutputTokensFlag = None,
+    max_side: MaxSideFlag = None,
+    max_images: MaxImagesFlag = None,
     timeout: Annotated[float, typer.Option(min=1.0, help="Per-judgment time limit, seconds.")] = 600.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the Judgment as JSON.")] = False,
     trace_dir: Annotated[Path | None, typer.Option(help="Write the images the judge saw + trace.json.")] = None,
@@ -221,9 +248,13 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     name = checked_backend_name(backend)
     options = parse_backend_options(backend_option or [])
     options.update({k: v for k, v in {"model": model, "base_url": base_url}.items() if v is not None})
-    knobs = {"k": k, "temperature": temperature, "order": order.value, "seed": seed, "max_turns": max_turns}
+    sampling_option(name, temperature, options)
+    knobs = {"k": k, "order": order.value, "seed": seed, "max_turns": max_turns, "frames": frames, "timeout_s": timeout}
+    knobs |= budget_knobs(max_output_tokens, max_side, max_images)
+    if temperature is not None:
+        knobs["temperature"] = temperature
     try:
-        config = resolve_config(None, mode.value, {**knobs, "frames": frames, "timeout_s": timeout})
+        config = resolve_config(None, mode.value, knobs)
     except VrbError as exc:
         fail(str(exc), EXIT_USAGE)
     store = EvidenceStore(config.jpeg_quality, config.max_side)
@@ -260,6 +291,9 @@ BENCH_FLAGS = {
     "max_turns": "--max-turns",
     "order": "--order",
     "temperature": "--temperature",
+    "max_output_tokens": "--max-output-tokens",
+    "max_side": "--max-side",
+    "max_images": "--max-images",
     "concurrency": "--concurrency",
     "limit": "--limit",
     "dataset": "--dataset",
@@ -307,6 +341,9 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     order: Annotated[OrderChoice, typer.Option(help="Presentation order inside the judge.")] = OrderChoice.fixed,
     max_turns: Annotated[int, typer.Option(help="Model turns before an agentic judge must conclude.")] = 6,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature (default: the judge's).")] = None,
+    max_output_tokens: MaxOutputTokensFlag = None,
+    max_side: MaxSideFlag = None,
+    max_images: MaxImagesFlag = None,
     concurrency: Annotated[int, typer.Option(help="Judgments in flight.")] = 8,
     limit: Annotated[int | None, typer.Option(help="Judge only the first N samples.")] = None,
     dims: Annotated[str | None, typer.Option(help="Comma list of dimensions ('probe/' keeps a family).")] = None,
@@ -338,6 +375,8 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
 
     name = checked_backend_name(backend)
     policy = checked_policy(invalid_policy)
+    options = parse_backend_options(backend_option or [])
+    sampling_option(name, temperature, options)
     try:
         config = BenchConfig(
             dataset=dataset,
@@ -345,13 +384,14 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
             backend=name,
             model=model,
             base_url=base_url,
-            backend_options=parse_backend_options(backend_option or []),
+            backend_options=options,
             modes=[m.strip() for m in modes.split(",") if m.strip()],
             k=int_list("--k", k),
             frames=int_list("--frames", frames),
             order=order.value,
             max_turns=max_turns,
             temperature=temperature,
+            **budget_knobs(max_output_tokens, max_side, max_images),
             seed=seed,
             field_map=parse_field_map(field_map),
             concurrency=concurrency,

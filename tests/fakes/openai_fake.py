@@ -37,9 +37,13 @@ def completion(
     model: str = "gpt-fake",
     usage: tuple[int, int] = (1000, 50),
     extra_choices: Sequence[str] = (),
+    reasoning: str | None = None,
 ) -> Reply:
-    """A 200 chat.completion; `extra_choices` add text-only choices (for n > 1)."""
+    """A 200 chat.completion; `extra_choices` add text-only choices (for n > 1); `reasoning` is what
+    a vLLM server with `--reasoning-parser` returns beside the content."""
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": refusal}
+    if reasoning is not None:
+        message["reasoning"] = reasoning
     if calls:
         message["tool_calls"] = list(calls)
     reason = finish_reason or ("tool_calls" if calls else "stop")

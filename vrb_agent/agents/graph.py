@@ -76,6 +76,7 @@ class SampleState(TypedDict):
     images_sent: int
     model_s: float
     tools_s: float
+    notes: list[str]
 
 
 def merge_samples(old: dict[str, SampleState] | None, new: dict[str, SampleState]) -> dict[str, SampleState]:
@@ -265,9 +266,14 @@ class JudgeRuntime:
             sample["model_s"] += time.perf_counter() - began
         used = reply.usage if reply.usage.calls else reply.usage.model_copy(update={"calls": 1})
         sample["usage"] = (Usage.model_validate(sample["usage"]) + used).model_dump()
+        sample["notes"] = list(dict.fromkeys([*sample.get("notes", []), *reply.notes]))
         if reply.stop_reason == "refusal":
             _append(sample, Message(role="assistant", parts=_text_parts(reply.text)))
             _finish(sample, "refused", reply.text.strip()[:300] or "the model refused to answer")
+            return None
+        if reply.unfinished:  # e.g. cut off inside its reasoning: nothing in it is an answer
+            _append(sample, Message(role="assistant", reasoning=reply.reasoning))
+            _finish(sample, "invalid", reply.unfinished)
             return None
         return reply
 
@@ -278,7 +284,7 @@ class JudgeRuntime:
 
     def single_outcome(self, sample: SampleState, reply: ModelReply) -> None:
         """Parse the paper-style verdict; one repair request, then `invalid`. Never guesses."""
-        _append(sample, Message(role="assistant", parts=_text_parts(reply.text)))
+        _append(sample, Message(role="assistant", parts=_text_parts(reply.text), reasoning=reply.reasoning))
         preferred = parse_judgment_text(reply.text)
         if preferred is not None:
             _finish(sample, "ok", verdict=Verdict(preferred=preferred, rationale=reply.text.strip()))
@@ -290,7 +296,10 @@ class JudgeRuntime:
 
     def agentic_outcome(self, sample: SampleState, reply: ModelReply, concluding: bool = False) -> None:
         """A valid submit_verdict ends the sample; tool calls go to `act`; plain text gets one reminder."""
-        _append(sample, Message(role="assistant", parts=_text_parts(reply.text), tool_calls=reply.tool_calls))
+        assistant = Message(
+            role="assistant", parts=_text_parts(reply.text), tool_calls=reply.tool_calls, reasoning=reply.reasoning
+        )
+        _append(sample, assistant)
         submissions = [
             parse_submission(c.arguments) for c in reply.tool_calls if c.name == "submit_verdict" and not c.parse_error
         ]
@@ -387,6 +396,7 @@ def new_sample(index: int, swapped: bool, first_message: Message) -> SampleState
         images_sent=0,
         model_s=0.0,
         tools_s=0.0,
+        notes=[],
     )
 
 
@@ -428,6 +438,7 @@ def summarize(state: JudgeState, rt: JudgeRuntime, error: str | None = None) -> 
         samples=outcomes,
         evidence=[ToolCallRecord.model_validate(r) for s in samples for r in s["evidence"]],
         images_sent=sum(s["images_sent"] for s in samples),
+        notes=list(dict.fromkeys(n for s in samples for n in s.get("notes", []))),
         usage=usage,
         timings={
             "total_s": round(time.time() - started, 4) if started else 0.0,

@@ -98,6 +98,11 @@ class Judgment(BaseModel):
     evidence: list[ToolCallRecord] = Field(default_factory=list)
     samples: list[SampleOutcome] = Field(default_factory=list)
     images_sent: int = Field(default=0, description="image parts sent, summed over every model request")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="what the backend changed to make requests fit (e.g. images downscaled or left out for the "
+        "model's context)",
+    )
     usage: Usage = Field(default_factory=Usage)
     timings: dict[str, float] = Field(default_factory=dict)
     backend: str = ""

@@ -79,9 +79,15 @@ IDENTITY_FIELDS = (
     "order",
     "max_turns",
     "temperature",
+    "max_output_tokens",
+    "max_side",
+    "max_images",
     "seed",
     "field_map",
 )
+
+
+BUDGET_FIELDS = ("max_output_tokens", "max_side", "max_images")
 
 
 class RunConfigError(ConfigError):
@@ -109,6 +115,9 @@ class BenchConfig(BaseModel):
     order: Order = "fixed"
     max_turns: int = Field(default=6, ge=1, le=50)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_output_tokens: int | None = Field(default=None, ge=16)
+    max_side: int | None = Field(default=None, ge=64)
+    max_images: int | None = Field(default=None, ge=1)
     seed: int = 0
     field_map: dict[str, str] = Field(default_factory=dict)
     concurrency: int = Field(default=8, ge=1, le=1024)
@@ -141,11 +150,15 @@ class BenchConfig(BaseModel):
         data = self.model_dump(mode="json", include=set(IDENTITY_FIELDS))
         data["base_url"] = strip_userinfo(self.base_url)
         data["backend_options"] = public_options(self.backend_options)
+        for key in BUDGET_FIELDS:  # unset budgets are the judge's defaults: runs from before them still resume
+            if data[key] is None:
+                del data[key]
         return data
 
     def judge_config(self, cell: Cell, seed: int) -> JudgeConfig:
         mode, frames, k = cell
-        extra = {} if self.temperature is None else {"temperature": self.temperature}
+        given = {"temperature": self.temperature, **{k: getattr(self, k) for k in BUDGET_FIELDS}}
+        extra = {k: v for k, v in given.items() if v is not None}
         return JudgeConfig(
             mode=mode, frames=frames, k=k, max_turns=self.max_turns, order=self.order, seed=seed, **extra
         )
@@ -418,6 +431,7 @@ def judgment_record(
         "evidence": [e.model_dump(mode="json") for e in judgment.evidence],
         "images": images,
         "timings": judgment.timings,
+        **({"notes": judgment.notes} if judgment.notes else {}),  # e.g. images shrunk to fit the context
     }
 
 
@@ -626,7 +640,7 @@ class _Run:
                 await self.write(self._record(sample, cell, judgment=None, error=problem, latency_s=0.0, images=[]))
             return
         defaults = JudgeConfig()  # one store per sample: its frames are encoded once for every cell
-        store = EvidenceStore(quality=defaults.jpeg_quality, max_side=defaults.max_side)
+        store = EvidenceStore(quality=defaults.jpeg_quality, max_side=self.config.max_side or defaults.max_side)
         await asyncio.gather(*(self.run_cell(sample, media, cell, store) for cell in cells))
 
     async def run_cell(self, sample: Sample, media: Media, cell: Cell, store: EvidenceStore) -> None:

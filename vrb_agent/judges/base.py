@@ -118,6 +118,9 @@ class Message(BaseModel):
     parts: list[Part] = Field(default_factory=list)
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_results: list[ToolResult] = Field(default_factory=list)
+    reasoning: str = Field(
+        default="", description="a thinking model's reasoning (assistant turns), resent as its template expects"
+    )
 
     @property
     def text(self) -> str:
@@ -204,6 +207,15 @@ class ModelReply(BaseModel):
     latency_s: float = 0.0
     model: str = ""
     alternatives: list[ModelReply] = Field(default_factory=list)
+    reasoning: str = Field(default="", description="a thinking model's reasoning, kept apart from the answer")
+    unfinished: str | None = Field(
+        default=None,
+        description="why the reply holds no answer at all (e.g. cut off inside its reasoning): the judge "
+        "records the sample invalid with this message and never reads a verdict or a tool call from it",
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="what the backend changed to fit the request (e.g. into the context)"
+    )
 
 
 class Capabilities(BaseModel):
@@ -335,6 +347,17 @@ def typed_option(backend: str, name: str, value: Any, convert: Callable[[Any], T
     except (TypeError, ValueError):
         kind = getattr(convert, "__name__", "value")
         raise ConfigError(f"backend {backend!r}: option {name}={value!r} is not a valid {kind}") from None
+
+
+def flag(value: Any) -> bool:
+    """A boolean option: JSON true/false from the CLI, or a real bool from Python."""
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1", "yes"):
+        return True
+    if str(value).lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(value)
 
 
 def choice_option(backend: str, name: str, value: Any, choices: Sequence[str], default: str) -> str:

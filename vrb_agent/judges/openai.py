@@ -9,7 +9,10 @@ server returned no structured calls.
 
 from __future__ import annotations
 
+import base64
 import json
+import time
+from contextvars import ContextVar
 from typing import Any
 
 from vrb_agent.judges.base import (
@@ -26,15 +29,19 @@ from vrb_agent.judges.base import (
     Usage,
     VideoPart,
     choice_option,
+    flag,
     import_sdk,
     parse_tool_arguments,
     resolve_image,
     result_text,
     typed_option,
 )
+from vrb_agent.judges.budget import Fit, VisionRules, fit_to_context
 from vrb_agent.judges.hermes import parse_hermes_tool_calls
 from vrb_agent.judges.provider import ApiBackend, sdk_error_code, video_unsupported
-from vrb_agent.judges.retry import refusal_from_detail
+from vrb_agent.judges.retry import call_with_retries, refusal_from_detail
+from vrb_agent.judges.thinking import split_thinking, unfinished_message
+from vrb_agent.tools.evidence import EvidenceImage, encode_jpeg
 
 # Reasoning models take no temperature; over Chat Completions they call functions only with
 # reasoning_effort "none" (gpt-6 family), and any other effort spends output tokens on reasoning.
@@ -49,6 +56,9 @@ _FINISH: dict[str, StopReason] = {
     "content_filter": "refusal",
 }
 Payload = dict[str, Any]
+JPEG_QUALITY = 90  # images re-encoded after a resize for the context budget
+# The pixel cap of the request being built (vllm): a context variable, so concurrent calls keep theirs.
+_IMAGE_CAP: ContextVar[int | None] = ContextVar("vrb_vllm_image_cap", default=None)
 
 
 class OpenAIBackend(ApiBackend):
@@ -143,11 +153,15 @@ class OpenAIBackend(ApiBackend):
 
     def _image_block(self, request: ModelRequest, part: ImagePart) -> list[Payload]:
         image, label = resolve_image(request, part)
-        url: Payload = {"url": image.data_url}
+        url: Payload = {"url": self._image_url(image)}
         if self.detail != "auto":
             url["detail"] = self.detail
         blocks: list[Payload] = [{"type": "text", "text": label}] if label else []
         return [*blocks, {"type": "image_url", "image_url": url}]
+
+    def _image_url(self, image: EvidenceImage) -> str:
+        """The image as sent (a data URL of its JPEG)."""
+        return image.data_url
 
     def _content(self, parts: list[Any], request: ModelRequest) -> list[Payload]:
         blocks: list[Payload] = []
@@ -246,21 +260,58 @@ class VLLMBackend(OpenAIBackend):
 
     The OpenAI key is never sent to it: a server started with `--api-key` takes `VLLM_API_KEY`.
     When the server has no tool parser enabled, hermes `<tool_call>` blocks in the text are parsed.
+    Thinking checkpoints (`thinking`: auto = the model name says "thinking") served without
+    `--reasoning-parser` are split at `</think>`; a reply without it is unfinished, never an answer.
+    With `max_model_len` (the server's `--max-model-len`) requests are fitted to it first, images
+    costed by Qwen-VL's resize rules (`patch_size` 14 for Qwen2.5-VL, else 16; `min_pixels` /
+    `max_pixels`) and resized here to the pixel cap that fits.
     """
 
     name = "vllm"
     key_env = ("VLLM_API_KEY",)
     base_url_env = None
+    extra_options = (
+        *OpenAIBackend.extra_options,
+        "thinking",
+        "max_model_len",
+        "min_pixels",
+        "max_pixels",
+        "patch_size",
+    )
 
     default_max_images = 64
 
-    def __init__(self, model: str | None = None, *, base_url: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        thinking: bool | None = None,
+        max_model_len: int | None = None,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        patch_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not base_url:
             raise ConfigError(
                 "backend 'vllm' needs the server's URL: pass --base-url http://HOST:PORT/v1 "
                 "(the address `vllm serve` prints, ending in /v1)"
             )
         super().__init__(model, base_url=base_url, **kwargs)
+        self.thinking = "thinking" in self.model.lower() if thinking is None else thinking
+        self.max_model_len = max_model_len
+        self.pixel_options = bool(min_pixels or max_pixels)
+        self.rules = _server_rules(self.model, patch_size, min_pixels, max_pixels)
+
+    @classmethod
+    def parse_extra_options(cls, given: dict[str, Any]) -> dict[str, Any]:
+        numbers = {
+            key: typed_option(cls.name, key, given.get(key), int, None)
+            for key in ("max_model_len", "min_pixels", "max_pixels", "patch_size")
+        }
+        thinking = typed_option(cls.name, "thinking", given.get("thinking"), flag, None)
+        return {**super().parse_extra_options(given), **numbers, "thinking": thinking}
 
     def resolve_key(self, explicit: str | None) -> str:
         try:
@@ -275,11 +326,106 @@ class VLLMBackend(OpenAIBackend):
         # `max_tokens`: older OpenAI-compatible servers do not know `max_completion_tokens`.
         return {"temperature": request.temperature, "max_tokens": request.max_output_tokens}
 
-    def _tool_calls(self, message: Any) -> tuple[str, list[ToolCall]]:
-        text, calls = super()._tool_calls(message)
-        if calls:
-            return text, calls
-        return parse_hermes_tool_calls(text)
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        """The request fitted to `max_model_len` (when known), its images resized here to the pixel
+        limits (vLLM refuses per-request processor options unless started with
+        --trust-request-mm-kwargs, so the limits are applied before sending)."""
+        fit = self.fit(request)
+        limited = fit.notes or self.pixel_options
+        token = _IMAGE_CAP.set(fit.max_pixels if limited else None)
+        try:
+            payload = await self.build_payload(fit.request)
+        finally:
+            _IMAGE_CAP.reset(token)
+        started = time.perf_counter()
+        response = await call_with_retries(lambda: self.send(payload), self.classify, self.retry, self.name)
+        reply = self.parse_response(response, fit.request, time.perf_counter() - started)
+        return reply.model_copy(update={"notes": fit.notes})
+
+    def fit(self, request: ModelRequest) -> Fit:
+        """Fitted to the server's context when `max_model_len` is given (text estimated at 3 characters
+        a token, a safe margin for Qwen's tokenizer), else unchanged: the server then checks it."""
+        if self.max_model_len is None:
+            return Fit(request, self.rules.max_pixels)
+        where = "option max_model_len, the server's --max-model-len"
+        return fit_to_context(request, self.rules, _estimated_text_tokens, self.max_model_len, where)
+
+    def _image_url(self, image: EvidenceImage) -> str:
+        """Resized to the size the server's processor gives it under the current pixel cap."""
+        cap = _IMAGE_CAP.get()
+        if cap is None:
+            return image.data_url
+        height, width = self.rules.resized(image.height, image.width, cap)
+        if (height, width) == (image.height, image.width):
+            return image.data_url
+        import cv2  # noqa: PLC0415
+
+        pixels = cv2.resize(image.to_array(), (width, height), interpolation=cv2.INTER_AREA)
+        return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(pixels, JPEG_QUALITY)).decode("ascii")
+
+    @staticmethod
+    def _assistant(message: Message) -> Payload:
+        out = OpenAIBackend._assistant(message)
+        if message.reasoning:  # thinking templates re-render it between tool turns
+            out["reasoning_content"] = message.reasoning
+        return out
+
+    def _choice_reply(self, choice: Any, usage: Usage, latency: float, model: str) -> ModelReply:
+        """Reasoning apart from the answer (the server's reasoning parser, else `</think>`); calls
+        structured by the server's tool parser, else hermes blocks parsed from the answer."""
+        message = choice.message
+        if message.refusal:
+            return super()._choice_reply(choice, usage, latency, model)
+        parsed = _server_reasoning(message)
+        thought = split_thinking(message.content or "", self.thinking and parsed is None)
+        _, structured = OpenAIBackend._tool_calls(self, message)
+        finish = _FINISH.get(choice.finish_reason or "stop", "end")
+        base: dict[str, Any] = {
+            "usage": usage,
+            "latency_s": latency,
+            "model": model,
+            "reasoning": parsed or thought.reasoning,
+        }
+        if not thought.finished or (parsed and not thought.answer and not structured):
+            why = unfinished_message(finish == "length")
+            return ModelReply(stop_reason="length" if finish == "length" else "end", unfinished=why, **base)
+        text, calls = (thought.answer, structured) if structured else parse_hermes_tool_calls(thought.answer)
+        stop = "tool_calls" if calls else finish
+        return ModelReply(text=text, tool_calls=calls, stop_reason=stop, **base)
 
     def endpoint(self) -> str:
         return f"{super().endpoint()}; is the server running?"
+
+
+def _server_reasoning(message: Any) -> str | None:
+    """The reasoning a server's reasoning parser returned (`reasoning`, or the older
+    `reasoning_content`), or None when it has no parser."""
+    for name in ("reasoning", "reasoning_content"):
+        value = getattr(message, name, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _server_rules(model: str, patch_size: int | None, min_pixels: int | None, max_pixels: int | None) -> VisionRules:
+    """Qwen-VL resize rules of the served model: Qwen2.5-VL's (patch 14) or Qwen3-VL's (patch 16)."""
+    older = any(tag in model.lower() for tag in ("qwen2.5", "qwen2_5", "qwen2-vl"))
+    defaults = (14, 3136, 12845056) if older else (16, 65536, 16777216)
+    return VisionRules(
+        patch_size=patch_size or defaults[0],
+        min_pixels=min_pixels or defaults[1],
+        max_pixels=max_pixels or defaults[2],
+    )
+
+
+def _estimated_text_tokens(request: ModelRequest) -> int:
+    """Text tokens of a request without its tokenizer: ~3 characters a token plus each message's and
+    image's template tokens; tools as the JSON the template writes."""
+    characters = len(request.system) + sum(len(json.dumps(t.model_dump())) + 2 for t in request.tools)
+    count = 0
+    for message in request.messages:
+        characters += len(message.text) + len(message.reasoning)
+        characters += sum(len(json.dumps(c.arguments)) + len(c.name) + 30 for c in message.tool_calls)
+        characters += sum(len(result_text(r)) + 40 for r in message.tool_results)
+        count += 1
+    return characters // 3 + 8 * count + 4 * request.image_count() + 300

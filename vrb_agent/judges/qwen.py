@@ -43,16 +43,30 @@ from vrb_agent.judges.base import (
     VideoPart,
     check_options,
     choice_option,
+    flag,
     resolve_image,
     typed_option,
 )
+from vrb_agent.judges.budget import ContextOverflowError, Fit, VisionRules, fit_to_context
 from vrb_agent.judges.hermes import parse_hermes_tool_calls
+from vrb_agent.judges.thinking import prompt_opens_thinking, split_thinking, unfinished_message
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 INSTALL_HINT = "pip install 'vrb-agent[qwen]'"
 DTYPES = ("auto", "bfloat16", "float16", "float32")
-OPTIONS = ("model", "device", "dtype", "native_video", "max_images")
-MIN_TRANSFORMERS = (4, 57)
+OPTIONS = (
+    "model",
+    "device",
+    "dtype",
+    "native_video",
+    "max_images",
+    "sampling",
+    "max_model_len",
+    "min_pixels",
+    "max_pixels",
+)
+SAMPLING = ("auto", "request")
+MIN_TRANSFORMERS = (5, 0)  # the oldest release the tests pass on (make test-transformers-min)
 VIDEO_MAX_SIDE = 768  # clip frames are decoded at most this large; the processor's pixel cap applies after
 
 QWEN_TOOL_TEMPLATE = """\
@@ -101,7 +115,10 @@ QWEN_TOOL_TEMPLATE = """\
 """
 
 _PROBE_TOOL = "vrb_probe_tool"
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+# Qwen3-VL's processor expands a video into `<t seconds><|vision_start|>pads<|vision_end|>` per frame
+# group. Given the template's wrapped slot, transformers 5.0 replaces the whole slot and later 5.x
+# releases only the pad (an extra outer vision_start/end); a bare pad lays out the same on both.
+QWEN3_VIDEO_SLOT = "<|vision_start|><|video_pad|><|vision_end|>"
 
 
 # ---- loading (once per process) -----------------------------------------------------------------
@@ -117,6 +134,9 @@ class LoadedQwen:
     dtype: str
     chat_template: str | None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Hugging Face fast tokenizers are not thread-safe ("Already borrowed"): concurrent judgments
+    # prepare and decode one at a time (a short wait beside generation, which has its own lock).
+    text_lock: threading.Lock = field(default_factory=threading.Lock)
     generate_calls: int = 0
 
 
@@ -136,13 +156,15 @@ def _import_extra() -> tuple[Any, Any]:
         if "torchvision::" not in str(exc):
             raise
         raise ConfigError(
-            "torchvision does not match the installed torch (its operators failed to load): install the "
-            f"torchvision release built for torch {torch.__version__}, e.g. pip install torch torchvision together"
+            f"torchvision's C operators do not load beside torch {torch.__version__} (the two wheels were not "
+            "built together, e.g. PyPI's CUDA torchvision beside a CPU torch): install a matching pair in one "
+            "command, e.g. pip install torch==2.14.1 torchvision==0.29.1, then pip install 'vrb-agent[qwen]'"
         ) from None
     version = tuple(int(p) for p in transformers.__version__.split(".")[:2] if p.isdigit())
     if version < MIN_TRANSFORMERS:
         raise ConfigError(
-            f"the qwen backend needs transformers>=4.57 for Qwen3-VL (found {transformers.__version__}): {INSTALL_HINT}"
+            f"the qwen backend needs transformers>=5.0 (found {transformers.__version__}; 4.x mis-times "
+            f"Qwen2.5-VL clips and lays out Qwen3-VL video differently): {INSTALL_HINT}"
         )
     return torch, transformers
 
@@ -243,10 +265,16 @@ class ChatInputs:
 
 
 class _ChatBuilder:
-    """Translates the neutral message model into Qwen chat messages, collecting pixels in order."""
+    """Translates the neutral message model into Qwen chat messages, collecting pixels in order.
 
-    def __init__(self, request: ModelRequest) -> None:
+    With `rules`, every image is resized to the size the processor's own resize gives it under
+    the pixel cap `max_pixels` (so a lowered cap or raised minimum takes effect; the processor
+    then leaves it as it is)."""
+
+    def __init__(self, request: ModelRequest, rules: VisionRules | None = None, max_pixels: int | None = None) -> None:
         self.request = request
+        self.rules = rules
+        self.max_pixels = max_pixels
         self.out = ChatInputs(messages=[], tools=_tool_specs(request))
 
     def build(self) -> ChatInputs:
@@ -262,6 +290,8 @@ class _ChatBuilder:
                 self.out.messages.append({"role": "tool", "content": self._result_content(result)})
             return
         entry: dict[str, Any] = {"role": message.role, "content": self._content(message.parts)}
+        if message.reasoning:  # thinking templates re-render it inside <think> between tool turns
+            entry["reasoning_content"] = message.reasoning
         if message.tool_calls:
             entry["tool_calls"] = [_call_entry(call) for call in message.tool_calls]
         self.out.messages.append(entry)
@@ -290,7 +320,12 @@ class _ChatBuilder:
         from PIL import Image  # noqa: PLC0415
 
         image, label = resolve_image(self.request, part)
-        self.out.images.append(Image.fromarray(image.to_array()))
+        picture = Image.fromarray(image.to_array())
+        if self.rules is not None:
+            height, width = self.rules.resized(image.height, image.width, self.max_pixels)
+            if (height, width) != (image.height, image.width):
+                picture = picture.resize((width, height), Image.Resampling.BICUBIC)
+        self.out.images.append(picture)
         return [{"type": "text", "text": f"{label}: " if label else ""}, {"type": "image"}]
 
     def _video(self, part: VideoPart) -> list[dict[str, Any]]:
@@ -351,7 +386,16 @@ def _call_entry(call: ToolCall) -> dict[str, Any]:
 
 
 class QwenBackend(Backend):
-    """Qwen2.5-VL / Qwen3-VL via transformers, in this process."""
+    """Qwen2.5-VL / Qwen3-VL via transformers, in this process.
+
+    Thinking checkpoints (whose template opens `<think>` in the prompt) are read through
+    `split_thinking`: a reply cut off inside its reasoning is `unfinished`, never an answer. Before
+    generating, the request is fitted to the model's context (`max_model_len`, else the config's
+    `max_position_embeddings`) with the processor's own resize rules. Sampling: `auto` samples with
+    the request's temperature when it is above 0 and otherwise with the checkpoint's
+    generation_config (greedy when it does not sample); `request` always uses the request's
+    temperature (0 = greedy), as the CLI does when --temperature is given.
+    """
 
     name = "qwen"
 
@@ -363,6 +407,10 @@ class QwenBackend(Backend):
         dtype: str | None = None,
         native_video: bool = False,
         max_images: int = 64,
+        sampling: str = "auto",
+        max_model_len: int | None = None,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
         loaded: LoadedQwen | None = None,
         generation_kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -370,6 +418,9 @@ class QwenBackend(Backend):
         self.loaded = loaded or load_qwen(model, device, dtype)
         self.native_video = native_video
         self.max_images = max_images
+        self.sampling = choice_option(self.name, "sampling", sampling, SAMPLING, "auto")
+        self.context, self.context_source = self._context_length(max_model_len)
+        self.rules = vision_rules(self.loaded.processor, min_pixels, max_pixels)
         # Extra `generate` arguments (repetition_penalty, min_new_tokens, ...), applied last.
         self.generation_kwargs = dict(generation_kwargs or {})
 
@@ -378,12 +429,18 @@ class QwenBackend(Backend):
         """Build from `get_backend("qwen", ...)` / `--backend-option KEY=VALUE`; a typo is a ConfigError.
         Device and dtype fall back to `VRB_QWEN_DEVICE` / `VRB_QWEN_DTYPE`, then to automatic."""
         given = check_options(cls.name, options, OPTIONS)
+        numbers = {
+            key: typed_option(cls.name, key, given.get(key), int, None)
+            for key in ("max_model_len", "min_pixels", "max_pixels")
+        }
         return cls(
             given.get("model") or DEFAULT_MODEL,
             device=given.get("device") or os.environ.get("VRB_QWEN_DEVICE"),
             dtype=given.get("dtype") or os.environ.get("VRB_QWEN_DTYPE"),
-            native_video=typed_option(cls.name, "native_video", given.get("native_video"), _flag, False),
+            native_video=typed_option(cls.name, "native_video", given.get("native_video"), flag, False),
             max_images=typed_option(cls.name, "max_images", given.get("max_images"), int, 64),
+            sampling=given.get("sampling", "auto"),
+            **numbers,
         )
 
     @classmethod
@@ -391,6 +448,16 @@ class QwenBackend(Backend):
         """Judge with a model already in memory (a fine-tune, or one built from a config) instead of
         loading a checkpoint; it is not shared through the process-wide cache."""
         return cls(name, loaded=prepare_loaded(network, processor), **options)
+
+    def _context_length(self, max_model_len: int | None) -> tuple[int, str]:
+        """The model's context in tokens and where that number comes from (for messages)."""
+        if max_model_len is not None:
+            if max_model_len < 1:
+                raise ConfigError(f"backend 'qwen': option max_model_len={max_model_len} must be a positive integer")
+            return max_model_len, "option max_model_len"
+        config = self.loaded.model.config
+        text = getattr(config, "text_config", None) or config
+        return int(text.max_position_embeddings), "max_position_embeddings in the checkpoint's config.json"
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -410,26 +477,59 @@ class QwenBackend(Backend):
     def generate(self, request: ModelRequest) -> ModelReply:
         """One blocking model call: `request.n` samples from a single `generate`."""
         started = time.perf_counter()
-        chat = _ChatBuilder(request).build()
         try:
-            inputs = self._encode(chat)
+            with self.loaded.text_lock:
+                fit = self.fit(request)
+                chat = _ChatBuilder(fit.request, self.rules, fit.max_pixels).build()
+                prompt = self._render(chat)
+                inputs = self._encode(chat, prompt)
             prompt_tokens = int(inputs["input_ids"].shape[1])
+            self._check_context(prompt_tokens, request.max_output_tokens)
             with self.loaded.lock:
                 sequences = self._run_generate(inputs, request)
                 self.loaded.generate_calls += 1
         except (RuntimeError, ValueError) as exc:  # CUDA OOM, an image the processor rejects, ...
             raise BackendError(
                 f"qwen generation failed on {self.loaded.device} ({type(exc).__name__}: {_first_line(exc)}); "
-                "fewer or smaller images (--frames, max_images) or a smaller model may help"
+                "fewer or smaller images (--frames, --max-images, --max-side) or a smaller model may help"
             ) from exc
         latency = time.perf_counter() - started
-        replies = [
-            self._reply(row[prompt_tokens:], latency, prompt_tokens if i == 0 else 0, len(chat.images) if i == 0 else 0)
-            for i, row in enumerate(sequences)
-        ]
+        thinking = prompt_opens_thinking(prompt)
+        with self.loaded.text_lock:
+            replies = [
+                self._reply(
+                    row[prompt_tokens:],
+                    latency,
+                    prompt_tokens if i == 0 else 0,
+                    len(chat.images) if i == 0 else 0,
+                    thinking=thinking,
+                    budget=request.max_output_tokens,
+                )
+                for i, row in enumerate(sequences)
+            ]
         while len(replies) < request.n:  # greedy decoding: every sample is the same sequence
             replies.append(replies[0].model_copy(update={"usage": Usage(output_tokens=replies[0].usage.output_tokens)}))
-        return replies[0].model_copy(update={"alternatives": replies[1:]})
+        return replies[0].model_copy(update={"alternatives": replies[1:], "notes": fit.notes})
+
+    def fit(self, request: ModelRequest) -> Fit:
+        """`request` fitted to the context: text tokens counted by the tokenizer on the rendered
+        prompt (each image still one pad token), images by the processor's resize rules."""
+        tokenizer = self.loaded.processor.tokenizer
+
+        def count_text(candidate: ModelRequest) -> int:
+            chat = _ChatBuilder(candidate).build()
+            return len(tokenizer(self._render(chat))["input_ids"]) - len(chat.images)
+
+        return fit_to_context(request, self.rules, count_text, self.context, self.context_source)
+
+    def _check_context(self, prompt_tokens: int, max_output_tokens: int) -> None:
+        """The exact count after encoding (native video included) against the context."""
+        if prompt_tokens + max_output_tokens > self.context:
+            raise ContextOverflowError(
+                f"the prompt is {prompt_tokens} tokens and --max-output-tokens reserves {max_output_tokens}, "
+                f"more than the model's {self.context}-token context ({self.context_source}): lower --frames, "
+                "--max-images, --max-side or --max-output-tokens"
+            )
 
     def render(self, request: ModelRequest) -> str:
         """The exact prompt text the model sees for `request` (before image tokens are expanded)."""
@@ -444,10 +544,13 @@ class QwenBackend(Backend):
             add_generation_prompt=True,
         )
 
-    def _encode(self, chat: ChatInputs) -> Any:
+    def _encode(self, chat: ChatInputs, prompt: str | None = None) -> Any:
         """Prompt text plus pixels -> model inputs (image/video pads expanded by the processor)."""
         processor = self.loaded.processor
-        kwargs: dict[str, Any] = {"text": [self._render(chat)], "return_tensors": "pt", "padding": True}
+        text = self._render(chat) if prompt is None else prompt
+        if chat.videos and type(processor).__name__.startswith("Qwen3VL"):
+            text = text.replace(QWEN3_VIDEO_SLOT, "<|video_pad|>")
+        kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt", "padding": True}
         if chat.images:
             kwargs["images"] = chat.images
         if chat.videos:
@@ -459,59 +562,82 @@ class QwenBackend(Backend):
     def _run_generate(self, inputs: Any, request: ModelRequest) -> Any:
         import torch  # noqa: PLC0415
 
-        sample = request.temperature > 0
-        options: dict[str, Any] = {"max_new_tokens": request.max_output_tokens, "do_sample": sample}
-        if sample:
-            options.update(temperature=request.temperature, top_p=1.0, top_k=0, num_return_sequences=request.n)
-            if request.seed is not None:
-                torch.manual_seed(request.seed)
-        else:  # greedy: clear sampling defaults a checkpoint's generation_config may carry
-            options.update(temperature=None, top_p=None, top_k=None)
+        options = self._sampling_options(request)
+        if options.get("do_sample") and request.seed is not None:
+            torch.manual_seed(request.seed)
         options.update(self.generation_kwargs)
         with torch.inference_mode():
             return self.loaded.model.generate(**inputs, **options).cpu()
 
-    def _reply(self, tokens: Any, latency: float, prompt_tokens: int, images: int) -> ModelReply:
+    def _sampling_options(self, request: ModelRequest) -> dict[str, Any]:
+        """`generate` arguments: the request's temperature, or the checkpoint's own sampling."""
+        options: dict[str, Any] = {"max_new_tokens": request.max_output_tokens}
+        if request.temperature > 0:
+            return {
+                **options,
+                "do_sample": True,
+                "temperature": request.temperature,
+                "top_p": 1.0,
+                "top_k": 0,
+                "num_return_sequences": request.n,
+            }
+        config = self.loaded.model.generation_config
+        if self.sampling == "auto" and getattr(config, "do_sample", False):
+            return {**options, "do_sample": True, "num_return_sequences": request.n}  # its temperature/top_p/top_k
+        # greedy: clear sampling defaults a checkpoint's generation_config may carry
+        return {**options, "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+
+    def _reply(
+        self,
+        tokens: Any,
+        latency: float,
+        prompt_tokens: int,
+        images: int,
+        *,
+        thinking: bool = False,
+        budget: int = 0,
+    ) -> ModelReply:
         """One generated sequence as a reply; the prompt is counted once, on the first sample
-        (one prefill serves all samples), so summed usage is the real cost."""
+        (one prefill serves all samples), so summed usage is the real cost. `thinking`: the prompt
+        ended inside `<think>`; a reply that never closes it is `unfinished`."""
         tokenizer = self.loaded.processor.tokenizer
         ids = tokens.tolist()
         stops = _stop_ids(self.loaded.model, tokenizer)
         end = next((i for i, token in enumerate(ids) if token in stops), None)
         produced = ids if end is None else ids[:end]
-        raw = tokenizer.decode(produced, skip_special_tokens=True)
-        text, calls = parse_hermes_tool_calls(strip_thinking(raw))
-        stop: StopReason = "length" if end is None else ("tool_calls" if calls else "end")
+        thought = split_thinking(tokenizer.decode(produced, skip_special_tokens=True), thinking)
         usage = Usage(
             input_tokens=prompt_tokens,
             output_tokens=len(produced) + (0 if end is None else 1),
             images=images,
             calls=1 if prompt_tokens else 0,
         )
-        return ModelReply(
-            text=text, tool_calls=calls, usage=usage, stop_reason=stop, latency_s=latency, model=self.model
-        )
+        base = {"usage": usage, "latency_s": latency, "model": self.model, "reasoning": thought.reasoning}
+        if not thought.finished:  # no answer yet: neither its text nor its draft calls may be read
+            message = unfinished_message(end is None, budget or None)
+            return ModelReply(stop_reason="length" if end is None else "end", unfinished=message, **base)
+        text, calls = parse_hermes_tool_calls(thought.answer)
+        stop: StopReason = "length" if end is None else ("tool_calls" if calls else "end")
+        return ModelReply(text=text, tool_calls=calls, stop_reason=stop, **base)
 
 
-def strip_thinking(text: str) -> str:
-    """The answer without a thinking model's reasoning (`<think>...</think>`), so neither the verdict
-    parser nor the tool-call parser reads drafts. The opening tag may sit in the prompt (Qwen3)."""
-    if THINK_CLOSE in text:
-        text = text.rsplit(THINK_CLOSE, 1)[1]
-    elif THINK_OPEN in text:  # still thinking when the token budget ran out: no answer yet
-        text = text.split(THINK_OPEN, 1)[0]
-    return text.strip()
-
-
-def _flag(value: Any) -> bool:
-    """A boolean option: JSON true/false from the CLI, or a real bool from Python."""
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("true", "1", "yes"):
-        return True
-    if str(value).lower() in ("false", "0", "no"):
-        return False
-    raise ValueError(value)
+def vision_rules(processor: Any, min_pixels: int | None = None, max_pixels: int | None = None) -> VisionRules:
+    """The image processor's resize rules, with the `min_pixels` / `max_pixels` options applied
+    (the minimum may be raised; the maximum only lowered, since the processor clamps to its own)."""
+    image = processor.image_processor
+    size = getattr(image, "size", None) or {}
+    own_min = int(size.get("shortest_edge") or getattr(image, "min_pixels", None) or 56 * 56)
+    own_max = int(size.get("longest_edge") or getattr(image, "max_pixels", None) or 28 * 28 * 16384)
+    for name, value in (("min_pixels", min_pixels), ("max_pixels", max_pixels)):
+        if value is not None and value < 1:
+            raise ConfigError(f"backend 'qwen': option {name}={value} must be a positive number of pixels")
+    low = max(own_min, min_pixels or own_min)
+    high = min(own_max, max_pixels or own_max)
+    if low > high:
+        raise ConfigError(f"backend 'qwen': min_pixels {low} is above max_pixels {high}")
+    return VisionRules(
+        patch_size=int(image.patch_size), merge_size=int(image.merge_size), min_pixels=low, max_pixels=high
+    )
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -297,6 +297,7 @@ BENCH_FLAGS = {
     "concurrency": "--concurrency",
     "limit": "--limit",
     "dataset": "--dataset",
+    "shard": "--shard",
 }
 
 
@@ -348,6 +349,9 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     limit: Annotated[int | None, typer.Option(help="Judge only the first N samples.")] = None,
     dims: Annotated[str | None, typer.Option(help="Comma list of dimensions ('probe/' keeps a family).")] = None,
     seed: Annotated[int, typer.Option(help="Seeds A/B placement and the judge.")] = 0,
+    shard: Annotated[
+        str | None, typer.Option(help="I/N: judge only shard I of N (by sample id; one RUN_DIR per shard).")
+    ] = None,
     field_map: Annotated[
         str | None, typer.Option(help="videorewardbench columns, e.g. question=prompt,chosen=answers.0")
     ] = None,
@@ -397,6 +401,7 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
             concurrency=concurrency,
             limit=limit,
             dims=[d.strip() for d in dims.split(",")] if dims else None,
+            shard=shard,
         )
         outcome = run_benchmark(config, out, force_new=force_new, retry_errors=retry_errors, cache_dir=cache)
     except ValidationError as exc:
@@ -447,14 +452,22 @@ def report_command(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """Report on one or more RUN_DIRs written by `vrb-agent bench`: summary.json, report.md and a
-    self-contained report.html (several runs side by side, on their shared samples), plus trace pages."""
+    self-contained report.html (several runs side by side, on their shared samples), plus trace pages.
+
+    RUN_DIRs that are shards of one configuration (`bench --shard I/N`) are merged into one run.
+    """
     policy = checked_policy(invalid_policy)
     if bootstrap < 100:
         fail(f"--bootstrap {bootstrap}: use at least 100 resamples", EXIT_USAGE)
     for run_dir in run_dirs:
         if not (Path(run_dir) / "results.jsonl").is_file():
             fail(f"{run_dir}: no results.jsonl here (is it a RUN_DIR written by `vrb-agent bench`?)", EXIT_USAGE)
-    print_report(run_dirs, out, policy, bootstrap, seed)
+    from vrb_agent.benchmark.merge import ShardError  # noqa: PLC0415
+
+    try:
+        print_report(run_dirs, out, policy, bootstrap, seed)
+    except ShardError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
 # --- probes / demo (probe-suite issue) -----------------------------------------------------------

@@ -111,13 +111,15 @@ def condition_of(record: Record) -> Condition:
 
 
 def dedupe(records: Iterable[Record]) -> tuple[list[Record], int]:
-    """One record per (sample, mode, frames, k) cell, the last one winning; and how many were dropped."""
+    """One record per (sample, mode, frames, k) cell, the last one winning, in cell order (so the
+    bootstrap does not depend on the order judgments finished, or on how a run was sharded); and how
+    many were dropped."""
     cells: dict[tuple[str, Condition], Record] = {}
     total = 0
     for record in records:
         total += 1
         cells[(str(record["sample_id"]), condition_of(record))] = record
-    return list(cells.values()), total - len(cells)
+    return [cells[key] for key in sorted(cells)], total - len(cells)
 
 
 def _cell(total: int, scores: list[float], strata: list[str] | None, n_boot: int, seed: int) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from typing import Any
 
 from vrb_agent.benchmark.charts import Point, bar_chart_with_ci, ci_text, flip_chart, line_chart, pct, simple_bars
 from vrb_agent.benchmark.crossrun import shared_comparison
-from vrb_agent.benchmark.metrics import SIGNIFICANCE, paired_direction, read_results, summarize
+from vrb_agent.benchmark.merge import summarize_runs
+from vrb_agent.benchmark.metrics import SIGNIFICANCE, paired_direction, read_results
 from vrb_agent.benchmark.trace_figures import boxes_by_frame, crop_calls, figure, images_note
 from vrb_agent.errors import VrbError
 
@@ -48,6 +49,9 @@ def run_label(summary: dict[str, Any]) -> str:
     run = summary.get("run") or {}
     identity = run.get("identity") or {}
     name = Path(summary.get("run_dir", "run")).name
+    shards = run.get("shards")
+    if shards:
+        name += f" + {len(shards['indices']) - 1} more, shards {len(shards['indices'])}/{shards['count']}"
     return f"{name} ({identity.get('backend', '?')}/{identity.get('model', '?')})"
 
 
@@ -382,12 +386,13 @@ def _tool_plot(summary: dict[str, Any]) -> str | None:
 
 
 def _samples_table(summary: dict[str, Any], out_dir: Path) -> str:
-    run_dir = Path(summary["run_dir"])
-    results = run_dir / "results.jsonl"
-    records = read_results(results) if results.is_file() else []
     by_sample: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        by_sample.setdefault(str(r["sample_id"]), []).append(r)
+    trace_dirs: dict[str, Path] = {}
+    for run_dir in map(Path, summary.get("run_dirs") or [summary["run_dir"]]):  # several when shards merged
+        results = run_dir / "results.jsonl"
+        for r in read_results(results) if results.is_file() else []:
+            by_sample.setdefault(str(r["sample_id"]), []).append(r)
+            trace_dirs[str(r["sample_id"])] = run_dir / "traces"
     sweep = is_sweep(summary)
     labels = [condition_label(c, sweep) for c in summary["conditions"]]
     rows = []
@@ -396,7 +401,7 @@ def _samples_table(summary: dict[str, Any], out_dir: Path) -> str:
         for r in recs:
             key = condition_label({"mode": r["mode"], "frames": r["frames"], "k": r["k"]}, sweep)
             marks[key] = "✓" if r.get("correct") else ("✗" if r["status"] == "ok" else r["status"])
-        href = os.path.relpath(run_dir / "traces" / trace_name(sample_id), out_dir)
+        href = os.path.relpath(trace_dirs[sample_id] / trace_name(sample_id), out_dir)
         cells = "".join(
             f'<td class="{"ok" if marks.get(lb) == "✓" else "bad"}">{escape(marks.get(lb, "–"))}</td>' for lb in labels
         )
@@ -584,7 +589,7 @@ def write_report(
     report: dict[str, Any] = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "invalid_policy": invalid_policy,
-        "runs": [summarize(d, invalid_policy, n_boot=n_boot, seed=seed) for d in dirs],
+        "runs": summarize_runs(dirs, invalid_policy, n_boot=n_boot, seed=seed),  # shards of one run merged
     }
     if len(dirs) > 1:
         records = [read_results(d / "results.jsonl") for d in dirs]

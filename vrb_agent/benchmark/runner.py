@@ -42,7 +42,9 @@ from vrb_agent.benchmark.diskspace import append_all, disk_full_error, is_disk_f
 from vrb_agent.benchmark.failstop import STOP_AFTER_FAILED_CALLS, FailureWatch
 from vrb_agent.benchmark.fingerprint import dataset_fingerprint
 from vrb_agent.benchmark.logroute import BarLogRoute
+from vrb_agent.benchmark.pool import MediaPool
 from vrb_agent.benchmark.runlock import RunLock
+from vrb_agent.benchmark.shards import Shard
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import AuthError, Backend, ConfigError
 from vrb_agent.judges.registry import get_backend
@@ -123,6 +125,7 @@ class BenchConfig(BaseModel):
     concurrency: int = Field(default=8, ge=1, le=1024)
     limit: int | None = Field(default=None, ge=1)
     dims: list[str] | None = None
+    shard: str | None = None  # "I/N": judge only the samples of shard I of N (see benchmark.shards)
 
     @field_validator("frames")
     @classmethod
@@ -137,6 +140,11 @@ class BenchConfig(BaseModel):
         if any(k < 1 for k in value):
             raise ValueError("every k must be >= 1")
         return list(dict.fromkeys(value))
+
+    @field_validator("shard")
+    @classmethod
+    def _valid_shard(cls, value: str | None) -> str | None:
+        return None if value is None else str(Shard.parse(value))
 
     @field_validator("modes")
     @classmethod
@@ -153,7 +161,17 @@ class BenchConfig(BaseModel):
         for key in BUDGET_FIELDS:  # unset budgets are the judge's defaults: runs from before them still resume
             if data[key] is None:
                 del data[key]
+        if self.shard:  # only when sharded, so an unsharded run's identity (and hash) is unchanged
+            data["shard"] = self.shard
         return data
+
+    def select(self, dataset: Dataset) -> list[Sample]:
+        """The samples this run judges: --dims, then --limit, then this machine's --shard."""
+        samples = dataset.select(self.dims, self.limit)
+        if self.shard is None:
+            return samples
+        shard = Shard.parse(self.shard)
+        return [s for s in samples if shard.holds(s.id)]
 
     def judge_config(self, cell: Cell, seed: int) -> JudgeConfig:
         mode, frames, k = cell
@@ -561,26 +579,6 @@ class _Committer:
             await asyncio.wait([self._flusher])
 
 
-class MediaPool:
-    """Opened media by path, shared by every sample and cell that uses the file (datasets often ask
-    several questions about one video); least recently used entries are dropped beyond `size`."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._opened: dict[Path, asyncio.Future[Media]] = {}
-        self.opens = 0
-
-    async def get(self, path: Path) -> Media:
-        future = self._opened.pop(path, None)
-        if future is None:
-            future = asyncio.ensure_future(asyncio.to_thread(open_media, path))
-            self.opens += 1
-        self._opened[path] = future  # most recent last
-        while len(self._opened) > self.size:
-            self._opened.pop(next(iter(self._opened)))
-        return await asyncio.shield(future)
-
-
 class _Run:
     """State of one run_benchmark call."""
 
@@ -603,7 +601,7 @@ class _Run:
         self.save_evidence = save_evidence
         self.identity = backend.describe()
         self.cell_slots = asyncio.Semaphore(config.concurrency)
-        self.media = MediaPool(max(64, 2 * config.concurrency))
+        self.media = MediaPool(open_media)
         self.committer: _Committer | None = None  # set by _execute with the results file
         self.done = 0
         self.errors = 0
@@ -628,11 +626,12 @@ class _Run:
         )
 
     async def run_sample(self, sample: Sample, cells: list[Cell]) -> None:
+        """Judge every cell of one sample; its media and evidence are released once they are written."""
         media: Media | None = None
         problem = sample.error
         if problem is None:
             try:
-                media = await self.media.get(sample.media)
+                media = await self.media.acquire(sample.media)
             except Exception as exc:  # MediaError and any decoder surprise: this sample only
                 problem = str(exc) if isinstance(exc, VrbError) else f"{exc.__class__.__name__}: {exc}"
         if media is None:
@@ -641,7 +640,11 @@ class _Run:
             return
         defaults = JudgeConfig()  # one store per sample: its frames are encoded once for every cell
         store = EvidenceStore(quality=defaults.jpeg_quality, max_side=self.config.max_side or defaults.max_side)
-        await asyncio.gather(*(self.run_cell(sample, media, cell, store) for cell in cells))
+        try:
+            await asyncio.gather(*(self.run_cell(sample, media, cell, store) for cell in cells))
+        finally:
+            store.clear()
+            self.media.release(sample.media)
 
     async def run_cell(self, sample: Sample, media: Media, cell: Cell, store: EvidenceStore) -> None:
         config = self.config.judge_config(cell, sample_seed(sample.id, self.config.seed))
@@ -886,7 +889,7 @@ async def _execute(
 ) -> RunOutcome:
     """Write the manifest, work out the cells still to do and judge them."""
     config, run_dir = run.config, run.run_dir
-    samples = dataset.select(config.dims, config.limit)
+    samples = config.select(dataset)
     results = ResultsFile(run_dir / "results.jsonl")
     run.committer = _Committer(results)
     try:
@@ -946,6 +949,7 @@ async def _drain(run: _Run, todo: list[tuple[Sample, list[Cell]]], concurrency: 
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        run.media.close()
 
 
 RUN_OPTIONS = (

@@ -159,3 +159,10 @@ class EvidenceStore:
 
     def ids(self) -> list[str]:
         return list(self._images)
+
+    def clear(self) -> None:
+        """Drop every image: a benchmark clears a sample's store once its records are written, so
+        nothing that still refers to the store (a trace, a cached backend) keeps its JPEGs alive."""
+        with self._lock:
+            self._images.clear()
+            self._by_pixels.clear()

@@ -78,6 +78,9 @@ class _DecordReader:
         # One frame at a time in sorted order: a whole-batch buffer would hold every frame twice.
         return [self._vr[index].asnumpy() for index in indices]
 
+    def close(self) -> None:
+        del self._vr  # decord frees its decoder, frame index and decode-ahead buffers with the reader
+
 
 class _OpenCVReader:
     """OpenCV's FFmpeg capture: seek by frame index, or step forward when the next frame is close."""
@@ -113,6 +116,9 @@ class _OpenCVReader:
             self._next = index + 1
             frames.append(self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB))
         return frames
+
+    def close(self) -> None:
+        self._cap.release()
 
 
 class _ImageReader:
@@ -188,7 +194,7 @@ class Media:
         self.path = path
         self.kind: MediaKind = kind
         self.decoder = decoder
-        self._reader = reader
+        self._reader: _Reader | None = reader
         self._lock = threading.Lock()
         st = path.stat()
         self.key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
@@ -207,6 +213,15 @@ class Media:
             f"Media({str(self.path)!r}, kind={self.kind}, {self.width}x{self.height}, "
             f"{self.num_frames} frames, {self.fps:.3f} fps, {self.duration_s:.2f}s, decoder={self.decoder})"
         )
+
+    def close(self) -> None:
+        """Release the decoder and its buffers now rather than at garbage collection (a benchmark
+        closes media it no longer needs); cached frames stay readable, decoding more raises."""
+        with self._lock:
+            reader, self._reader = self._reader, None
+        release = getattr(reader, "close", None)
+        if release is not None:
+            release()
 
     def clamp_time(self, t: float) -> float:
         """A time clamped into [0, time of the last frame]."""
@@ -253,6 +268,8 @@ class Media:
 
     def _decode(self, indices: list[int]) -> list[np.ndarray]:
         with self._lock:
+            if self._reader is None:
+                raise MediaError(self.path, "closed (Media.close() was called); open it again to decode")
             try:
                 frames = self._reader.read(indices)
             except MediaError:

@@ -9,7 +9,9 @@ whose RSS passes --max-gb, so a regression cannot starve the machine (the row th
 Printed: the table (median of --repeat runs) and the growth ratios against the N = 20 run of the same
 invocation.
 
-Usage: python perf/bench_memory.py [--sizes 20,80,300] [--long 20] [--repeat 1] [--max-gb 6]
+Usage: python perf/bench_memory.py [--sizes 20,80,300] [--long 20] [--repeat 1] [--max-gb 6] [--code DIR]
+(--code runs another source tree, e.g. `git archive main | tar -x -C /tmp/main`, for a before/after;
+keep its --sizes small: before the fix, memory grew by ~0.15 GB per sample.)
 Suites are cached under perf/.cache/bench_memory (git-ignored); the long videos take minutes once.
 """
 
@@ -28,6 +30,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "perf" / ".cache" / "bench_memory"
+# Runs `vrb-agent` from the source tree given first (an editable install would otherwise win).
+LAUNCH = (
+    "import sys; root = sys.argv.pop(1); "
+    "sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in getattr(f, '__module__', '')]; "
+    "sys.path.insert(0, root); sys.argv[0] = 'vrb-agent'; from vrb_agent.cli import main; main()"
+)
 KINDS = 5  # the probe suite's kinds; N samples = ceil(N / KINDS) probes per kind, first N rows
 LONG = {"width": 1920, "height": 1080, "duration": 600.0, "fps": 30.0}
 LONG_KINDS = ("count", "brief_event")
@@ -82,11 +90,11 @@ def _rss_bytes(pid: int) -> int:
     return int(line.split()[1]) * 1024
 
 
-def measure(data: Path, max_bytes: int) -> dict[str, float | bool]:
+def measure(data: Path, max_bytes: int, code: Path) -> dict[str, float | bool]:
     """One `vrb-agent bench` subprocess: peak RSS (bytes), wall seconds, whether the watchdog fired."""
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as out:
         command = [
-            sys.executable, "-m", "vrb_agent.cli", "bench", "--dataset", "generic", "--data", str(data),
+            sys.executable, "-c", LAUNCH, str(code), "bench", "--dataset", "generic", "--data", str(data),
             "--backend", "sim", "--modes", "single,agentic", "--out", out, "--no-report",
         ]  # fmt: skip
         start = time.perf_counter()
@@ -115,8 +123,8 @@ def measure(data: Path, max_bytes: int) -> dict[str, float | bool]:
     return {"peak": usage.ru_maxrss * 1024.0, "wall": wall, "killed": killed.is_set(), "records": lines}
 
 
-def median_run(data: Path, repeat: int, max_bytes: int) -> dict[str, float | bool]:
-    runs = [measure(data, max_bytes) for _ in range(repeat)]
+def median_run(data: Path, repeat: int, max_bytes: int, code: Path) -> dict[str, float | bool]:
+    runs = [measure(data, max_bytes, code) for _ in range(repeat)]
     return {
         "peak": statistics.median(r["peak"] for r in runs),
         "wall": statistics.median(r["wall"] for r in runs),
@@ -131,13 +139,14 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=20, help="samples of the long-video suite (0: skip it)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size; the median is reported")
     parser.add_argument("--max-gb", type=float, default=6.0, help="kill a run whose RSS passes this")
+    parser.add_argument("--code", type=Path, default=ROOT, help="source tree to run (e.g. an export of main)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     max_bytes = int(args.max_gb * 2**30)
     suite = probe_suite(CACHE / "probes-720p", -(-max(sizes) // KINDS))
-    rows = [(f"720p x {n}", n, median_run(subset(suite, n), args.repeat, max_bytes)) for n in sizes]
+    rows = [(f"720p x {n}", n, median_run(subset(suite, n), args.repeat, max_bytes, args.code)) for n in sizes]
     if args.long:
-        long = median_run(long_suite(args.long), args.repeat, max_bytes)
+        long = median_run(long_suite(args.long), args.repeat, max_bytes, args.code)
         rows.append((f"10-min 1080p x {args.long}", args.long, long))
     base = rows[0][2]["peak"]
     print(f"{'suite':<22}{'samples':>8}{'records':>9}{'peak RSS MB':>13}{'x baseline':>12}{'wall s':>9}")
@@ -145,7 +154,10 @@ def main() -> None:
         peak = f"{result['peak'] / 2**20:,.0f}" + ("+ (killed)" if result["killed"] else "")
         ratio = result["peak"] / base
         print(f"{name:<22}{n:>8}{result['records']:>9}{peak:>13}{ratio:>11.2f}x{result['wall']:>9.1f}")
-    print(f"baseline: the {rows[0][0]} run above; growth = peak(N) / peak({sizes[0]}); repeat={args.repeat}")
+    print(
+        f"code: {args.code}; baseline: the {rows[0][0]} run above; growth = peak(N) / peak({sizes[0]}); "
+        f"repeat={args.repeat}"
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ class ShardError(VrbError):
 
 
 @dataclass(frozen=True)
-class _RunDir:
+class ReportedRun:
+    """A RUN_DIR given to `report`: its run.json and, when it is one, its shard."""
+
     path: Path
     manifest: dict[str, Any]
     shard: Shard | None
@@ -33,17 +35,17 @@ class _RunDir:
         return {k: v for k, v in (self.manifest.get("identity") or {}).items() if k != "shard"}
 
 
-def _read_run_dir(path: Path) -> _RunDir:
+def _read_run_dir(path: Path) -> ReportedRun:
     manifest_path = path / "run.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     shard = (manifest.get("identity") or {}).get("shard")
-    return _RunDir(path, manifest, Shard.parse(shard) if shard else None)
+    return ReportedRun(path, manifest, Shard.parse(shard) if shard else None)
 
 
-def group_runs(run_dirs: Sequence[Path]) -> list[list[_RunDir]]:
+def group_runs(run_dirs: Sequence[Path]) -> list[list[ReportedRun]]:
     """The runs to report, in the order given: each unsharded RUN_DIR alone, the shards of one
     configuration together. Refuses shards that cannot belong together (see `_check_groups`)."""
-    groups: dict[str, list[_RunDir]] = {}
+    groups: dict[str, list[ReportedRun]] = {}
     for path in run_dirs:
         run = _read_run_dir(path)
         key = f"shards:{identity_hash(run.base_identity)}" if run.shard else f"run:{len(groups)}"
@@ -52,7 +54,7 @@ def group_runs(run_dirs: Sequence[Path]) -> list[list[_RunDir]]:
     return list(groups.values())
 
 
-def _check_groups(shard_groups: list[list[_RunDir]]) -> None:
+def _check_groups(shard_groups: list[list[ReportedRun]]) -> None:
     """One configuration's shards: one shard count, each index at most once. Several sets of shards
     side by side must each be complete; otherwise they are taken for one run's shards that differ."""
     for group in shard_groups:
@@ -76,16 +78,16 @@ def _check_groups(shard_groups: list[list[_RunDir]]) -> None:
         )
 
 
-def _complete(group: list[_RunDir]) -> bool:
+def _complete(group: list[ReportedRun]) -> bool:
     count = group[0].shard.count if group[0].shard else 1
     return {run.shard.index for run in group if run.shard} == set(range(1, count + 1))
 
 
-def _where(group: list[_RunDir]) -> str:
+def _where(group: list[ReportedRun]) -> str:
     return ", ".join(f"{run.path} ({run.shard})" for run in group)
 
 
-def summarize_group(group: list[_RunDir], invalid_policy: str, *, n_boot: int, seed: int) -> dict[str, Any]:
+def summarize_group(group: list[ReportedRun], invalid_policy: str, *, n_boot: int, seed: int) -> dict[str, Any]:
     """One run's summary: a RUN_DIR's own, or the shards' records summarized as one run."""
     if group[0].shard is None:
         return summarize(group[0].path, invalid_policy, n_boot=n_boot, seed=seed)

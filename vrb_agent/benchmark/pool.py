@@ -86,10 +86,11 @@ class MediaPool:
             opening.add_done_callback(self._close_opened)
 
     def _close_opened(self, opening: asyncio.Future[Media]) -> None:
+        """Close in a worker thread: a decoder's teardown and the heap trim take milliseconds that
+        the event loop (hundreds of model calls in flight) should not wait for."""
         if _opened(opening):
-            opening.result().close()
             self.closes += 1
-            trim_heap()
+            asyncio.get_running_loop().run_in_executor(None, _close_and_trim, opening.result())
 
     def close(self) -> None:
         """Close every idle medium (at the end of a run; media in use are closed by their users)."""
@@ -103,16 +104,16 @@ def _opened(opening: asyncio.Future[Media]) -> bool:
 
 
 @functools.cache
-def _libc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+def _malloc_trim() -> Callable[[int], int] | None:
     name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    return getattr(libc, "malloc_trim", None)  # glibc only
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None  # glibc only
 
 
-def trim_heap() -> None:
-    """Give freed heap memory back to the OS. glibc keeps what a closed decoder freed (its frame
-    buffers, allocated by several threads) in its arenas, so without this a bench's RSS grows by
-    hundreds of MB per video judged even though nothing holds that memory any more."""
-    trim = _libc_trim()
+def _close_and_trim(media: Media) -> None:
+    """Close the decoder, then give freed heap memory back to the OS: glibc keeps what a decoder
+    freed (frame buffers allocated by several threads) in its arenas, and without the trim a bench's
+    RSS grows by hundreds of MB per video judged although nothing holds that memory any more."""
+    media.close()
+    trim = _malloc_trim()
     if trim is not None:
         trim(0)

@@ -220,3 +220,32 @@ def test_report_refuses_shards_of_different_configurations(tmp_path, make_bench_
     assert [s["run"]["identity"]["max_turns"] for s in both] == [6, 3]
     alone = summarize_runs([first[1]], "wrong", n_boot=100)  # one shard alone: reported, marked incomplete
     assert alone[0]["run"]["shards"]["complete"] is False
+
+
+def test_cli_shards_and_report_merges_or_refuses_them(tmp_path, make_bench_dataset):
+    from typer.testing import CliRunner
+
+    from vrb_agent.cli import app
+
+    data = make_bench_dataset(n=6)
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"text": "Overall Judgment: Answer A is better."}] * 12))
+    base = ["bench", "--data", str(data), "--backend", "scripted", "-O", f"script={script}", "--modes", "single"]
+    runner = CliRunner()
+    for index, frames in ((1, "4"), (2, "4"), (2, "8")):
+        out = tmp_path / f"f{frames}-s{index}"
+        done = runner.invoke(
+            app, [*base, "--frames", frames, "--shard", f"{index}/2", "--out", str(out), "--no-report"]
+        )
+        assert done.exit_code == 0, done.stderr
+    bad = runner.invoke(app, [*base, "--shard", "3/2", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--shard: Value error, shard '3/2' is not I/N" in bad.stderr
+    merged = runner.invoke(
+        app, ["report", str(tmp_path / "f4-s1"), str(tmp_path / "f4-s2"), "--out", str(tmp_path / "m")]
+    )
+    assert merged.exit_code == 0, merged.stderr
+    summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert len(summary["runs"]) == 1 and summary["runs"][0]["samples"] == 6
+    mixed = runner.invoke(app, ["report", str(tmp_path / "f4-s1"), str(tmp_path / "f8-s2")])
+    assert mixed.exit_code == 2 and "frames: [4] -> [8]" in mixed.stderr
+    assert len(mixed.stderr.strip().splitlines()) == 1

@@ -1,9 +1,9 @@
 """Benchmark memory: peak RSS of `vrb-agent bench` as the number of samples grows.
 
 Workload: 720p probe suites (`vrb-agent probes make` defaults: 1280x720, 8 s, 10 fps) of N = 20, 80
-and 300 samples, and a suite of long videos (10-minute 1920x1080 30 fps probes; two distinct videos
-hard-linked under as many paths as samples, so every sample opens its own file as in a real
-dataset). Each size is one `vrb-agent bench --backend sim --modes single,agentic` subprocess at the
+and 300 samples, and a suite of long videos (10-minute 1920x1080 30 fps: a 10 s count probe remuxed
+60 times, so 18,000 real frames to index and decode without minutes of encoding, hard-linked under
+as many paths as samples, so every sample opens its own file as in a real dataset). Each size is one `vrb-agent bench --backend sim --modes single,agentic` subprocess at the
 default concurrency; its peak RSS comes from the kernel (wait4's ru_maxrss). A watchdog kills a run
 whose RSS passes --max-gb, so a regression cannot starve the machine (the row then says so).
 Printed: the table (median of --repeat runs) and the growth ratios against the N = 20 run of the same
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -38,7 +39,7 @@ LAUNCH = (
 )
 KINDS = 5  # the probe suite's kinds; N samples = ceil(N / KINDS) probes per kind, first N rows
 LONG = {"width": 1920, "height": 1080, "duration": 600.0, "fps": 30.0}
-LONG_KINDS = ("count", "brief_event")
+LONG_KINDS = ("count",)  # one long video, hard-linked per sample (each path is its own Media)
 
 
 def probe_suite(folder: Path, n_per_kind: int, kinds: tuple[str, ...] | None = None, **knobs: float) -> Path:
@@ -63,19 +64,39 @@ def subset(jsonl: Path, n: int) -> Path:
     return path
 
 
+def long_video(path: Path, clip: Path, minutes: float) -> Path:
+    """A long video without encoding one: the clip's packets remuxed back to back (PyAV) until
+    `minutes`. Every frame is a real frame to index and decode; the content repeats."""
+    import av
+
+    with av.open(str(clip)) as source, av.open(str(path), "w") as target:
+        stream = source.streams.video[0]
+        out = target.add_stream_from_template(stream)
+        packets = [p for p in source.demux(stream) if p.pts is not None]
+        span = max(p.pts for p in packets) + (packets[1].pts - packets[0].pts)
+        for loop in range(math.ceil(minutes * 60 / float(span * stream.time_base))):
+            for packet in packets:
+                packet.stream = out
+                packet.pts, packet.dts = packet.pts + span * (loop > 0), packet.dts + span * (loop > 0)
+                target.mux(packet)
+    return path
+
+
 def long_suite(n: int) -> Path:
-    """n samples over hard links of the long probe videos: one file path per sample."""
-    source = probe_suite(CACHE / "long-source", 1, LONG_KINDS, **LONG)
+    """n samples over hard links of one 10-minute 1080p probe video: one file path per sample."""
+    source = probe_suite(CACHE / "long-source", 1, LONG_KINDS, **{**LONG, "duration": 10.0})
     rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
     folder = CACHE / "long"
     (folder / "videos").mkdir(parents=True, exist_ok=True)
+    video = folder / "long.mp4"
+    if not video.exists():
+        long_video(folder / "long.tmp.mp4", source.parent / rows[0]["media"], LONG["duration"] / 60).rename(video)
     lines = []
     for i in range(n):
-        row = dict(rows[i % len(rows)])
         link = folder / "videos" / f"long-{i:03d}.mp4"
         if not link.exists():
-            os.link(source.parent / row["media"], link)
-        lines.append(json.dumps({**row, "id": f"{row['id']}-{i:03d}", "media": f"videos/{link.name}"}))
+            os.link(video, link)
+        lines.append(json.dumps({**rows[0], "id": f"{rows[0]['id']}-{i:03d}", "media": f"videos/{link.name}"}))
     path = folder / f"first-{n}.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -117,10 +138,18 @@ def measure(data: Path, max_bytes: int, code: Path) -> dict[str, float | bool]:
         proc.returncode = os.waitstatus_to_exitcode(status)
         watcher.join()
         wall = time.perf_counter() - start
-        lines = sum(1 for _ in (Path(out) / "results.jsonl").open()) if (Path(out) / "results.jsonl").exists() else 0
+        results = Path(out) / "results.jsonl"
+        records = [json.loads(line) for line in results.open()] if results.exists() else []
     if proc.returncode != 0 and not killed.is_set():
         raise SystemExit(f"bench failed ({proc.returncode}) on {data}:\n{stderr[-2000:]}")
-    return {"peak": usage.ru_maxrss * 1024.0, "wall": wall, "killed": killed.is_set(), "records": lines}
+    errors = sum(r["status"] == "error" for r in records)
+    return {
+        "peak": usage.ru_maxrss * 1024.0,
+        "wall": wall,
+        "killed": killed.is_set(),
+        "records": len(records),
+        "errors": errors,
+    }
 
 
 def median_run(data: Path, repeat: int, max_bytes: int, code: Path) -> dict[str, float | bool]:
@@ -130,6 +159,7 @@ def median_run(data: Path, repeat: int, max_bytes: int, code: Path) -> dict[str,
         "wall": statistics.median(r["wall"] for r in runs),
         "killed": any(r["killed"] for r in runs),
         "records": min(r["records"] for r in runs),
+        "errors": max(r["errors"] for r in runs),
     }
 
 
@@ -149,11 +179,13 @@ def main() -> None:
         long = median_run(long_suite(args.long), args.repeat, max_bytes, args.code)
         rows.append((f"10-min 1080p x {args.long}", args.long, long))
     base = rows[0][2]["peak"]
-    print(f"{'suite':<22}{'samples':>8}{'records':>9}{'peak RSS MB':>13}{'x baseline':>12}{'wall s':>9}")
+    print(f"{'suite':<22}{'samples':>8}{'records':>9}{'errors':>8}{'peak RSS MB':>13}{'x baseline':>12}{'wall s':>9}")
     for name, n, result in rows:
         peak = f"{result['peak'] / 2**20:,.0f}" + ("+ (killed)" if result["killed"] else "")
         ratio = result["peak"] / base
-        print(f"{name:<22}{n:>8}{result['records']:>9}{peak:>13}{ratio:>11.2f}x{result['wall']:>9.1f}")
+        print(
+            f"{name:<22}{n:>8}{result['records']:>9}{result['errors']:>8}{peak:>13}{ratio:>11.2f}x{result['wall']:>9.1f}"
+        )
     print(
         f"code: {args.code}; baseline: the {rows[0][0]} run above; growth = peak(N) / peak({sizes[0]}); "
         f"repeat={args.repeat}"

@@ -2,10 +2,11 @@
 
 Workload: 720p probe suites (`vrb-agent probes make` defaults: 1280x720, 8 s, 10 fps) of N = 20, 80
 and 300 samples, and a suite of long videos (10-minute 1920x1080 30 fps: a 10 s count probe remuxed
-60 times, so 18,000 real frames to index and decode without minutes of encoding, hard-linked under
-as many paths as samples, so every sample opens its own file as in a real dataset). Each size is one `vrb-agent bench --backend sim --modes single,agentic` subprocess at the
-default concurrency; its peak RSS comes from the kernel (wait4's ru_maxrss). A watchdog kills a run
-whose RSS passes --max-gb, so a regression cannot starve the machine (the row then says so).
+60 times, so 18,000 real frames to index and decode without minutes of encoding, hard-linked under as
+many paths as samples, so every sample opens its own file as in a real dataset). Each size is one
+`vrb-agent bench --backend sim --modes single,agentic` subprocess at the default concurrency; its
+peak RSS comes from the kernel (wait4's ru_maxrss). A watchdog kills a run whose RSS passes
+--max-gb, so a regression cannot starve the machine (the row then says so).
 Printed: the table (median of --repeat runs) and the growth ratios against the N = 20 run of the same
 invocation.
 
@@ -120,10 +121,10 @@ def measure(data: Path, max_bytes: int, code: Path) -> dict[str, float | bool]:
         ]  # fmt: skip
         start = time.perf_counter()
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        killed = threading.Event()
+        killed, finished = threading.Event(), threading.Event()
 
-        def watch() -> None:
-            while proc.poll() is None:
+        def watch() -> None:  # never poll() the child: that would reap it before wait4 reads its usage
+            while not finished.is_set():
                 if _rss_bytes(proc.pid) > max_bytes:
                     killed.set()
                     proc.kill()
@@ -135,6 +136,7 @@ def measure(data: Path, max_bytes: int, code: Path) -> dict[str, float | bool]:
         assert proc.stderr is not None
         stderr = proc.stderr.read()
         _, status, usage = os.wait4(proc.pid, 0)
+        finished.set()
         proc.returncode = os.waitstatus_to_exitcode(status)
         watcher.join()
         wall = time.perf_counter() - start

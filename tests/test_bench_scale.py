@@ -203,6 +203,11 @@ def test_resuming_with_another_shard_is_refused(tmp_path, make_bench_dataset, fa
     with pytest.raises(RunConfigError, match=r"shard: '1/2' -> '2/2'"):
         run(tmp_path / "s", data, fake_judge, shard="2/2")
     assert run(tmp_path / "s", data, fake_judge, shard="1/2").done == 0  # same shard resumes
+    with pytest.raises(RunConfigError, match=r"shard: '1/2' -> None"):
+        run(tmp_path / "s", data, fake_judge)
+    run(tmp_path / "whole", data, fake_judge)
+    with pytest.raises(RunConfigError, match=r"shard: None -> '2/2'"):
+        run(tmp_path / "whole", data, fake_judge, shard="2/2")
 
 
 def test_report_refuses_shards_of_different_configurations(tmp_path, make_bench_dataset, fake_judge):
@@ -247,5 +252,5 @@ def test_cli_shards_and_report_merges_or_refuses_them(tmp_path, make_bench_datas
     summary = json.loads((tmp_path / "m" / "summary.json").read_text())
     assert len(summary["runs"]) == 1 and summary["runs"][0]["samples"] == 6
     mixed = runner.invoke(app, ["report", str(tmp_path / "f4-s1"), str(tmp_path / "f8-s2")])
-    assert mixed.exit_code == 2 and "frames: [4] -> [8]" in mixed.stderr
+    assert mixed.exit_code == 2 and "judged different cells (single frames=4 k=1, single frames=8 k=1" in mixed.stderr
     assert len(mixed.stderr.strip().splitlines()) == 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vrb_agent.benchmark.metrics import read_results, summarize, summarize_records
+from vrb_agent.benchmark.metrics import condition_of, read_results, summarize, summarize_records
 from vrb_agent.benchmark.runner import _differences, identity_hash
 from vrb_agent.benchmark.shards import Shard
 from vrb_agent.errors import VrbError
@@ -28,6 +28,10 @@ class ReportedRun:
     path: Path
     manifest: dict[str, Any]
     shard: Shard | None
+
+    @property
+    def data(self) -> str:
+        return str((self.manifest.get("config") or {}).get("data", ""))
 
     @property
     def base_identity(self) -> dict[str, Any]:
@@ -73,9 +77,24 @@ def _check_groups(shard_groups: list[list[ReportedRun]]) -> None:
         other = next(g[0] for g in shard_groups if g[0] is not one)
         raise ShardError(
             f"{one.path} (shard {one.shard}) and {other.path} (shard {other.shard}) are shards of different "
-            f"configurations ({_differences(one.base_identity, other.base_identity)}); report the shards of "
-            "one configuration together"
+            f"configurations ({_differences(one.base_identity, other.base_identity, one.data) or 'run.json'}); "
+            "report the shards of one configuration together"
         )
+    for group in shard_groups:
+        _check_same_cells(group)
+
+
+def _check_same_cells(group: list[ReportedRun]) -> None:
+    """Shards merge into one run only when each judged the same cells (modes x frames x k)."""
+    cells = {run.path: {condition_of(r) for r in read_results(run.path / "results.jsonl")} for run in group}
+    first = group[0].path
+    for run in group[1:]:
+        if cells[run.path] != cells[first]:
+            extra = ", ".join(f"{m} frames={f} k={k}" for m, f, k in sorted(cells[first] ^ cells[run.path]))
+            raise ShardError(
+                f"{first} and {run.path} are shards that judged different cells ({extra} in only one); "
+                "run every shard with the same --modes, --frames and --k"
+            )
 
 
 def _complete(group: list[ReportedRun]) -> bool:

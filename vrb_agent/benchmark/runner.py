@@ -760,8 +760,8 @@ def _differences(old: dict[str, Any], new: dict[str, Any], data: str) -> str:
     """What makes `old` another measurement than `new` ('' when the run may resume). Keys only one
     side has are skipped: run.json files of older versions lack new keys and keep retired ones
     (the sweep axes); such a file's data is compared by path, as it has no fingerprint."""
-    keys = sorted(k for k in set(old) & set(new) if old[k] != new[k])
-    changes = [f"{k}: {old[k]!r} -> {new[k]!r}" for k in keys]
+    keys = sorted(k for k in set(old) & set(new) | {"shard"} if old.get(k) != new.get(k))  # a shard, or none
+    changes = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
     if "dataset_fingerprint" in keys:
         changes.append("the data's rows or media files differ from the run's")
     if "dataset_fingerprint" not in old and old.get("data", data) != data:

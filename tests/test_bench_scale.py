@@ -223,6 +223,8 @@ def test_report_refuses_shards_of_different_configurations(tmp_path, make_bench_
         summarize_runs([*first, tmp_path / "third"], "wrong", n_boot=100)
     both = summarize_runs([*first, *other], "wrong", n_boot=100)  # two complete sharded runs: side by side
     assert [s["run"]["identity"]["max_turns"] for s in both] == [6, 3]
+    report = json.loads(write_report([*first, *other], tmp_path / "cmp", n_boot=100)["summary"].read_text())
+    assert report["side_by_side"]["shared_samples"] == 12  # compared on all samples of both merged runs
     alone = summarize_runs([first[1]], "wrong", n_boot=100)  # one shard alone: reported, marked incomplete
     assert alone[0]["run"]["shards"]["complete"] is False
 

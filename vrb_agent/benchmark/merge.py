@@ -123,6 +123,12 @@ def summarize_group(group: list[ReportedRun], invalid_policy: str, *, n_boot: in
     return {"run_dir": str(group[0].path), "run_dirs": [str(r.path) for r in group], "run": run, **summary}
 
 
+def run_records(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records behind a run's summary: its RUN_DIR's, or all of its shards'."""
+    dirs = summary.get("run_dirs") or [summary["run_dir"]]
+    return [r for d in dirs for r in read_results(Path(d) / "results.jsonl")]
+
+
 def summarize_runs(
     run_dirs: Sequence[Path], invalid_policy: str, *, n_boot: int = 2000, seed: int = 0
 ) -> list[dict[str, Any]]:

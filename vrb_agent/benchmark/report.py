@@ -19,7 +19,7 @@ from typing import Any
 
 from vrb_agent.benchmark.charts import Point, bar_chart_with_ci, ci_text, flip_chart, line_chart, pct, simple_bars
 from vrb_agent.benchmark.crossrun import shared_comparison
-from vrb_agent.benchmark.merge import summarize_runs
+from vrb_agent.benchmark.merge import run_records, summarize_runs
 from vrb_agent.benchmark.metrics import SIGNIFICANCE, paired_direction, read_results
 from vrb_agent.benchmark.trace_figures import boxes_by_frame, crop_calls, figure, images_note
 from vrb_agent.errors import VrbError
@@ -591,8 +591,8 @@ def write_report(
         "invalid_policy": invalid_policy,
         "runs": summarize_runs(dirs, invalid_policy, n_boot=n_boot, seed=seed),  # shards of one run merged
     }
-    if len(dirs) > 1:
-        records = [read_results(d / "results.jsonl") for d in dirs]
+    if len(report["runs"]) > 1:
+        records = [run_records(summary) for summary in report["runs"]]
         report["side_by_side"] = shared_comparison(records, invalid_policy, n_boot=n_boot, seed=seed)
     paths = {"summary": out_dir / "summary.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
     paths["summary"].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -118,34 +118,34 @@ def _video_stream(path: str, container: object) -> object:
     return streams[0]
 
 
-def probe_header(path: str) -> tuple[int, str]:
-    """The frame count the container header declares (see `_declared_frames`) and the video codec's name, read without demuxing; (0, "unknown") when PyAV cannot open the file."""
+@dataclass(frozen=True)
+class Header:
+    """What the container header declares, read without demuxing (zeros when it does not say)."""
+
+    frames: int  # MKV/WebM declare no frame count
+    duration_s: float
+    codec: str
+
+
+def probe_header(path: str) -> Header:
+    """The video stream's declared frame count, duration and codec; zeros and "unknown" when
+    PyAV cannot open the file."""
+    unknown = Header(0, 0.0, "unknown")
     try:
         import av  # noqa: PLC0415
     except ImportError:
-        return 0, "unknown"
+        return unknown
     quiet_native_logs()
     try:
         with av.open(path) as container:
             stream = _video_stream(path, container)
-            return _declared_frames(container, stream), str(stream.codec_context.name)  # type: ignore[attr-defined]
+            if stream.duration and stream.time_base:  # type: ignore[attr-defined]
+                seconds = float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
+            else:
+                seconds = (container.duration or 0) / 1_000_000
+            return Header(int(stream.frames or 0), seconds, str(stream.codec_context.name))  # type: ignore[attr-defined]
     except (MediaError, av.error.FFmpegError, OSError):
-        return 0, "unknown"
-
-
-def _declared_frames(container: object, stream: object) -> int:
-    """The header's frame count, else its duration times the frame rate (MKV/WebM declare only a
-    duration), else 0."""
-    if stream.frames:  # type: ignore[attr-defined]
-        return int(stream.frames)  # type: ignore[attr-defined]
-    rate = stream.average_rate or stream.guessed_rate  # type: ignore[attr-defined]
-    if stream.duration and stream.time_base:  # type: ignore[attr-defined]
-        seconds = float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
-    elif container.duration:  # type: ignore[attr-defined]
-        seconds = container.duration / 1_000_000  # type: ignore[attr-defined]
-    else:
-        return 0
-    return round(seconds * float(rate)) if rate else 0
+        return unknown
 
 
 def read_timeline(path: str, container: object | None = None) -> Timeline:
@@ -200,9 +200,11 @@ def _upright(image: np.ndarray, rotation: float) -> np.ndarray:
 
 
 class PyAVReader:
-    """PyAV (FFmpeg): seek to the keyframe at or before the wanted pts and decode forward; keeps
-    decoding forward instead when the wanted frame lies in the GOP already being decoded. Holds one
-    small decoder state per file (no decode-ahead), so open handles are cheap."""
+    """PyAV (FFmpeg): seek to the keyframe at or before the wanted pts and decode forward, or keep
+    going forward when the wanted frame lies ahead in the GOP being decoded. Frames nothing refers
+    to (non-reference B-frames) are not decoded unless wanted, so reaching a frame costs only the
+    references before it. One small decoder state per file and no decode-ahead: open handles are
+    cheap (decord's cost ~200 MB each)."""
 
     name = "pyav"
 
@@ -218,21 +220,21 @@ class PyAVReader:
         try:
             self.timeline = read_timeline(path, self._container)
             self._stream = _video_stream(path, self._container)
-            self._open_codec()
+            self._check_codec()
+            self._pts = self.timeline.pts
+            self.times = self.timeline.times
+            self.fps = self.timeline.fps
+            self._packets: Iterator[object] | None = None  # the demuxer, from the last seek on
+            self._last: int | None = None  # pts of the last frame the decoder gave back
+            # The upright size is known only after decoding (phone videos carry a rotation); Media
+            # caches this first frame, so probing costs no extra decoding.
+            self.first_frame: np.ndarray | None = self.read([0])[0]
         except BaseException:
             self._container.close()
             raise
-        self._pts = self.timeline.pts
-        self.times = self.timeline.times
-        self.fps = self.timeline.fps
-        self._frames: Iterator[object] | None = None
-        self._last: int | None = None  # pts of the last frame decoded
-        # The upright size is known only after decoding (phone videos carry a rotation); Media
-        # caches this first frame, so probing costs no extra decoding.
-        self.first_frame: np.ndarray | None = self._frame_at(int(self._pts[0]))
         self.height, self.width = self.first_frame.shape[:2]
 
-    def _open_codec(self) -> None:
+    def _check_codec(self) -> None:
         from av.codec import Codec  # noqa: PLC0415
 
         name = self._stream.codec_context.name
@@ -240,43 +242,63 @@ class PyAVReader:
             Codec(name, "r")
         except Exception:  # PyAV raises UnknownCodecError / ValueError by version
             raise MediaError(self._path, f"codec not supported by this decoder: pyav has no {name} decoder") from None
-        self._stream.thread_type = "AUTO"
+        # Slice threads only: frame threads hold a frame pool per thread, and the decode pool
+        # already spreads samples over the cores.
+        self._stream.thread_type = "SLICE"
 
     def read(self, indices: Sequence[int]) -> list[np.ndarray]:
-        return [self._frame_at(int(self._pts[i])) for i in indices]
+        wanted = {int(self._pts[i]) for i in indices}
+        found: dict[int, np.ndarray] = {}
+        for target in sorted(wanted):
+            if target not in found:
+                self._decode_until(target, wanted, found)
+        return [found[int(self._pts[i])] for i in indices]
 
-    def _frame_at(self, target: int) -> np.ndarray:
+    def _decode_until(self, target: int, wanted: set[int], found: dict[int, np.ndarray]) -> None:
         keys = self.timeline.keyframes
         at = max(bisect.bisect_right(keys, target) - 1, 0)
-        if self._frames is None or self._last is None or target <= self._last or keys[at] > self._last:
-            self._seek(int(keys[at]))
-        frame = self._decode_to(target)
-        for back in range(1, 4):  # the demuxer landed past the frame: start from an earlier keyframe
-            if frame.pts <= target or at - back < 0:  # type: ignore[attr-defined]
-                break
-            self._seek(int(keys[at - back]))
-            frame = self._decode_to(target)
-        image = frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
-        return _upright(image, getattr(frame, "rotation", 0) or 0)
+        ahead = self._packets is not None and self._last is not None and keys[at] <= self._last < target
+        # Go on from here when the frame is ahead in this GOP; else seek. If the demuxer lands past
+        # the frame (or it was passed undecoded), start again from up to two keyframes earlier.
+        starts = ([None] if ahead else []) + [int(keys[max(at - back, 0)]) for back in range(3)]
+        for start in starts:
+            if start is not None:
+                self._seek(start)
+            if self._decode_forward(target, wanted, found):
+                return
+        raise MediaError(
+            self._path,
+            f"the frame at {float((target - self._pts[0]) * self.timeline.time_base):.3f}s could not be decoded; "
+            "the file may be truncated or corrupt",
+        )
 
     def _seek(self, pts: int) -> None:
         self._container.seek(pts, stream=self._stream, backward=True)
-        self._frames = self._container.decode(self._stream)
+        self._packets = iter(self._container.demux(self._stream))
         self._last = None
 
-    def _decode_to(self, target: int) -> object:
-        assert self._frames is not None
-        for frame in self._frames:
-            if frame.pts is None:  # type: ignore[attr-defined]
-                continue
-            self._last = frame.pts  # type: ignore[attr-defined]
-            if frame.pts >= target:  # type: ignore[attr-defined]
-                return frame
-        self._frames = None
-        raise MediaError(self._path, "a frame could not be decoded; the file may be truncated or corrupt")
+    def _decode_forward(self, target: int, wanted: set[int], found: dict[int, np.ndarray]) -> bool:
+        """Feed packets until the decoder gives back a frame at or past `target`; True if it was
+        the target. Wanted frames met on the way are kept too."""
+        assert self._packets is not None
+        context = self._stream.codec_context
+        for packet in self._packets:
+            stamp = packet.pts if packet.pts is not None else packet.dts  # type: ignore[attr-defined]
+            context.skip_frame = "DEFAULT" if stamp is None or stamp in wanted else "NONREF"
+            for frame in context.decode(packet):
+                if frame.pts is None:
+                    continue
+                self._last = frame.pts
+                if frame.pts in wanted and frame.pts not in found:
+                    image = frame.to_ndarray(format="rgb24")
+                    found[frame.pts] = _upright(image, getattr(frame, "rotation", 0) or 0)
+                if frame.pts >= target:
+                    return target in found
+        self._packets = None  # the end of the file: the decoder is drained, the next read seeks
+        return target in found
 
     def close(self) -> None:
-        self._frames = None
+        self._packets = None
         self._container.close()
 
 

@@ -315,11 +315,17 @@ def _validate(media: Media) -> None:
         raise MediaError(media.path, "the decoder reports no frame size")
     if not media.fps > 0:
         raise MediaError(media.path, "the video reports no frame rate")
-    declared = probe_header(str(media.path))[0]
-    if declared > media.num_frames * 1.02 + 2:
+    header = probe_header(str(media.path))
+    if header.frames > media.num_frames * 1.02 + 2:
         raise MediaError(
             media.path,
-            f"truncated file: the container declares {declared} frames but only {media.num_frames} are readable",
+            f"truncated file: the container declares {header.frames} frames but only {media.num_frames} are readable",
+        )
+    if not header.frames and header.duration_s > media.duration_s * 1.02 + 0.5:
+        raise MediaError(
+            media.path,
+            f"truncated file: the container declares {header.duration_s:.2f}s but only "
+            f"{media.duration_s:.2f}s are readable",
         )
     media.frames_at([0.0])
 
@@ -340,8 +346,8 @@ def _try_decoder(name: str, probe: _Probe) -> Media:
         reason = f"not a readable video ({name}: {short_reason(exc)})"
     if media is not None:
         media.close()
-    if name != "pyav" and "truncated" not in reason and probe.pyav_decodes():
-        codec = probe_header(str(probe.path))[1]
+    if name != "pyav" and not reason.startswith("truncated file") and probe.pyav_decodes():
+        codec = probe_header(str(probe.path)).codec
         reason = f"codec not supported by this decoder: {name} cannot decode this file's {codec} video; use pyav"
     raise MediaError(probe.path, reason)
 

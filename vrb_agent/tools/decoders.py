@@ -13,7 +13,11 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
@@ -72,6 +76,31 @@ def quiet_native_logs() -> None:
     except ImportError:
         pass
     _QUIET = True
+
+
+_NATIVE_LINE = re.compile(rb"^\[\d\d:\d\d:\d\d\] \S+\.(cc|h|cpp):\d+: ")
+_stderr_lock = threading.Lock()
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Hold back C-level stderr (file descriptor 2) around a native call that logs with no level
+    switch (decord's own "ERROR opening ..." lines). What other threads wrote meanwhile is passed
+    on afterwards; only lines in the native log format are dropped."""
+    with _stderr_lock, tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = b"".join(line for line in held.readlines() if not _NATIVE_LINE.match(line))
+            if kept:
+                os.write(2, kept)
 
 
 def quiet_decord() -> None:
@@ -404,17 +433,20 @@ class DecordReader:
 
         quiet_native_logs()
         quiet_decord()
-        self._vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-        count = len(self._vr)
+        with native_stderr_silenced():
+            self._vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+            count = len(self._vr)
+            starts = self._vr.get_frame_timestamp(np.arange(count))[:, 0] if count else np.zeros(0)
+            first = self._vr[0].asnumpy() if count else None
         self.fps = float(self._vr.get_avg_fps())
-        starts = self._vr.get_frame_timestamp(np.arange(count))[:, 0] if count else np.zeros(0)
         self.times = np.asarray(starts, dtype=np.float64) - (starts[0] if count else 0.0)
-        first = self._vr[0].asnumpy() if count else None
         self.height, self.width = first.shape[:2] if first is not None else (0, 0)
+        self.first_frame = first
 
     def read(self, indices: Sequence[int]) -> list[np.ndarray]:
         # One frame at a time in sorted order: a whole-batch buffer would hold every frame twice.
-        return [self._vr[index].asnumpy() for index in indices]
+        with native_stderr_silenced():
+            return [self._vr[index].asnumpy() for index in indices]
 
     def close(self) -> None:
         del self._vr
@@ -438,15 +470,18 @@ class ImageReader:
 
         from PIL import Image, ImageOps  # noqa: PLC0415
 
+        if Image.MAX_IMAGE_PIXELS is not None:  # PIL refuses at twice its own limit: align it with ours
+            Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS)
         try:
             with warnings.catch_warnings(), Image.open(path) as opened:
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 width, height = opened.size
                 if width * height > MAX_IMAGE_PIXELS:
-                    raise MediaError(path, _too_large(width, height))
+                    raise MediaError(path, _too_large(f"{width}x{height} = {width * height:,}"))
                 self._pixels = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
         except Image.DecompressionBombError as exc:
-            raise MediaError(path, f"image is too large to decode safely ({exc})") from None
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            raise MediaError(path, _too_large(f"{int(found.group(1)):,}" if found else "over twice the limit")) from None
         except (OSError, ValueError, SyntaxError) as exc:
             raise MediaError(path, f"not a readable image ({exc.__class__.__name__}: {exc})") from None
         self.height, self.width = self._pixels.shape[:2]
@@ -458,8 +493,8 @@ class ImageReader:
         del self._pixels
 
 
-def _too_large(width: int, height: int) -> str:
+def _too_large(size: str) -> str:
     return (
-        f"image is too large ({width}x{height} = {width * height:,} pixels; the limit is "
-        f"{MAX_IMAGE_PIXELS:,}, set VRB_MAX_IMAGE_PIXELS to raise it); a decompression bomb?"
+        f"image is too large to decode safely ({size} pixels; the limit is {MAX_IMAGE_PIXELS:,}, "
+        "set VRB_MAX_IMAGE_PIXELS to raise it); a decompression bomb?"
     )

@@ -8,8 +8,10 @@ cropped), 8 frames in a 4-second window. Every reader runs in its own process, s
   decord2      media/decord with decord2 (a maintained decord fork that installs as `decord`), when
                `--decord2-path DIR` names a folder made by `pip install --target DIR decord2`
   torchcodec   torchcodec's VideoDecoder, when it imports (`--torchcodec-path DIR` as for decord2)
-Ratios are against qwen measured in the same run. `repeat` is the same judgment again in the same
-process with new tool arguments: the frame cache should make it cost no decoding.
+Ratios are against qwen measured in the same run (`qwen/x`: how many times faster; `x qwen`: the
+share of its peak RSS). `cpu s` is the child's whole CPU time, imports included. `repeat` is the
+same judgment again in the same process with new tool arguments: the frame cache should make it
+cost no decoding.
 
 Usage: python perf/media.py [--minutes 1 10] [--runs 3] [--cache perf/.cache]
 Videos: H.264 yuv420p, 1280x720, 30 fps, keyframe every 250 frames (libx264 veryfast via PyAV). The
@@ -176,8 +178,11 @@ def run_torchcodec(path: str) -> None:
 
 
 def report(seconds: float, repeat: float | None) -> None:
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "repeat": repeat, "peak_rss_mb": peak_mb}))
+    """Print the child's figures: wall time of the measured part, CPU seconds of the whole process
+    (every thread; a busy machine stretches wall time, not CPU work), repeat time, peak RSS."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "repeat": repeat, "peak_rss_mb": usage.ru_maxrss / 1024}))
 
 
 def run_child(reader: str, path: str) -> None:
@@ -202,6 +207,7 @@ def measure(reader: str, path: Path, extra_path: Path | None) -> dict[str, float
     result = subprocess.run(
         [sys.executable, __file__, "--child", reader, str(path)],
         capture_output=True,
+        check=False,
         text=True,
         cwd=ROOT,
         env=env,
@@ -217,7 +223,7 @@ def median_of(runs: list[dict[str, float] | str]) -> dict[str, float] | str:
     good = [r for r in runs if isinstance(r, dict)]
     if not good:
         return runs[0]
-    keys = ("seconds", "peak_rss_mb")
+    keys = ("seconds", "cpu_s", "peak_rss_mb")
     merged = {k: statistics.median(r[k] for r in good) for k in keys}
     repeats = [r["repeat"] for r in good if r["repeat"] is not None]
     merged["repeat"] = statistics.median(repeats) if repeats else None
@@ -234,7 +240,9 @@ def readers_to_run(args: argparse.Namespace) -> dict[str, Path | None]:
 
 def print_table(rows: list[tuple[int, dict[str, dict[str, float] | str]]]) -> None:
     print(f"\nOne judgment's frames (16 uniform + 3 single + 8 in 4 s), {WIDTH}x{HEIGHT} {FPS} fps H.264 GOP {GOP}")
-    header = f"{'video':>5} {'reader':<14} {'time s':>7} {'qwen/x':>7} {'repeat s':>9} {'peak MB':>8} {'x qwen':>7}"
+    columns = [("video", 5), ("reader", -14), ("time s", 7), ("qwen/x", 7), ("cpu s", 6), ("repeat s", 9)]
+    columns += [("peak MB", 8), ("x qwen", 7)]
+    header = " ".join(f"{name:<{-width}}" if width < 0 else f"{name:>{width}}" for name, width in columns)
     print(header)
     print("-" * len(header))
     for minutes, results in rows:
@@ -247,7 +255,8 @@ def print_table(rows: list[tuple[int, dict[str, dict[str, float] | str]]]) -> No
             memory = f"{r['peak_rss_mb'] / base['peak_rss_mb']:>7.2f}" if isinstance(base, dict) else f"{'-':>7}"
             repeat = f"{r['repeat']:.3f}" if r["repeat"] is not None else "-"
             print(
-                f"{minutes:>4}m {reader:<14} {r['seconds']:>7.2f} {speedup} {repeat:>9} {r['peak_rss_mb']:>8.0f} {memory}"
+                f"{minutes:>4}m {reader:<14} {r['seconds']:>7.2f} {speedup} {r['cpu_s']:>6.2f} {repeat:>9} "
+                f"{r['peak_rss_mb']:>8.0f} {memory}"
             )
     if len(rows) >= 2:
         (short_m, short), (long_m, long) = rows[0], rows[-1]

@@ -88,6 +88,7 @@ def test_out_of_range_times_are_clamped(square_video: Path) -> None:
 
 
 def test_repeated_requests_decode_nothing(square_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VRB_DECODE_THREADS", "1")  # one reader: no split over clones (tested apart)
     FRAME_CACHE.clear()
     media = open_media(square_video)
     calls: list[list[int]] = []

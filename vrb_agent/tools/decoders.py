@@ -39,7 +39,8 @@ class MediaError(VrbError):
 
 
 class Reader(Protocol):
-    """A decoder bound to one file; `read` returns full-resolution RGB frames for sorted positions."""
+    """A decoder bound to one file; `read` returns full-resolution frames (RGB arrays, or packed
+    frames: see `to_rgb`) for sorted positions in `times`."""
 
     name: str
     times: np.ndarray
@@ -47,7 +48,7 @@ class Reader(Protocol):
     width: int
     height: int
 
-    def read(self, indices: Sequence[int]) -> list[np.ndarray]: ...
+    def read(self, indices: Sequence[int]) -> list[AnyFrame]: ...
 
     def close(self) -> None: ...
 
@@ -225,6 +226,53 @@ def _upright(image: np.ndarray, rotation: float) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
+@dataclass(frozen=True)
+class PackedFrame:
+    """A decoded frame kept in the decoder's YUV 4:2:0 planes (half the bytes of RGB) until it is
+    asked for; converting back gives exactly the pixels of a direct RGB conversion."""
+
+    planes: np.ndarray  # (height * 3 / 2, width) uint8, as PyAV lays out yuv420p
+    rotation: int  # degrees counter-clockwise to turn it upright
+
+    @property
+    def nbytes(self) -> int:
+        return self.planes.nbytes
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) once upright."""
+        height, width = self.planes.shape[0] * 2 // 3, self.planes.shape[1]
+        return (width, height) if round(self.rotation / 90) % 2 else (height, width)
+
+    def rgb(self) -> np.ndarray:
+        import av  # noqa: PLC0415
+
+        frame = av.VideoFrame.from_ndarray(self.planes, format="yuv420p")
+        return _upright(frame.to_ndarray(format="rgb24"), self.rotation)
+
+
+AnyFrame = np.ndarray | PackedFrame
+
+
+def to_rgb(frame: AnyFrame) -> np.ndarray:
+    """The RGB pixels of a decoded frame, however a reader keeps it."""
+    return frame.rgb() if isinstance(frame, PackedFrame) else frame
+
+
+def frame_size(frame: AnyFrame) -> tuple[int, int]:
+    """(height, width) of a decoded frame, upright."""
+    return frame.size if isinstance(frame, PackedFrame) else (frame.shape[0], frame.shape[1])
+
+
+def _pack(frame: object) -> AnyFrame:
+    """Keep 4:2:0 frames packed; anything else (odd sizes, 4:4:4, RGB codecs) as RGB."""
+    rotation = round(getattr(frame, "rotation", 0) or 0)
+    even = frame.width % 2 == 0 and frame.height % 2 == 0  # type: ignore[attr-defined]
+    if frame.format.name == "yuv420p" and even:  # type: ignore[attr-defined]
+        return PackedFrame(frame.to_ndarray(format="yuv420p"), rotation)  # type: ignore[attr-defined]
+    return _upright(frame.to_ndarray(format="rgb24"), rotation)  # type: ignore[attr-defined]
+
+
 # ---- PyAV ----------------------------------------------------------------------------------------
 
 
@@ -237,7 +285,9 @@ class PyAVReader:
 
     name = "pyav"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeline: Timeline | None = None, size: tuple[int, int] | None = None) -> None:
+        """Open `path`; a `timeline` and `size` from an open reader of the same file (see `clone`)
+        skip the demux pass and the first decode."""
         import av  # noqa: PLC0415
 
         quiet_native_logs()
@@ -247,7 +297,7 @@ class PyAVReader:
         except av.error.FFmpegError as exc:
             raise MediaError(path, f"not a readable video ({short_reason(exc)})") from None
         try:
-            self.timeline = read_timeline(path, self._container)
+            self.timeline = timeline or read_timeline(path, self._container)
             self._stream = _video_stream(path, self._container)
             self._check_codec()
             self._pts = self.timeline.pts
@@ -257,11 +307,20 @@ class PyAVReader:
             self._last: int | None = None  # pts of the last frame the decoder gave back
             # The upright size is known only after decoding (phone videos carry a rotation); Media
             # caches this first frame, so probing costs no extra decoding.
-            self.first_frame: np.ndarray | None = self.read([0])[0]
+            self.first_frame: AnyFrame | None = None if size else self.read([0])[0]
         except BaseException:
             self._container.close()
             raise
-        self.height, self.width = self.first_frame.shape[:2]
+        self.height, self.width = size or frame_size(self.first_frame)  # type: ignore[arg-type]
+
+    def clone(self) -> PyAVReader:
+        """Another reader of the same file (its own demuxer and decoder), for decoding in parallel."""
+        return PyAVReader(self._path, self.timeline, (self.height, self.width))
+
+    def keyframe_of(self, index: int) -> int:
+        """The pts of the keyframe that decoding frame `index` starts from."""
+        keys = self.timeline.keyframes
+        return int(keys[max(bisect.bisect_right(keys, int(self._pts[index])) - 1, 0)])
 
     def _check_codec(self) -> None:
         from av.codec import Codec  # noqa: PLC0415
@@ -275,15 +334,15 @@ class PyAVReader:
         # already spreads samples over the cores.
         self._stream.thread_type = "SLICE"
 
-    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
+    def read(self, indices: Sequence[int]) -> list[AnyFrame]:
         wanted = {int(self._pts[i]) for i in indices}
-        found: dict[int, np.ndarray] = {}
+        found: dict[int, AnyFrame] = {}
         for target in sorted(wanted):
             if target not in found:
                 self._decode_until(target, wanted, found)
         return [found[int(self._pts[i])] for i in indices]
 
-    def _decode_until(self, target: int, wanted: set[int], found: dict[int, np.ndarray]) -> None:
+    def _decode_until(self, target: int, wanted: set[int], found: dict[int, AnyFrame]) -> None:
         keys = self.timeline.keyframes
         at = max(bisect.bisect_right(keys, target) - 1, 0)
         ahead = self._packets is not None and self._last is not None and keys[at] <= self._last < target
@@ -306,7 +365,7 @@ class PyAVReader:
         self._packets = iter(self._container.demux(self._stream))
         self._last = None
 
-    def _decode_forward(self, target: int, wanted: set[int], found: dict[int, np.ndarray]) -> bool:
+    def _decode_forward(self, target: int, wanted: set[int], found: dict[int, AnyFrame]) -> bool:
         """Feed packets until the decoder gives back a frame at or past `target`; True if it was
         the target. Wanted frames met on the way are kept too."""
         assert self._packets is not None
@@ -319,8 +378,7 @@ class PyAVReader:
                     continue
                 self._last = frame.pts
                 if frame.pts in wanted and frame.pts not in found:
-                    image = frame.to_ndarray(format="rgb24")
-                    found[frame.pts] = _upright(image, getattr(frame, "rotation", 0) or 0)
+                    found[frame.pts] = _pack(frame)
                 if frame.pts >= target:
                     return target in found
         self._packets = None  # the end of the file: the decoder is drained, the next read seeks
@@ -481,7 +539,8 @@ class ImageReader:
                 self._pixels = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
         except Image.DecompressionBombError as exc:
             found = re.search(r"\((\d+) pixels\)", str(exc))
-            raise MediaError(path, _too_large(f"{int(found.group(1)):,}" if found else "over twice the limit")) from None
+            size = f"{int(found.group(1)):,}" if found else "over twice the limit"
+            raise MediaError(path, _too_large(size)) from None
         except (OSError, ValueError, SyntaxError) as exc:
             raise MediaError(path, f"not a readable image ({exc.__class__.__name__}: {exc})") from None
         self.height, self.width = self._pixels.shape[:2]

@@ -14,6 +14,7 @@ and across K samples of the same sample cost no decoding. Every failure a user c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import stat
 import threading
@@ -27,10 +28,12 @@ from typing import Literal
 import numpy as np
 
 from vrb_agent.tools.decoders import (
+    AnyFrame,
     DecordReader,
     ImageReader,
     MediaError,
     OpenCVReader,
+    PackedFrame,
     PyAVReader,
     Reader,
     Timeline,
@@ -38,6 +41,7 @@ from vrb_agent.tools.decoders import (
     quiet_native_logs,
     read_timeline,
     short_reason,
+    to_rgb,
 )
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"})
@@ -64,13 +68,13 @@ class FrameCache:
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int], AnyFrame] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple[str, int]) -> np.ndarray | None:
+    def get(self, key: tuple[str, int]) -> AnyFrame | None:
         with self._lock:
             frame = self._items.get(key)
             if frame is None:
@@ -80,11 +84,11 @@ class FrameCache:
             self.hits += 1
             return frame
 
-    def put(self, key: tuple[str, int], frame: np.ndarray) -> None:
+    def put(self, key: tuple[str, int], frame: AnyFrame) -> None:
         with self._lock:
             if key in self._items:
                 return
-            frame.setflags(write=False)
+            (frame.planes if isinstance(frame, PackedFrame) else frame).setflags(write=False)
             self._items[key] = frame
             self._bytes += frame.nbytes
             while self._bytes > self.max_bytes and len(self._items) > 1:
@@ -198,14 +202,15 @@ class Media:
         in one batched, sorted request on the decode pool."""
         indices = [self.index_at(t) for t in times_s]
         full = self._full_frames(sorted(set(indices)))
-        return [Frame(_fit(full[i], max_side), self.time_of(i), i) for i in indices]
+        # One full-resolution RGB frame at a time: convert, fit, move on.
+        return [Frame(_fit(to_rgb(full[i]), max_side), self.time_of(i), i) for i in indices]
 
     async def aframes_at(self, times_s: Sequence[float], max_side: int | None = None) -> list[Frame]:
         """`frames_at` for async code: the lookup, decoding and resizing run on the decode pool."""
         return await asyncio.wrap_future(decode_pool().submit(self.frames_at, list(times_s), max_side))
 
-    def _full_frames(self, indices: list[int]) -> dict[int, np.ndarray]:
-        found: dict[int, np.ndarray] = {}
+    def _full_frames(self, indices: list[int]) -> dict[int, AnyFrame]:
+        found: dict[int, AnyFrame] = {}
         missing: list[int] = []
         for index in indices:
             cached = FRAME_CACHE.get((self.key, index))
@@ -214,25 +219,63 @@ class Media:
             else:
                 found[index] = cached
         if missing:
-            decode: Callable[[list[int]], list[np.ndarray]] = self._decode
-            frames = decode(missing) if _on_decode_pool() else decode_pool().submit(decode, missing).result()
-            for index, frame in zip(missing, frames, strict=True):
+            for index, frame in zip(missing, self._decode(missing), strict=True):
                 FRAME_CACHE.put((self.key, index), frame)
                 found[index] = frame
         return found
 
-    def _decode(self, indices: list[int]) -> list[np.ndarray]:
+    def _decode(self, indices: list[int]) -> list[AnyFrame]:
+        """Decode on the shared pool. Indices spread over several GOPs are split between clones of
+        the reader (each its own demuxer and decoder, closed afterwards), so one request uses
+        every core; a handle kept open holds only its one reader."""
+        if _on_decode_pool():  # already a pool worker (aframes_at): waiting on the pool could deadlock
+            return self._read_locked(indices)
+        parts = _split_by_gop(self._reader, indices, decode_threads())
+        if len(parts) == 1:
+            return decode_pool().submit(self._read_locked, indices).result()
+        futures = [decode_pool().submit(self._read_locked, parts[0])]
+        futures += [decode_pool().submit(self._read_clone, part) for part in parts[1:]]
+        return [frame for future in futures for frame in future.result()]
+
+    def _read_clone(self, indices: list[int]) -> list[AnyFrame]:
+        clone = self._reader.clone()  # type: ignore[attr-defined]
+        try:
+            return self._checked(indices, clone.read)
+        finally:
+            clone.close()
+
+    def _read_locked(self, indices: list[int]) -> list[AnyFrame]:
         with self._lock:
-            try:
-                frames = self._reader.read(indices)
-            except MediaError:
-                raise
-            except Exception as exc:  # decoders raise their own exception types
-                reason = f"decoding failed ({short_reason(exc)}); the file may be truncated or corrupt"
-                raise MediaError(self.path, reason) from None
-        if len(frames) != len(indices) or any(f is None or f.size == 0 for f in frames):
+            return self._checked(indices, self._reader.read)
+
+    def _checked(self, indices: list[int], read: Callable[[list[int]], list[AnyFrame]]) -> list[AnyFrame]:
+        try:
+            frames = read(indices)
+        except MediaError:
+            raise
+        except Exception as exc:  # decoders raise their own exception types
+            reason = f"decoding failed ({short_reason(exc)}); the file may be truncated or corrupt"
+            raise MediaError(self.path, reason) from None
+        if len(frames) != len(indices) or any(f is None or f.nbytes == 0 for f in frames):
             raise MediaError(self.path, "the decoder returned no pixels; the file may be truncated or corrupt")
         return frames
+
+
+def _split_by_gop(reader: Reader, indices: list[int], ways: int) -> list[list[int]]:
+    """Sorted indices cut into at most `ways` runs of whole GOPs (a GOP is decoded by one reader,
+    forward from its keyframe); one run when the reader cannot be cloned."""
+    keyframe_of = getattr(reader, "keyframe_of", None)
+    if ways < 2 or keyframe_of is None or len(indices) < 2:
+        return [indices]
+    gops: list[list[int]] = []
+    for index in indices:
+        if gops and keyframe_of(gops[-1][-1]) == keyframe_of(index):
+            gops[-1].append(index)
+        else:
+            gops.append([index])
+    ways = min(ways, len(gops))
+    bounds = [round(i * len(gops) / ways) for i in range(ways + 1)]
+    return [[i for gop in gops[a:b] for i in gop] for a, b in itertools.pairwise(bounds)]
 
 
 def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:
@@ -266,7 +309,11 @@ def _check_file(path: Path) -> None:
         raise MediaError(path, f"unsupported file type {suffix or '(none)'!r}; supported: {supported}")
 
 
-INSTALL_HINTS = {"pyav": "pip install av", "decord": "pip install decord", "opencv": "pip install opencv-python-headless"}
+INSTALL_HINTS = {
+    "pyav": "pip install av",
+    "decord": "pip install decord",
+    "opencv": "pip install opencv-python-headless",
+}
 
 
 class _Probe:

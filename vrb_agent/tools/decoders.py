@@ -171,8 +171,9 @@ def probe_header(path: str) -> Header:
             stream = _video_stream(path, container)
             if stream.duration and stream.time_base:  # type: ignore[attr-defined]
                 seconds = float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
-            else:
-                seconds = (container.duration or 0) / 1_000_000
+            else:  # Matroska declares its end time from 0, not the span: take the start off
+                start = max(container.start_time or 0, 0)
+                seconds = max((container.duration or 0) - start, 0) / 1_000_000
             return Header(int(stream.frames or 0), seconds, str(stream.codec_context.name))  # type: ignore[attr-defined]
     except (MediaError, av.error.FFmpegError, OSError):
         return unknown

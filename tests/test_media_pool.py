@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vrb_agent.tools import FRAME_CACHE, open_media
+from vrb_agent.tools import FRAME_CACHE, MediaError, open_media
 from vrb_agent.tools.decoders import PyAVReader
 from vrb_agent.tools.media import _split_by_gop, decode_pool, decode_threads
 
@@ -199,3 +199,14 @@ def test_time_base_and_first_frame_offset(tmp_path: Path) -> None:
         assert media.time_of(0) == 0.0
         assert media.last_time == pytest.approx(29 / 30, abs=0.002)
         assert media.frames_at([0.5])[0].index == 15
+
+
+def test_closed_media_raises_a_media_error_and_keeps_cached_frames(gop_video: Path) -> None:
+    FRAME_CACHE.clear()
+    media = open_media(gop_video, decoder="pyav")
+    kept = media.frames_at([2.0])[0]
+    media.close()
+    media.close()  # twice is fine
+    assert np.array_equal(media.frames_at([2.0])[0].image, kept.image)  # from the cache
+    with pytest.raises(MediaError, match="closed"):
+        media.frames_at([8.0])

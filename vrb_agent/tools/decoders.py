@@ -26,7 +26,7 @@ import numpy as np
 
 from vrb_agent.errors import VrbError
 
-ORIGIN_TOLERANCE_S = 5e-4  # a frame "is" the one wanted when their pts agree this closely
+PTS_TOLERANCE_S = 5e-4  # a frame "is" the one wanted when their pts agree this closely
 
 
 class MediaError(VrbError):
@@ -80,28 +80,56 @@ def quiet_native_logs() -> None:
 
 
 _NATIVE_LINE = re.compile(rb"^\[\d\d:\d\d:\d\d\] \S+\.(cc|h|cpp):\d+: ")
-_stderr_lock = threading.Lock()
+
+
+class _HeldStderr:
+    """File descriptor 2 pointed at a temporary file while any thread is inside a native call that
+    logs with no level switch; shared, so such calls on several threads still run in parallel."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = -1
+        self._held: object = None
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                sys.stderr.flush()
+                self._held = tempfile.TemporaryFile()
+                self._saved = os.dup(2)
+                os.dup2(self._held.fileno(), 2)  # type: ignore[attr-defined]
+            self._depth += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth:
+                return
+            sys.stderr.flush()
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            held = self._held
+            held.seek(0)  # type: ignore[attr-defined]
+            kept = b"".join(line for line in held if not _NATIVE_LINE.match(line))  # type: ignore[attr-defined]
+            held.close()  # type: ignore[attr-defined]
+            if kept:
+                os.write(2, kept)
+
+
+_HELD_STDERR = _HeldStderr()
 
 
 @contextmanager
 def native_stderr_silenced() -> Iterator[None]:
-    """Hold back C-level stderr (file descriptor 2) around a native call that logs with no level
-    switch (decord's own "ERROR opening ..." lines). What other threads wrote meanwhile is passed
-    on afterwards; only lines in the native log format are dropped."""
-    with _stderr_lock, tempfile.TemporaryFile() as held:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            kept = b"".join(line for line in held.readlines() if not _NATIVE_LINE.match(line))
-            if kept:
-                os.write(2, kept)
+    """Hold back C-level stderr around a native call that logs with no level switch (decord's own
+    "ERROR opening ..." lines). What other threads wrote meanwhile is passed on afterwards; only
+    lines in the native log format are dropped."""
+    _HELD_STDERR.enter()
+    try:
+        yield
+    finally:
+        _HELD_STDERR.leave()
 
 
 def quiet_decord() -> None:
@@ -168,15 +196,19 @@ def probe_header(path: str) -> Header:
     quiet_native_logs()
     try:
         with av.open(path) as container:
-            stream = _video_stream(path, container)
-            if stream.duration and stream.time_base:  # type: ignore[attr-defined]
-                seconds = float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
-            else:  # Matroska declares its end time from 0, not the span: take the start off
-                start = max(container.start_time or 0, 0)
-                seconds = max((container.duration or 0) - start, 0) / 1_000_000
-            return Header(int(stream.frames or 0), seconds, str(stream.codec_context.name))  # type: ignore[attr-defined]
+            return header_of(container, _video_stream(path, container))
     except (MediaError, av.error.FFmpegError, OSError):
         return unknown
+
+
+def header_of(container: object, stream: object) -> Header:
+    """The declared frame count, duration and codec of an open container's video stream."""
+    if stream.duration and stream.time_base:  # type: ignore[attr-defined]
+        seconds = float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
+    else:  # Matroska declares its end time from 0, not the span: take the start off
+        start = max(container.start_time or 0, 0)  # type: ignore[attr-defined]
+        seconds = max((container.duration or 0) - start, 0) / 1_000_000  # type: ignore[attr-defined]
+    return Header(int(stream.frames or 0), seconds, str(stream.codec_context.name))  # type: ignore[attr-defined]
 
 
 def read_timeline(path: str, container: object | None = None) -> Timeline:
@@ -300,6 +332,7 @@ class PyAVReader:
         try:
             self.timeline = timeline or read_timeline(path, self._container)
             self._stream = _video_stream(path, self._container)
+            self.header = header_of(self._container, self._stream)
             self._check_codec()
             self._pts = self.timeline.pts
             self.times = self.timeline.times
@@ -455,11 +488,11 @@ class OpenCVReader:
             return
         if not (0 <= index - self._at <= self.STEP_LIMIT and self._at >= 0):
             self._seek_before(target, origin)
-        while self._now() - origin < target - ORIGIN_TOLERANCE_S:
+        while self._now() - origin < target - PTS_TOLERANCE_S:
             self._step()
-        if abs(self._now() - origin - target) > ORIGIN_TOLERANCE_S:  # landed past it: back off further
+        if abs(self._now() - origin - target) > PTS_TOLERANCE_S:  # landed past it: back off further
             self._seek_before(target - 2.0, origin)
-            while self._now() - origin < target - ORIGIN_TOLERANCE_S:
+            while self._now() - origin < target - PTS_TOLERANCE_S:
                 self._step()
         self._at = index
 
@@ -470,7 +503,7 @@ class OpenCVReader:
             wanted = max(target - backoff, 0.0)
             self._cap.set(self._cv2.CAP_PROP_POS_MSEC, (wanted + origin) * 1000.0)
             self._step()
-            if self._now() - origin <= target + ORIGIN_TOLERANCE_S or wanted == 0.0:
+            if self._now() - origin <= target + PTS_TOLERANCE_S or wanted == 0.0:
                 return
             backoff = max(backoff * 2, 1.0)
 

@@ -151,6 +151,7 @@ class Media:
         self.decoder = reader.name
         self._reader = reader
         self._lock = threading.Lock()
+        self._closed = False
         st = path.stat()
         self.key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
         self._times = np.asarray(reader.times, dtype=np.float64)
@@ -172,9 +173,12 @@ class Media:
         )
 
     def close(self) -> None:
-        """Release the decoder (file handle, codec state). Cached frames stay usable."""
+        """Release the decoder (file handle, codec state). Cached frames stay usable; frames not
+        yet decoded raise `MediaError` from then on."""
         with self._lock:
-            self._reader.close()
+            if not self._closed:
+                self._closed = True
+                self._reader.close()
 
     def clamp_time(self, t: float) -> float:
         """A time clamped into [0, time of the last frame]."""
@@ -238,6 +242,7 @@ class Media:
         return [frame for future in futures for frame in future.result()]
 
     def _read_clone(self, indices: list[int]) -> list[AnyFrame]:
+        self._check_open()
         clone = self._reader.clone()  # type: ignore[attr-defined]
         try:
             return self._checked(indices, clone.read)
@@ -246,7 +251,12 @@ class Media:
 
     def _read_locked(self, indices: list[int]) -> list[AnyFrame]:
         with self._lock:
+            self._check_open()
             return self._checked(indices, self._reader.read)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise MediaError(self.path, "this Media was closed; open it again with open_media")
 
     def _checked(self, indices: list[int], read: Callable[[list[int]], list[AnyFrame]]) -> list[AnyFrame]:
         try:
@@ -362,7 +372,7 @@ def _validate(media: Media) -> None:
         raise MediaError(media.path, "the decoder reports no frame size")
     if not media.fps > 0:
         raise MediaError(media.path, "the video reports no frame rate")
-    header = probe_header(str(media.path))
+    header = getattr(media._reader, "header", None) or probe_header(str(media.path))
     if header.frames > media.num_frames * 1.02 + 2:
         raise MediaError(
             media.path,

@@ -364,9 +364,9 @@ class PyAVReader:
             Codec(name, "r")
         except Exception:  # PyAV raises UnknownCodecError / ValueError by version
             raise MediaError(self._path, f"codec not supported by this decoder: pyav has no {name} decoder") from None
-        # Slice threads only: frame threads hold a frame pool per thread, and the decode pool
-        # already spreads samples over the cores.
-        self._stream.thread_type = "SLICE"
+        # Frame and slice threads: a long run from a keyframe decodes on every core (measured in
+        # perf/media.py: 3.3x qwen-vl-utils instead of 2.1x with slice threads, same peak RSS).
+        self._stream.thread_type = "AUTO"
 
     def read(self, indices: Sequence[int]) -> list[AnyFrame]:
         wanted = {int(self._pts[i]) for i in indices}

@@ -1,7 +1,7 @@
 """Media access and the judge's visual tools (no model code)."""
 
 from vrb_agent.tools.evidence import EvidenceImage, EvidenceStore
-from vrb_agent.tools.media import FRAME_CACHE, Frame, Media, MediaError, open_media
+from vrb_agent.tools.media import DECODERS, FRAME_CACHE, Frame, Media, MediaError, open_media
 from vrb_agent.tools.visual import (
     ARG_MODELS,
     Observation,
@@ -17,6 +17,7 @@ from vrb_agent.tools.visual import (
 
 __all__ = [
     "ARG_MODELS",
+    "DECODERS",
     "FRAME_CACHE",
     "EvidenceImage",
     "EvidenceStore",

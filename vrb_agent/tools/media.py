@@ -1,144 +1,66 @@
 """Media access: probe once, then fetch frames at timestamps without decoding whole files.
 
-decord is the primary decoder (batched `get_batch` seeks); OpenCV is the fallback when decord is
-missing or cannot open a file, and can be chosen explicitly. Decoded full-resolution frames live in
-one process-wide, byte-bounded LRU cache, so repeated requests within a judgment, across modes and
-across K samples of the same sample cost no decoding. Every failure a user can cause becomes a
+The default decoder is PyAV (chosen by perf/media.py: fastest and smallest per open handle on one
+judgment's frames); OpenCV and decord are the fallbacks, tried in that order when PyAV cannot open
+or decode a file, and each can be chosen explicitly. Frames are addressed by presentation time
+(see `decoders`), so variable-frame-rate video is exact. Decoding runs on one small process-wide
+thread pool (`VRB_DECODE_THREADS`, default one per core), so samples in flight share the cores and
+async callers (`Media.aframes_at`) never block their event loop. Decoded full-resolution frames live
+in one process-wide, byte-bounded LRU cache, so repeated requests within a judgment, across modes
+and across K samples of the same sample cost no decoding. Every failure a user can cause becomes a
 `MediaError` that names the file and a plain reason.
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
+import itertools
 import os
-import re
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 
-from vrb_agent.errors import VrbError
+from vrb_agent.tools.decoders import (
+    AnyFrame,
+    DecordReader,
+    ImageReader,
+    MediaError,
+    OpenCVReader,
+    PackedFrame,
+    PyAVReader,
+    Reader,
+    Timeline,
+    probe_header,
+    quiet_native_logs,
+    read_timeline,
+    short_reason,
+    to_rgb,
+)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
-Decoder = Literal["auto", "decord", "opencv"]
+Decoder = Literal["auto", "pyav", "decord", "opencv"]
+DECODERS: tuple[str, ...] = ("pyav", "opencv", "decord")  # `auto` tries them in this order
 MediaKind = Literal["video", "image"]
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
 
-class MediaError(VrbError):
-    """A media file cannot be used; the message names the path and the reason."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-
 @dataclass(frozen=True)
 class Frame:
-    """One decoded RGB frame and the time it is shown (seconds from the start)."""
+    """One decoded RGB frame, the time it is really shown (seconds from the first frame, from its
+    pts) and its position in the video's frames."""
 
     image: np.ndarray
     timestamp: float
     index: int
-
-
-class _Reader(Protocol):
-    """A decoder bound to one file; `read` returns full-resolution RGB frames for sorted indices."""
-
-    num_frames: int
-    fps: float
-    width: int
-    height: int
-
-    def read(self, indices: Sequence[int]) -> list[np.ndarray]: ...
-
-
-class _DecordReader:
-    """decord's VideoReader: batched seeks to the nearest keyframe and decode forward."""
-
-    def __init__(self, path: str) -> None:
-        import decord  # noqa: PLC0415 - optional at import time, OpenCV is the fallback
-
-        self._vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-        self.num_frames = len(self._vr)
-        self.fps = float(self._vr.get_avg_fps())
-        # decord reports no frame size, so decode frame 0 once; Media caches it.
-        self.first_frame: np.ndarray | None = self._vr[0].asnumpy() if self.num_frames else None
-        self.height, self.width = self.first_frame.shape[:2] if self.first_frame is not None else (0, 0)
-
-    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
-        # One frame at a time in sorted order: a whole-batch buffer would hold every frame twice.
-        return [self._vr[index].asnumpy() for index in indices]
-
-    def close(self) -> None:
-        del self._vr  # decord frees its decoder, frame index and decode-ahead buffers with the reader
-
-
-class _OpenCVReader:
-    """OpenCV's FFmpeg capture: seek by frame index, or step forward when the next frame is close."""
-
-    STEP_LIMIT = 32  # grabbing forward beats a seek for short gaps
-
-    def __init__(self, path: str) -> None:
-        import cv2  # noqa: PLC0415
-
-        self._cv2 = cv2
-        self._cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
-        if not self._cap.isOpened():
-            raise MediaError(path, "OpenCV cannot open this file (not a readable video)")
-        self.num_frames = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        self._next = 0  # index of the frame the next read() returns
-        self._path = path
-
-    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
-        frames: list[np.ndarray] = []
-        for index in indices:
-            gap = index - self._next
-            if gap < 0 or gap > self.STEP_LIMIT:
-                self._cap.set(self._cv2.CAP_PROP_POS_FRAMES, index)
-            else:
-                for _ in range(gap):
-                    self._cap.grab()
-            ok, bgr = self._cap.read()
-            if not ok or bgr is None:
-                raise MediaError(self._path, f"frame {index} could not be decoded (truncated or corrupt file?)")
-            self._next = index + 1
-            frames.append(self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB))
-        return frames
-
-    def close(self) -> None:
-        self._cap.release()
-
-
-class _ImageReader:
-    """A still image as a 1-frame medium."""
-
-    fps = 0.0
-    num_frames = 1
-
-    def __init__(self, path: str) -> None:
-        from PIL import Image, ImageOps  # noqa: PLC0415
-
-        try:
-            with Image.open(path) as opened:
-                self._pixels = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
-        except (OSError, ValueError) as exc:
-            raise MediaError(path, f"not a readable image ({exc.__class__.__name__}: {exc})") from None
-        self.height, self.width = self._pixels.shape[:2]
-
-    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
-        return [self._pixels for _ in indices]
 
 
 class FrameCache:
@@ -146,13 +68,13 @@ class FrameCache:
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int], AnyFrame] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple[str, int]) -> np.ndarray | None:
+    def get(self, key: tuple[str, int]) -> AnyFrame | None:
         with self._lock:
             frame = self._items.get(key)
             if frame is None:
@@ -162,11 +84,11 @@ class FrameCache:
             self.hits += 1
             return frame
 
-    def put(self, key: tuple[str, int], frame: np.ndarray) -> None:
+    def put(self, key: tuple[str, int], frame: AnyFrame) -> None:
         with self._lock:
             if key in self._items:
                 return
-            frame.setflags(write=False)
+            (frame.planes if isinstance(frame, PackedFrame) else frame).setflags(write=False)
             self._items[key] = frame
             self._bytes += frame.nbytes
             while self._bytes > self.max_bytes and len(self._items) > 1:
@@ -186,23 +108,59 @@ class FrameCache:
 
 FRAME_CACHE = FrameCache(int(os.environ.get("VRB_FRAME_CACHE_MB", "256")) * 1024 * 1024)
 
+_POOL_PREFIX = "vrb-decode"
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def decode_threads() -> int:
+    """How many frames may be decoded at once in this process (`VRB_DECODE_THREADS`, default one
+    per core): enough to use every core when several samples are in flight, few enough that a
+    large `--concurrency` does not multiply decoder memory."""
+    raw = os.environ.get("VRB_DECODE_THREADS", "").strip()
+    if not raw:
+        return os.cpu_count() or 2
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"VRB_DECODE_THREADS must be a whole number of threads, not {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"VRB_DECODE_THREADS must be at least 1, not {value}")
+    return value
+
+
+def decode_pool() -> ThreadPoolExecutor:
+    """The process-wide decode pool, created on first use."""
+    global _pool  # noqa: PLW0603 - one pool per process is the point
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=decode_threads(), thread_name_prefix=_POOL_PREFIX)
+        return _pool
+
+
+def _on_decode_pool() -> bool:
+    return threading.current_thread().name.startswith(_POOL_PREFIX)
+
 
 class Media:
-    """A probed video or image. Frames are fetched by time; see `frames_at`."""
+    """A probed video or image. Frames are fetched by time; see `frames_at` / `aframes_at`."""
 
-    def __init__(self, path: Path, kind: MediaKind, reader: _Reader, decoder: str) -> None:
+    def __init__(self, path: Path, kind: MediaKind, reader: Reader) -> None:
         self.path = path
         self.kind: MediaKind = kind
-        self.decoder = decoder
-        self._reader: _Reader | None = reader
+        self.decoder = reader.name
+        self._reader = reader
         self._lock = threading.Lock()
+        self._closed = False
         st = path.stat()
         self.key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-        self.num_frames = reader.num_frames
+        self._times = np.asarray(reader.times, dtype=np.float64)
+        self.num_frames = len(self._times)
         self.fps = reader.fps if kind == "video" else 0.0
         self.width = reader.width
         self.height = reader.height
-        self.duration_s = self.num_frames / self.fps if kind == "video" and self.fps > 0 else 0.0
+        has_rate = kind == "video" and self.fps > 0 and self.num_frames > 0
+        self.duration_s = self.last_time + 1.0 / self.fps if has_rate else 0.0
         first = getattr(reader, "first_frame", None)
         if first is not None:
             FRAME_CACHE.put((self.key, 0), first)
@@ -215,13 +173,12 @@ class Media:
         )
 
     def close(self) -> None:
-        """Release the decoder and its buffers now rather than at garbage collection (a benchmark
-        closes media it no longer needs); cached frames stay readable, decoding more raises."""
+        """Release the decoder (file handle, codec state). Cached frames stay usable; frames not
+        yet decoded raise `MediaError` from then on."""
         with self._lock:
-            reader, self._reader = self._reader, None
-        release = getattr(reader, "close", None)
-        if release is not None:
-            release()
+            if not self._closed:
+                self._closed = True
+                self._reader.close()
 
     def clamp_time(self, t: float) -> float:
         """A time clamped into [0, time of the last frame]."""
@@ -229,30 +186,35 @@ class Media:
 
     @property
     def last_time(self) -> float:
-        """The time at which the last frame is shown (0 for images)."""
-        return (self.num_frames - 1) / self.fps if self.kind == "video" and self.fps > 0 else 0.0
+        """The time at which the last frame starts being shown (0 for images)."""
+        return float(self._times[-1]) if self.kind == "video" and self.num_frames else 0.0
 
     def index_at(self, t: float) -> int:
-        """The frame shown at time t: frame i is shown during [i/fps, (i+1)/fps)."""
+        """The frame shown at time t: the last one whose presentation time is at or before t."""
         if self.kind == "image":
             return 0
-        index = math.floor(self.clamp_time(t) * self.fps + 1e-6)
+        index = int(np.searchsorted(self._times, self.clamp_time(t) + 1e-6, side="right")) - 1
         return min(max(index, 0), self.num_frames - 1)
 
     def time_of(self, index: int) -> float:
-        """The time frame `index` starts being shown."""
-        return index / self.fps if self.kind == "video" and self.fps > 0 else 0.0
+        """The time frame `index` starts being shown (its pts, from the first frame)."""
+        return float(self._times[index]) if self.kind == "video" else 0.0
 
     def frames_at(self, times_s: Sequence[float], max_side: int | None = None) -> list[Frame]:
         """RGB frames shown at `times_s` (clamped into the media), downscaled so the long side
         is at most `max_side` (None keeps full resolution). Decodes only frames not in the cache,
-        in one batched, sorted request."""
+        in one batched, sorted request on the decode pool."""
         indices = [self.index_at(t) for t in times_s]
         full = self._full_frames(sorted(set(indices)))
-        return [Frame(_fit(full[i], max_side), self.time_of(i), i) for i in indices]
+        # One full-resolution RGB frame at a time: convert, fit, move on.
+        return [Frame(_fit(to_rgb(full[i]), max_side), self.time_of(i), i) for i in indices]
 
-    def _full_frames(self, indices: list[int]) -> dict[int, np.ndarray]:
-        found: dict[int, np.ndarray] = {}
+    async def aframes_at(self, times_s: Sequence[float], max_side: int | None = None) -> list[Frame]:
+        """`frames_at` for async code: the lookup, decoding and resizing run on the decode pool."""
+        return await asyncio.wrap_future(decode_pool().submit(self.frames_at, list(times_s), max_side))
+
+    def _full_frames(self, indices: list[int]) -> dict[int, AnyFrame]:
+        found: dict[int, AnyFrame] = {}
         missing: list[int] = []
         for index in indices:
             cached = FRAME_CACHE.get((self.key, index))
@@ -266,20 +228,64 @@ class Media:
                 found[index] = frame
         return found
 
-    def _decode(self, indices: list[int]) -> list[np.ndarray]:
+    def _decode(self, indices: list[int]) -> list[AnyFrame]:
+        """Decode on the shared pool. Indices spread over several GOPs are split between clones of
+        the reader (each its own demuxer and decoder, closed afterwards), so one request uses
+        every core; a handle kept open holds only its one reader."""
+        if _on_decode_pool():  # already a pool worker (aframes_at): waiting on the pool could deadlock
+            return self._read_locked(indices)
+        parts = _split_by_gop(self._reader, indices, decode_threads())
+        if len(parts) == 1:
+            return decode_pool().submit(self._read_locked, indices).result()
+        futures = [decode_pool().submit(self._read_locked, parts[0])]
+        futures += [decode_pool().submit(self._read_clone, part) for part in parts[1:]]
+        return [frame for future in futures for frame in future.result()]
+
+    def _read_clone(self, indices: list[int]) -> list[AnyFrame]:
+        self._check_open()
+        clone = self._reader.clone()  # type: ignore[attr-defined]
+        try:
+            return self._checked(indices, clone.read)
+        finally:
+            clone.close()
+
+    def _read_locked(self, indices: list[int]) -> list[AnyFrame]:
         with self._lock:
-            if self._reader is None:
-                raise MediaError(self.path, "closed (Media.close() was called); open it again to decode")
-            try:
-                frames = self._reader.read(indices)
-            except MediaError:
-                raise
-            except Exception as exc:  # decoders raise their own exception types
-                reason = f"decoding failed ({_short(exc)}); the file may be truncated or corrupt"
-                raise MediaError(self.path, reason) from None
-        if len(frames) != len(indices) or any(f is None or f.size == 0 for f in frames):
+            self._check_open()
+            return self._checked(indices, self._reader.read)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise MediaError(self.path, "this Media was closed; open it again with open_media")
+
+    def _checked(self, indices: list[int], read: Callable[[list[int]], list[AnyFrame]]) -> list[AnyFrame]:
+        try:
+            frames = read(indices)
+        except MediaError:
+            raise
+        except Exception as exc:  # decoders raise their own exception types
+            reason = f"decoding failed ({short_reason(exc)}); the file may be truncated or corrupt"
+            raise MediaError(self.path, reason) from None
+        if len(frames) != len(indices) or any(f is None or f.nbytes == 0 for f in frames):
             raise MediaError(self.path, "the decoder returned no pixels; the file may be truncated or corrupt")
         return frames
+
+
+def _split_by_gop(reader: Reader, indices: list[int], ways: int) -> list[list[int]]:
+    """Sorted indices cut into at most `ways` runs of whole GOPs (a GOP is decoded by one reader,
+    forward from its keyframe); one run when the reader cannot be cloned."""
+    keyframe_of = getattr(reader, "keyframe_of", None)
+    if ways < 2 or keyframe_of is None or len(indices) < 2:
+        return [indices]
+    gops: list[list[int]] = []
+    for index in indices:
+        if gops and keyframe_of(gops[-1][-1]) == keyframe_of(index):
+            gops[-1].append(index)
+        else:
+            gops.append([index])
+    ways = min(ways, len(gops))
+    bounds = [round(i * len(gops) / ways) for i in range(ways + 1)]
+    return [[i for gop in gops[a:b] for i in gop] for a, b in itertools.pairwise(bounds)]
 
 
 def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:
@@ -293,16 +299,6 @@ def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:
     scale = max_side / long_side
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-_DECORD_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: (Check failed: .*?ERROR )?")
-
-
-def _short(exc: BaseException) -> str:
-    """One plain line from a decoder exception: no source paths, log prefixes or tracebacks."""
-    lines = str(exc).strip().splitlines()
-    first = _DECORD_PREFIX.sub("", lines[0] if lines else "")
-    return first[:160] or exc.__class__.__name__
 
 
 def _check_file(path: Path) -> None:
@@ -323,83 +319,120 @@ def _check_file(path: Path) -> None:
         raise MediaError(path, f"unsupported file type {suffix or '(none)'!r}; supported: {supported}")
 
 
-def _open_video(path: Path, decoder: Decoder) -> tuple[_Reader, str]:
-    errors: list[str] = []
-    if decoder in ("auto", "decord"):
-        try:
-            return _DecordReader(str(path)), "decord"
-        except ImportError:
-            if decoder == "decord":
-                reason = "decoder 'decord' requested but decord is not installed (pip install decord)"
-                raise MediaError(path, reason) from None
-            errors.append("decord is not installed")
-        except Exception as exc:  # decord raises DECORDError and RuntimeError alike
-            if decoder == "decord":
-                raise MediaError(path, f"not a readable video (decord: {_short(exc)})") from None
-            errors.append(f"decord: {_short(exc)}")
-    try:
-        return _OpenCVReader(str(path)), "opencv"
-    except MediaError as exc:
-        errors.append(exc.reason)
-    raise MediaError(path, "not a readable video: " + "; ".join(errors))
+INSTALL_HINTS = {
+    "pyav": "pip install av",
+    "decord": "pip install decord",
+    "opencv": "pip install opencv-python-headless",
+}
 
 
-def _declared_frames(path: Path) -> int:
-    """The frame count the container header declares (OpenCV reads it without decoding)."""
-    import cv2  # noqa: PLC0415
+class _Probe:
+    """What PyAV says about a file, each part read once and only when a decoder needs it."""
 
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    try:
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
-    finally:
-        cap.release()
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._timeline: list[Timeline | None] = []
+        self._pyav_decodes: bool | None = None
+
+    def timeline(self) -> Timeline | None:
+        """PyAV's demuxed pts timeline (OpenCV addresses frames by it); None when PyAV cannot."""
+        if not self._timeline:
+            try:
+                self._timeline.append(read_timeline(str(self.path)))
+            except (MediaError, ImportError):
+                self._timeline.append(None)
+        return self._timeline[0]
+
+    def pyav_decodes(self) -> bool:
+        """Whether PyAV decodes this file's first frame: then the file is valid, whatever another
+        decoder says."""
+        if self._pyav_decodes is None:
+            try:
+                PyAVReader(str(self.path)).close()
+                self._pyav_decodes = True
+            except (MediaError, ImportError):
+                self._pyav_decodes = False
+        return self._pyav_decodes
 
 
-def _check_complete(media: Media) -> None:
-    """decord quietly indexes only the readable part of a truncated file; compare with the header."""
-    declared = _declared_frames(media.path)
-    if declared > media.num_frames * 1.02 + 2:
-        raise MediaError(
-            media.path,
-            f"truncated file: the container declares {declared} frames but only {media.num_frames} are readable",
-        )
+def _make_reader(name: str, probe: _Probe) -> Reader:
+    if name == "pyav":
+        return PyAVReader(str(probe.path))
+    if name == "opencv":
+        return OpenCVReader(str(probe.path), probe.timeline())
+    return DecordReader(str(probe.path))
 
 
 def _validate(media: Media) -> None:
+    """Refuse what would fail mid-judgment: no frames, size or rate, or fewer readable frames than
+    the container declares (decord and PyAV quietly index only the readable part of a cut file)."""
     if media.num_frames <= 0:
         raise MediaError(media.path, "the video has zero frames")
     if media.width <= 0 or media.height <= 0:
         raise MediaError(media.path, "the decoder reports no frame size")
-    if media.kind == "video" and not media.fps > 0:
+    if not media.fps > 0:
         raise MediaError(media.path, "the video reports no frame rate")
-    if media.decoder == "decord":
-        _check_complete(media)
-        media.frames_at([0.0])
-    else:
-        # OpenCV trusts the header: decode the last frame too, so truncation fails here, not mid-judgment.
-        media.frames_at([0.0, media.last_time])
+    header = getattr(media._reader, "header", None) or probe_header(str(media.path))
+    if header.frames > media.num_frames * 1.02 + 2:
+        raise MediaError(
+            media.path,
+            f"truncated file: the container declares {header.frames} frames but only {media.num_frames} are readable",
+        )
+    if not header.frames and header.duration_s > media.duration_s * 1.02 + 0.5:
+        raise MediaError(
+            media.path,
+            f"truncated file: the container declares {header.duration_s:.2f}s but only "
+            f"{media.duration_s:.2f}s are readable",
+        )
+    media.frames_at([0.0])
+
+
+def _try_decoder(name: str, probe: _Probe) -> Media:
+    """One decoder's attempt. A file PyAV decodes but this decoder cannot is reported as an
+    unsupported codec, never as a truncated or corrupt file."""
+    media: Media | None = None
+    try:
+        media = Media(probe.path, "video", _make_reader(name, probe))
+        _validate(media)
+        return media
+    except ImportError:
+        raise MediaError(probe.path, f"decoder {name!r} is not installed ({INSTALL_HINTS[name]})") from None
+    except MediaError as exc:
+        reason = exc.reason
+    except Exception as exc:  # decord raises DECORDError and RuntimeError alike
+        reason = f"not a readable video ({name}: {short_reason(exc)})"
+    if media is not None:
+        media.close()
+    if name != "pyav" and not reason.startswith("truncated file") and probe.pyav_decodes():
+        codec = probe_header(str(probe.path)).codec
+        reason = f"codec not supported by this decoder: {name} cannot decode this file's {codec} video; use pyav"
+    raise MediaError(probe.path, reason)
+
+
+def _open_video(path: Path, decoder: Decoder) -> Media:
+    probe = _Probe(path)
+    names = DECODERS if decoder == "auto" else (decoder,)
+    reasons: list[str] = []
+    for name in names:
+        try:
+            return _try_decoder(name, probe)
+        except MediaError as exc:
+            if len(names) == 1:
+                raise
+            reasons.append(f"{name}: {exc.reason}")
+    raise MediaError(path, "not a readable video: " + "; ".join(reasons))
 
 
 def open_media(path: str | os.PathLike[str], decoder: Decoder = "auto") -> Media:
-    """Probe a video or image once. `decoder` is `auto` (decord, else OpenCV), `decord` or `opencv`."""
-    if decoder not in ("auto", "decord", "opencv"):
-        raise ValueError(f"decoder must be auto, decord or opencv, not {decoder!r}")
+    """Probe a video or image once. `decoder` is `auto` (PyAV, else OpenCV, else decord), `pyav`,
+    `opencv` or `decord`."""
+    if decoder not in ("auto", *DECODERS):
+        raise ValueError(f"decoder must be auto, {', '.join(DECODERS)}, not {decoder!r}")
+    quiet_native_logs()
     p = Path(path).expanduser().absolute()
     _check_file(p)
     if p.suffix.lower() in IMAGE_SUFFIXES:
-        media = Media(p, "image", _ImageReader(str(p)), "pillow")
-    else:
-        reader, used = _open_video(p, decoder)
-        media = Media(p, "video", reader, used)
-    try:
-        _validate(media)
-    except MediaError as exc:
-        if media.decoder != "decord" or decoder != "auto":
-            raise
-        # decord opened it but cannot decode it: give OpenCV its chance before failing.
-        try:
-            media = Media(p, "video", _OpenCVReader(str(p)), "opencv")
-            _validate(media)
-        except MediaError as fallback_exc:
-            raise MediaError(p, f"{exc.reason}; OpenCV: {fallback_exc.reason}") from None
-    return media
+        media = Media(p, "image", ImageReader(str(p)))
+        media.frames_at([0.0])
+        return media
+    return _open_video(p, decoder)

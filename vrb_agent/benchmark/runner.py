@@ -59,6 +59,7 @@ PACKAGES = (
     "langgraph",
     "pydantic",
     "numpy",
+    "av",
     "opencv-python-headless",
     "decord",
     "openai",

@@ -12,7 +12,7 @@ from typing import Any
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import ValidationError
 
-from vrb_agent.agents.graph import CURRENT_RUNTIME, JudgeRuntime, JudgeState, graph_for, recursion_limit, summarize
+from vrb_agent.agents.graph import JudgeRuntime, JudgeState, graph_for, recursion_limit, summarize
 from vrb_agent.agents.types import JudgeConfig, Judgment, Mode
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import Backend
@@ -75,27 +75,28 @@ async def ajudge(
 
 @functools.cache
 def _shared_graph() -> CompiledStateGraph:
-    """One compiled judge graph for every API judgment; each run binds its runtime via CURRENT_RUNTIME."""
+    """One compiled judge graph for every API judgment; each run passes its runtime as context."""
     return graph_for(None).compile()
 
 
 async def _run(rt: JudgeRuntime, inputs: dict[str, str], on_event: EventHandler | None) -> Judgment:
-    """Stream the graph, keeping the latest state so a timeout still reports what was done."""
+    """Stream the graph, keeping the latest state so a timeout still reports what was done.
+    Custom events are streamed only to a listener: each one costs a cross-thread wake-up."""
     latest: JudgeState = {}  # type: ignore[typeddict-item]
     run_config = {"recursion_limit": recursion_limit(rt.config)}
-    token = CURRENT_RUNTIME.set(rt)
+    modes = ["values", "custom"] if on_event is not None else ["values"]
     try:
         async with asyncio.timeout(rt.config.timeout_s):
-            async for mode, chunk in _shared_graph().astream(inputs, run_config, stream_mode=["values", "custom"]):
+            async for mode, chunk in _shared_graph().astream(inputs, run_config, stream_mode=modes, context=rt):
                 if mode == "values":
                     latest = chunk
                 elif on_event is not None:
                     on_event(chunk)
     except TimeoutError:
         return summarize(latest, rt, error=f"timed out after {rt.config.timeout_s:g}s")
-    finally:
-        CURRENT_RUNTIME.reset(token)
-    return Judgment.model_validate(latest["judgment"])
+    if rt.finished is None:  # finalize always runs unless the graph raised
+        raise RuntimeError("the judge graph ended without a judgment")
+    return rt.finished
 
 
 def judge(

@@ -11,6 +11,11 @@ The k samples (2k with order=both) live side by side in `samples` and every node
 samples in its phase at once, so their model calls run concurrently. The state holds evidence ids,
 never pixels: images live in an `EvidenceStore` and messages reference them by id, which keeps
 checkpoints small and lets the graph run under any LangGraph checkpointer.
+
+What the nodes share but the state must not hold (backend, configuration, evidence store, media)
+is a `JudgeRuntime`: either bound when the graph is built (`build_judge_graph`) or passed per run
+as LangGraph's run-scoped context (`graph.astream(..., context=runtime)`), which is how the Python
+API runs one compiled graph for every judgment.
 """
 
 from __future__ import annotations
@@ -21,17 +26,21 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+from typing_extensions import TypedDict
 
 from vrb_agent.agents import prompts
+from vrb_agent.agents.observations import SeenObservation, cached, observation_key, observe
 from vrb_agent.agents.types import JudgeConfig, Judgment, SampleOutcome, Status, ToolCallRecord, Verdict
 from vrb_agent.agents.verdict import majority, map_verdict, parse_judgment_text, parse_submission
+from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import (
     AuthError,
     Backend,
@@ -52,10 +61,21 @@ from vrb_agent.judges.base import (
 )
 from vrb_agent.tools.evidence import EvidenceStore
 from vrb_agent.tools.media import Media, MediaError, open_media
-from vrb_agent.tools.visual import Observation, ToolBox, ToolLimits, overview
+from vrb_agent.tools.visual import ToolBox, ToolLimits, overview
 
 Phase = Literal["deliberate", "act", "conclude", "done"]
 MEDIA_CACHE_SIZE = 8
+PARSED_MESSAGES = 4096
+INPUT_KEYS = ("media", "question", "response_a", "response_b")
+
+
+class JudgeInputError(VrbError, ValueError):
+    """A graph input is missing or not text. Also a ValueError, so LangGraph's server shows clients
+    this message instead of a generic internal error."""
+
+
+class MediaInputError(MediaError, ValueError):
+    """The `media` input of a graph run cannot be used (a MediaError that servers show as it is)."""
 
 
 class SampleState(TypedDict):
@@ -85,7 +105,8 @@ def merge_samples(old: dict[str, SampleState] | None, new: dict[str, SampleState
 
 
 class JudgeInput(TypedDict):
-    """What a caller (or a parent graph) provides: a media path and the pair."""
+    """What a caller (or a parent graph) provides: a media path and the pair (the responses in the
+    sample's own A/B terms)."""
 
     media: str
     question: str
@@ -102,6 +123,8 @@ class JudgeOutput(TypedDict, total=False):
 
 
 class JudgeState(JudgeInput, JudgeOutput, total=False):
+    """Inputs, outputs and the internal fields (not part of the input or output schema)."""
+
     run_id: str
     started: float
     samples: Annotated[dict[str, SampleState], merge_samples]
@@ -161,10 +184,6 @@ def _copy(sample: SampleState) -> SampleState:
     return {**sample, "messages": list(sample["messages"]), "evidence": list(sample["evidence"])}
 
 
-def _append(sample: SampleState, message: Message) -> None:
-    sample["messages"].append(message.model_dump(mode="json"))
-
-
 def _finish(sample: SampleState, status: Status, error: str | None = None, verdict: Verdict | None = None) -> None:
     sample["phase"] = "done"
     sample["status"] = status
@@ -180,8 +199,11 @@ class JudgeRuntime:
     config: JudgeConfig
     store: EvidenceStore
     media: Media | None = None
+    show_images: bool = False
+    finished: Judgment | None = None
     _opened: OrderedDict[str, Media] = field(default_factory=OrderedDict)
     _toolboxes: dict[tuple[str, int], ToolBox] = field(default_factory=dict)
+    _parsed: OrderedDict[int, tuple[dict[str, Any], Message]] = field(default_factory=OrderedDict)
 
     @classmethod
     def create(
@@ -191,10 +213,12 @@ class JudgeRuntime:
         *,
         store: EvidenceStore | None = None,
         media: Media | None = None,
+        show_images: bool = False,
     ) -> JudgeRuntime:
+        """`show_images` adds each image as a JPEG data URL to the stream events (for Studio)."""
         cfg = config or JudgeConfig()
         evidence = store if store is not None else EvidenceStore(cfg.jpeg_quality, cfg.max_side)
-        return cls(backend=backend, config=cfg, store=evidence, media=media)
+        return cls(backend=backend, config=cfg, store=evidence, media=media, show_images=show_images)
 
     @property
     def limits(self) -> ToolLimits:
@@ -204,15 +228,21 @@ class JudgeRuntime:
     def native_video(self) -> bool:
         return self.backend.capabilities().native_video
 
-    def media_for(self, path: str) -> Media:
-        """The opened media for a path: the caller's own `Media` when it matches, else opened once."""
+    def opened(self, path: str) -> Media | None:
+        """The media for a path if already open: the caller's own `Media` or one opened before."""
         if self.media is not None and str(self.media.path) == path:
             return self.media
-        if path not in self._opened:
-            self._opened[path] = open_media(path)
-            while len(self._opened) > MEDIA_CACHE_SIZE:
-                self._opened.popitem(last=False)
-        return self._opened[path]
+        return self._opened.get(path)
+
+    def media_for(self, path: str) -> Media:
+        """The opened media for a path, opened once (blocking: probes the file)."""
+        known = self.opened(path)
+        if known is not None:
+            return known
+        self._opened[path] = opened = open_media(path)
+        while len(self._opened) > MEDIA_CACHE_SIZE:
+            self._opened.popitem(last=False)
+        return opened
 
     def toolbox(self, run_id: str, media: Media, index: int) -> ToolBox:
         """One ToolBox per sample, so repeat detection is per conversation."""
@@ -222,10 +252,36 @@ class JudgeRuntime:
         for key in [k for k in self._toolboxes if k[0] == run_id]:
             del self._toolboxes[key]
 
+    # ---- the conversation -----------------------------------------------------------------------
+
+    def append(self, sample: SampleState, message: Message) -> None:
+        """Add a message to a sample: JSON in the state (any checkpointer can store it), the parsed
+        object remembered so the next request does not validate the whole conversation again."""
+        raw = message.model_dump(mode="json")
+        sample["messages"].append(raw)
+        self._remember(raw, message)
+
+    def _remember(self, raw: dict[str, Any], message: Message) -> None:
+        self._parsed[id(raw)] = (raw, message)  # holding `raw` keeps its id from being reused
+        while len(self._parsed) > PARSED_MESSAGES:
+            self._parsed.popitem(last=False)
+
+    def conversation(self, sample: SampleState) -> list[Message]:
+        """The sample's messages as objects; only those this runtime has not seen (e.g. restored
+        from a checkpoint) are validated."""
+        out = []
+        for raw in sample["messages"]:
+            known = self._parsed.get(id(raw))
+            if known is None or known[0] is not raw:
+                known = (raw, Message.model_validate(raw))
+                self._remember(raw, known[1])
+            out.append(known[1])
+        return out
+
     # ---- model calls ----------------------------------------------------------------------------
 
     def request(self, sample: SampleState, tools: list[ToolSpec], tool_choice: str) -> ModelRequest:
-        messages = [Message.model_validate(m) for m in sample["messages"]]
+        messages = self.conversation(sample)
         limit = min(self.config.max_images, self.backend.capabilities().max_images_per_request)
         return ModelRequest(
             system=prompts.system_prompt(self.config.mode, self.config.max_turns),
@@ -268,11 +324,11 @@ class JudgeRuntime:
         sample["usage"] = (Usage.model_validate(sample["usage"]) + used).model_dump()
         sample["notes"] = list(dict.fromkeys([*sample.get("notes", []), *reply.notes]))
         if reply.stop_reason == "refusal":
-            _append(sample, Message(role="assistant", parts=_text_parts(reply.text)))
+            self.append(sample, Message(role="assistant", parts=_text_parts(reply.text)))
             _finish(sample, "refused", reply.text.strip()[:300] or "the model refused to answer")
             return None
         if reply.unfinished:  # e.g. cut off inside its reasoning: nothing in it is an answer
-            _append(sample, Message(role="assistant", reasoning=reply.reasoning))
+            self.append(sample, Message(role="assistant", reasoning=reply.reasoning))
             _finish(sample, "invalid", reply.unfinished)
             return None
         return reply
@@ -284,13 +340,13 @@ class JudgeRuntime:
 
     def single_outcome(self, sample: SampleState, reply: ModelReply) -> None:
         """Parse the paper-style verdict; one repair request, then `invalid`. Never guesses."""
-        _append(sample, Message(role="assistant", parts=_text_parts(reply.text), reasoning=reply.reasoning))
+        self.append(sample, Message(role="assistant", parts=_text_parts(reply.text), reasoning=reply.reasoning))
         preferred = parse_judgment_text(reply.text)
         if preferred is not None:
             _finish(sample, "ok", verdict=Verdict(preferred=preferred, rationale=reply.text.strip()))
         elif not sample["repaired"]:
             sample["repaired"] = True
-            _append(sample, Message(role="user", parts=[TextPart(text=prompts.REPAIR)]))
+            self.append(sample, Message(role="user", parts=[TextPart(text=prompts.REPAIR)]))
         else:
             _finish(sample, "invalid", "no parseable 'Overall Judgment: Answer X is better.' after a repair request")
 
@@ -299,7 +355,7 @@ class JudgeRuntime:
         assistant = Message(
             role="assistant", parts=_text_parts(reply.text), tool_calls=reply.tool_calls, reasoning=reply.reasoning
         )
-        _append(sample, assistant)
+        self.append(sample, assistant)
         submissions = [
             parse_submission(c.arguments) for c in reply.tool_calls if c.name == "submit_verdict" and not c.parse_error
         ]
@@ -317,74 +373,93 @@ class JudgeRuntime:
             sample["phase"] = "conclude"
         elif not sample["reminded"]:
             sample["reminded"] = True
-            _append(sample, Message(role="user", parts=[TextPart(text=prompts.REMINDER)]))
+            self.append(sample, Message(role="user", parts=[TextPart(text=prompts.REMINDER)]))
         else:
             _finish(sample, "invalid", "the judge answered in plain text without calling submit_verdict")
 
     # ---- tools ----------------------------------------------------------------------------------
 
-    def run_call(self, toolbox: ToolBox, call: ToolCall, sample: SampleState) -> tuple[ToolCallRecord, ToolResult]:
+    async def observe(
+        self, media: Media, tool: str, arguments: dict[str, Any], run: Callable[[], Any]
+    ) -> SeenObservation:
+        """A tool's result with its images in the store: reused when the same call on the same
+        media was seen before (no decoding, hashing or encoding), else run in a worker thread."""
+        key = observation_key(media, tool, arguments, self.limits, self.store)
+        seen = cached(key, self.store)
+        if seen is None:
+            seen = await asyncio.to_thread(observe, key, self.store, run)
+        return seen
+
+    async def run_call(
+        self, toolbox: ToolBox, call: ToolCall, sample: SampleState
+    ) -> tuple[ToolCallRecord, ToolResult]:
         """Run one tool call (never raises for bad input) and store the images it returned."""
         turn, index = sample["turns"], sample["index"]
         if call.parse_error is not None:
-            text = prompts.invalid_json_message(call.name, call.parse_error)
-            obs = Observation.error(call.name, text)
+            seen = SeenObservation.refusal(call.name, prompts.invalid_json_message(call.name, call.parse_error))
         elif call.name == "submit_verdict":  # a valid one would have ended the sample
-            obs = Observation.error(call.name, str(parse_submission(call.arguments)), call.arguments)
+            seen = SeenObservation.refusal(call.name, str(parse_submission(call.arguments)))
+        elif (refused := toolbox.check(call.name, call.arguments, turn)) is not None:
+            seen = SeenObservation.refusal(call.name, refused.text)
         else:
-            obs = toolbox.call(call.name, call.arguments, turn)
-        ids = [self.store.put(i.image, i.label, timestamp=i.timestamp, box=i.box) for i in obs.images]
-        parts: list[Part] = [TextPart(text=obs.text)]
-        if self.native_video and call.name == "reexamine_clip" and obs.ok and toolbox.media.kind == "video":
-            parts.append(_clip_part(toolbox.media, obs))
+            seen = await self.observe(
+                toolbox.media, call.name, call.arguments, lambda: toolbox.run(call.name, call.arguments)
+            )
+        parts: list[Part] = [TextPart(text=seen.text)]
+        if self.native_video and call.name == "reexamine_clip" and seen.ok and toolbox.media.kind == "video":
+            parts.append(_clip_part(toolbox.media, seen))
         else:
-            parts += [ImagePart(evidence_id=i, label=img.label) for i, img in zip(ids, obs.images, strict=True)]
-        box = obs.images[0].box if obs.images else None
+            parts += [ImagePart(evidence_id=i.id, label=i.label) for i in seen.images]
         record = ToolCallRecord(
             name=call.name,
             arguments=call.arguments,
-            ok=obs.ok,
-            message=obs.text,
-            images=ids,
-            timestamps=obs.timestamps,
-            box=list(box) if box else None,
+            ok=seen.ok,
+            message=seen.text,
+            images=seen.ids,
+            timestamps=seen.timestamps,
+            box=seen.box,
             turn=turn,
             sample=index,
         )
-        return record, ToolResult(call_id=call.id, name=call.name, parts=parts, is_error=not obs.ok)
+        return record, ToolResult(call_id=call.id, name=call.name, parts=parts, is_error=not seen.ok)
+
+    def image_urls(self, ids: list[str]) -> dict[str, Any]:
+        """The event field that lets a viewer show the images (data URLs), when `show_images` is on."""
+        return {"image_urls": [self.store.get(i).data_url for i in ids]} if self.show_images else {}
 
 
 def _text_parts(text: str) -> list[Part]:
     return [TextPart(text=text)] if text else []
 
 
-def _clip_part(media: Media, obs: Observation) -> VideoPart:
+def _clip_part(media: Media, seen: SeenObservation) -> VideoPart:
     """A re-examined window as native video, at the frame density the model asked for."""
-    start, end = obs.timestamps[0], obs.timestamps[-1] + 1.0 / media.fps
-    fps = min(media.fps, len(obs.images) / max(end - start, 1e-3))
+    start, end = seen.timestamps[0], seen.timestamps[-1] + 1.0 / media.fps
+    fps = min(media.fps, len(seen.images) / max(end - start, 1e-3))
     return VideoPart(media_path=str(media.path), start=start, end=end, fps=fps, label=f"clip {start:.2f}s-{end:.2f}s")
 
 
-def overview_parts(rt: JudgeRuntime, media: Media) -> tuple[str, list[Part]]:
+async def overview_parts(rt: JudgeRuntime, media: Media) -> tuple[str, list[Part]]:
     """What the judge sees first: uniform frames as images, or the whole video for native-video backends."""
     if rt.native_video and media.kind == "video":
         fps = min(media.fps, rt.config.frames / media.duration_s)
         note = f"The video follows ({media.duration_s:.2f}s, {media.width}x{media.height}), sampled at {fps:.2f} fps."
         return note, [VideoPart(media_path=str(media.path), start=0.0, end=media.duration_s, fps=fps)]
-    obs = overview(media, rt.config.frames, limits=rt.limits)
-    if not obs.ok:
-        raise MediaError(media.path, obs.text)
-    ids = [rt.store.put(i.image, i.label, timestamp=i.timestamp) for i in obs.images]
-    images: list[Part] = [ImagePart(evidence_id=i, label=img.label) for i, img in zip(ids, obs.images, strict=True)]
-    return f"{obs.text} The frames follow.", images
+    frames = rt.config.frames
+    seen = await rt.observe(media, "overview", {"n": frames}, lambda: overview(media, frames, limits=rt.limits))
+    if not seen.ok:
+        raise MediaInputError(media.path, seen.text)
+    images: list[Part] = [ImagePart(evidence_id=i.id, label=i.label) for i in seen.images]
+    return f"{seen.text} The frames follow.", images
 
 
-def new_sample(index: int, swapped: bool, first_message: Message) -> SampleState:
+def new_sample(index: int, swapped: bool) -> SampleState:
+    """A sample before its first message (added with `JudgeRuntime.append`)."""
     return SampleState(
         index=index,
         swapped=swapped,
         phase="deliberate",
-        messages=[first_message.model_dump(mode="json")],
+        messages=[],
         turns=0,
         reminded=False,
         repaired=False,
@@ -503,113 +578,148 @@ def build_judge_graph(
     return graph_for(JudgeRuntime.create(backend, config, store=store, media=media))
 
 
-CURRENT_RUNTIME: ContextVar[JudgeRuntime] = ContextVar("vrb_judge_runtime")
+def runtime_of(bound: JudgeRuntime | None, runtime: Runtime[Any]) -> JudgeRuntime:
+    """The runtime a node works with: the one the graph was built with, else the run's context."""
+    if bound is not None:
+        return bound
+    if not isinstance(runtime.context, JudgeRuntime):
+        raise VrbError(
+            "this judge graph was built without a backend: run it with context=JudgeRuntime(...), "
+            "or build it with build_judge_graph(backend, config)"
+        )
+    return runtime.context
+
+
+def check_inputs(state: JudgeState) -> None:
+    """Name the missing inputs (a bare KeyError('response_a') tells a Studio user nothing)."""
+    missing = [k for k in INPUT_KEYS if not isinstance(state.get(k), str) or not state.get(k, "").strip()]  # type: ignore[attr-defined]
+    if missing:
+        raise JudgeInputError(
+            f"missing or empty judge input(s): {', '.join(missing)}. The judge needs media (a path to a video "
+            "or image readable by the process that runs the graph), question, response_a and response_b, all text."
+        )
 
 
 def graph_for(bound: JudgeRuntime | None) -> StateGraph:
     """The state machine over one runtime (backend, config, evidence store, media).
 
-    With `bound=None` the nodes read the runtime from `CURRENT_RUNTIME`, so one compiled graph
-    serves every judgment of the Python API (compiling per judgment is a measurable CPU cost).
+    With `bound=None` the nodes take the runtime from the run's context (`context=JudgeRuntime`),
+    so one compiled graph serves every judgment of the Python API (compiling per judgment is a
+    measurable CPU cost).
     """
 
-    def runtime() -> JudgeRuntime:
-        return bound if bound is not None else CURRENT_RUNTIME.get()
-
-    async def prepare(state: JudgeState) -> dict[str, Any]:
-        rt = runtime()
-        cfg = rt.config
-        opened = await asyncio.to_thread(rt.media_for, state["media"])
-        note, images = await asyncio.to_thread(overview_parts, rt, opened)
+    async def prepare(state: JudgeState, runtime: Runtime[Any]) -> Command[str]:
+        rt = runtime_of(bound, runtime)
+        check_inputs(state)
+        try:
+            opened = rt.opened(state["media"]) or await asyncio.to_thread(rt.media_for, state["media"])
+        except MediaError as exc:
+            raise MediaInputError(exc.path, exc.reason) from None
+        note, images = await overview_parts(rt, opened)
+        if rt.show_images:
+            ids = [p.evidence_id for p in images if isinstance(p, ImagePart)]
+            _emit({"event": "observation", "sample": None, "name": "overview", "ok": True, "message": note,
+                   "images": ids, **rt.image_urls(ids)})  # fmt: skip
         samples: dict[str, SampleState] = {}
-        for index, swapped in enumerate(presentation_orders(cfg)):
+        for index, swapped in enumerate(presentation_orders(rt.config)):
             pair = (state["response_a"], state["response_b"])
             first, second = reversed(pair) if swapped else pair
             text = prompts.first_user_text(state["question"], first, second, note)
-            message = Message(role="user", parts=[TextPart(text=text), *images])
-            samples[str(index)] = new_sample(index, swapped, message)
-        return {"run_id": uuid.uuid4().hex, "started": time.time(), "samples": samples}
+            samples[str(index)] = sample = new_sample(index, swapped)
+            rt.append(sample, Message(role="user", parts=[TextPart(text=text), *images]))
+        return Command(
+            update={"run_id": uuid.uuid4().hex, "started": time.time(), "samples": samples}, goto=route(samples)
+        )
 
-    def on_phase(phase: Phase, work: Callable[[JudgeState, SampleState], Awaitable[None]]) -> Callable[..., Any]:
+    def on_phase(
+        phase: Phase, work: Callable[[JudgeRuntime, JudgeState, SampleState], Awaitable[None]]
+    ) -> Callable[..., Any]:
         """A node that advances every sample in `phase` concurrently."""
 
-        async def node(state: JudgeState) -> dict[str, Any]:
+        async def node(state: JudgeState, runtime: Runtime[Any]) -> Command[str]:
+            rt = runtime_of(bound, runtime)
             todo = [_copy(s) for s in state["samples"].values() if s["phase"] == phase]
-            await asyncio.gather(*(work(state, s) for s in todo))
-            return {"samples": {str(s["index"]): s for s in todo}}
+            await asyncio.gather(*(work(rt, state, s) for s in todo))
+            advanced = {str(s["index"]): s for s in todo}
+            return Command(update={"samples": advanced}, goto=route({**state["samples"], **advanced}))
 
         return node
 
-    async def deliberate_one(state: JudgeState, sample: SampleState) -> None:
-        rt = runtime()
-        cfg = rt.config
-        request = rt.request(sample, prompts.tool_specs(cfg.mode), "auto")
-        reply = await rt.call_model(sample, request, state["started"])
-        if reply is None:
-            return
-        if cfg.mode == "single":
-            rt.single_outcome(sample, reply)
-        else:
-            rt.agentic_outcome(sample, reply)
-
-    async def act_one(state: JudgeState, sample: SampleState) -> None:
-        rt = runtime()
-        toolbox = rt.toolbox(state["run_id"], rt.media_for(state["media"]), sample["index"])
-        calls = Message.model_validate(sample["messages"][-1]).tool_calls
-        results = []
-        started = time.perf_counter()
-        for call in calls:
-            _emit(
-                {
-                    "event": "tool_call",
-                    "sample": sample["index"],
-                    "turn": sample["turns"],
-                    "name": call.name,
-                    "arguments": call.arguments,
-                }
-            )
-            record, result = await asyncio.to_thread(rt.run_call, toolbox, call, sample)
-            sample["evidence"].append(record.model_dump(mode="json"))
-            results.append(result)
-            seen = record.model_dump(mode="json", include={"name", "ok", "message", "images", "timestamps", "box"})
-            _emit({"event": "observation", "sample": sample["index"], **seen})
-        sample["tools_s"] += time.perf_counter() - started
-        _append(sample, Message(role="tool", tool_results=results))
-        sample["phase"] = rt.next_phase(sample)
-
-    async def conclude_one(state: JudgeState, sample: SampleState) -> None:
-        rt = runtime()
-        _append(sample, Message(role="user", parts=[TextPart(text=prompts.CONCLUDE)]))
-        request = rt.request(sample, [prompts.SUBMIT_VERDICT], "submit_verdict")
-        reply = await rt.call_model(sample, request, state["started"])
-        if reply is not None:
-            rt.agentic_outcome(sample, reply, concluding=True)
-
-    async def finalize(state: JudgeState) -> dict[str, Any]:
-        rt = runtime()
+    async def finalize(state: JudgeState, runtime: Runtime[Any]) -> dict[str, Any]:
+        rt = runtime_of(bound, runtime)
         judgment = summarize(state, rt)
+        rt.finished = judgment
         rt.release(state.get("run_id", ""))
         verdict = judgment.verdict.model_dump() if judgment.verdict else None
         _emit({"event": "verdict", "status": judgment.status, "verdict": verdict, "votes": judgment.votes})
         return {"status": judgment.status, "verdict": verdict, "judgment": judgment.model_dump(mode="json")}
 
-    def route(state: JudgeState) -> str:
-        """The next node: tools first (cheap, and they bring samples back in step), then model calls."""
-        phases = {s["phase"] for s in state["samples"].values()}
-        return next((p for p in ("act", "deliberate", "conclude") if p in phases), "finalize")
-
     graph = StateGraph(JudgeState, input_schema=JudgeInput, output_schema=JudgeOutput)
-    graph.add_node("prepare", prepare)
-    graph.add_node("deliberate", on_phase("deliberate", deliberate_one))
-    graph.add_node("act", on_phase("act", act_one))
-    graph.add_node("conclude", on_phase("conclude", conclude_one))
+    graph.add_node("prepare", prepare, destinations=NEXT_NODES)
+    graph.add_node("deliberate", on_phase("deliberate", deliberate_one), destinations=NEXT_NODES)
+    graph.add_node("act", on_phase("act", act_one), destinations=NEXT_NODES)
+    graph.add_node("conclude", on_phase("conclude", conclude_one), destinations=NEXT_NODES)
     graph.add_node("finalize", finalize)
     graph.add_edge(START, "prepare")
-    targets = ["act", "deliberate", "conclude", "finalize"]
-    for node in ("prepare", "deliberate", "act", "conclude"):
-        graph.add_conditional_edges(node, route, targets)
     graph.add_edge("finalize", END)
     return graph
+
+
+async def deliberate_one(rt: JudgeRuntime, state: JudgeState, sample: SampleState) -> None:
+    cfg = rt.config
+    request = rt.request(sample, prompts.tool_specs(cfg.mode), "auto")
+    reply = await rt.call_model(sample, request, state["started"])
+    if reply is None:
+        return
+    if cfg.mode == "single":
+        rt.single_outcome(sample, reply)
+    else:
+        rt.agentic_outcome(sample, reply)
+
+
+async def act_one(rt: JudgeRuntime, state: JudgeState, sample: SampleState) -> None:
+    toolbox = rt.toolbox(state["run_id"], rt.opened(state["media"]) or rt.media_for(state["media"]), sample["index"])
+    calls = rt.conversation(sample)[-1].tool_calls
+    results = []
+    started = time.perf_counter()
+    for call in calls:
+        _emit(
+            {
+                "event": "tool_call",
+                "sample": sample["index"],
+                "turn": sample["turns"],
+                "name": call.name,
+                "arguments": call.arguments,
+            }
+        )
+        record, result = await rt.run_call(toolbox, call, sample)
+        entry = record.model_dump(mode="json")
+        sample["evidence"].append(entry)
+        results.append(result)
+        seen = {k: entry[k] for k in ("name", "ok", "message", "images", "timestamps", "box")}
+        _emit({"event": "observation", "sample": sample["index"], **seen, **rt.image_urls(entry["images"])})
+    sample["tools_s"] += time.perf_counter() - started
+    rt.append(sample, Message(role="tool", tool_results=results))
+    sample["phase"] = rt.next_phase(sample)
+
+
+async def conclude_one(rt: JudgeRuntime, state: JudgeState, sample: SampleState) -> None:
+    rt.append(sample, Message(role="user", parts=[TextPart(text=prompts.CONCLUDE)]))
+    request = rt.request(sample, [prompts.SUBMIT_VERDICT], "submit_verdict")
+    reply = await rt.call_model(sample, request, state["started"])
+    if reply is not None:
+        rt.agentic_outcome(sample, reply, concluding=True)
+
+
+NEXT_NODES = ("act", "deliberate", "conclude", "finalize")
+
+
+def route(samples: dict[str, SampleState]) -> str:
+    """The next node: tools first (cheap, and they bring samples back in step), then model calls.
+    Nodes route themselves (`Command(goto=...)`): a conditional edge costs LangGraph a copy of
+    every channel per step, a measurable share of a judgment's CPU."""
+    phases = {s["phase"] for s in samples.values()}
+    return next((p for p in NEXT_NODES[:3] if p in phases), "finalize")
 
 
 def compile_judge_graph(

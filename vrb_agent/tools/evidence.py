@@ -8,6 +8,7 @@ so the same frame shown twice, in two modes or K samples, is one entry and one i
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
@@ -32,8 +33,9 @@ class EvidenceImage:
     box: tuple[float, float, float, float] | None = None
     meta: dict[str, object] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def base64(self) -> str:
+        """Encoded once: backends send the same image in every request of a conversation."""
         return base64.b64encode(self.jpeg).decode("ascii")
 
     @property
@@ -143,6 +145,12 @@ class EvidenceStore:
             self._by_pixels[(digest, label)] = evidence_id
             self.encodings += encoded_now
         return evidence_id
+
+    def add(self, image: EvidenceImage) -> str:
+        """Store an image encoded elsewhere (e.g. by another judgment of the same frames); returns its id."""
+        with self._lock:
+            self._images.setdefault(image.id, image)
+        return image.id
 
     def get(self, evidence_id: str) -> EvidenceImage:
         """The image behind an id; an unknown id is a programming error worth a clear message."""

@@ -363,8 +363,16 @@ class ToolBox:
 
     def call(self, name: str, arguments: dict[str, Any], turn: int = 0) -> Observation:
         """Run a visual tool by name with the model's arguments; never raises for bad input."""
-        tool = VISUAL_TOOLS.get(name)
-        if tool is None:
+        return self.check(name, arguments, turn) or self.run(name, arguments)
+
+    def run(self, name: str, arguments: dict[str, Any]) -> Observation:
+        """Run a call that `check` accepted (its result depends only on the media, arguments and limits)."""
+        return VISUAL_TOOLS[name](self.media, **arguments, limits=self.limits)
+
+    def check(self, name: str, arguments: dict[str, Any], turn: int = 0) -> Observation | None:
+        """The refusal of a call (unknown tool, repeat, wrong argument names), or None when it may run.
+        Counts the call as made, so a second identical call is refused."""
+        if name not in VISUAL_TOOLS:
             known = ", ".join([*VISUAL_TOOLS, "submit_verdict"])
             return Observation.error(name, f"Unknown tool {name!r}. Available tools: {known}.", arguments)
         if not isinstance(arguments, dict):
@@ -388,4 +396,4 @@ class ToolBox:
                 f"{', '.join(fields)}). Call it as {USAGE[name]}.",
                 arguments,
             )
-        return tool(self.media, **arguments, limits=self.limits)
+        return None

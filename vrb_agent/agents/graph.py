@@ -409,7 +409,7 @@ class JudgeRuntime:
         if self.native_video and call.name == "reexamine_clip" and seen.ok and toolbox.media.kind == "video":
             parts.append(_clip_part(toolbox.media, seen))
         else:
-            parts += [ImagePart(evidence_id=i.id, label=i.label) for i in seen.images]
+            parts += seen.image_parts
         record = ToolCallRecord(
             name=call.name,
             arguments=call.arguments,
@@ -449,8 +449,7 @@ async def overview_parts(rt: JudgeRuntime, media: Media) -> tuple[str, list[Part
     seen = await rt.observe(media, "overview", {"n": frames}, lambda: overview(media, frames, limits=rt.limits))
     if not seen.ok:
         raise MediaInputError(media.path, seen.text)
-    images: list[Part] = [ImagePart(evidence_id=i.id, label=i.label) for i in seen.images]
-    return f"{seen.text} The frames follow.", images
+    return f"{seen.text} The frames follow.", list(seen.image_parts)
 
 
 def new_sample(index: int, swapped: bool) -> SampleState:
@@ -532,6 +531,12 @@ def summarize(state: JudgeState, rt: JudgeRuntime, error: str | None = None) -> 
             for s in samples
         ],
     )
+
+
+def judgment_dict(judgment: Judgment) -> dict[str, Any]:
+    """The Judgment as JSON for the graph's output; the transcript already is JSON (the state's own
+    messages), and dumping it again would be most of the work."""
+    return {**judgment.model_dump(mode="json", exclude={"transcript"}), "transcript": judgment.transcript}
 
 
 def _vote(
@@ -652,7 +657,7 @@ def graph_for(bound: JudgeRuntime | None) -> StateGraph:
         rt.release(state.get("run_id", ""))
         verdict = judgment.verdict.model_dump() if judgment.verdict else None
         _emit({"event": "verdict", "status": judgment.status, "verdict": verdict, "votes": judgment.votes})
-        return {"status": judgment.status, "verdict": verdict, "judgment": judgment.model_dump(mode="json")}
+        return {"status": judgment.status, "verdict": verdict, "judgment": judgment_dict(judgment)}
 
     graph = StateGraph(JudgeState, input_schema=JudgeInput, output_schema=JudgeOutput)
     graph.add_node("prepare", prepare, destinations=NEXT_NODES)

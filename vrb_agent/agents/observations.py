@@ -9,6 +9,7 @@ in bytes and copied into each judgment's own evidence store by reference.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from vrb_agent.judges.base import ImagePart
 from vrb_agent.tools.evidence import EvidenceImage, EvidenceStore
 from vrb_agent.tools.media import Media
 from vrb_agent.tools.visual import Observation, ToolLimits
@@ -34,6 +36,11 @@ class SeenObservation:
     text: str
     ok: bool
     images: tuple[EvidenceImage, ...] = ()
+
+    @functools.cached_property
+    def image_parts(self) -> tuple[ImagePart, ...]:
+        """The images as message parts, built once (messages never modify their parts in place)."""
+        return tuple(ImagePart(evidence_id=image.id, label=image.label) for image in self.images)
 
     @property
     def ids(self) -> list[str]:

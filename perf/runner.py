@@ -12,8 +12,7 @@ two runs, each through `run_benchmark` (results fsynced, evidence JPEGs written)
   (a) the real judge graph (overview frames, tools, evidence store, LangGraph).
 Ideal wall time = total model time / concurrency (every slot always busy). Printed: achieved vs
 ideal throughput (and the graph's share of the baseline's), and process CPU seconds (all threads)
-per model call. The judge graph's modules are imported (and that time printed) before any run, so
-the per-call figure is the steady cost, not Python's one-time imports.
+per model call (Python's one-time imports happen when this script loads, before any run).
 
 Usage: python perf/runner.py [--samples 1563] [--regime 32:0.3 --regime 128:0.1]
 """
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import tempfile
 import time
@@ -180,9 +178,6 @@ def main() -> None:
     parser.add_argument("--regime", type=Regime.parse, action="append", help="CONCURRENCY:LATENCY_S (repeatable)")
     args = parser.parse_args()
     regimes = args.regime or [Regime(32, 0.3), Regime(128, 0.1)]
-    cpu0 = time.process_time()
-    importlib.import_module("vrb_agent.agents.api")  # what run_benchmark's default judge imports
-    print(f"importing the judge graph: {time.process_time() - cpu0:.2f} s CPU (once per process, not counted below)")
     with tempfile.TemporaryDirectory(prefix="vrb-perf-runner-") as tmp:
         root = Path(tmp)
         data = make_dataset(root / "data", args.samples)

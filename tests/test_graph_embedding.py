@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import os
@@ -17,7 +16,6 @@ from langgraph.graph import END, START, StateGraph
 
 from tests.graph_support import call, submit, tools
 from vrb_agent import JudgeConfig, build_judge_graph
-from vrb_agent.judges.base import ConfigError
 from vrb_agent.judges.scripted import ScriptedBackend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,31 +42,51 @@ def test_readme_subgraph_example_runs(tmp_path: Path) -> None:
     assert (tmp_path / "demo.mp4").is_file()
 
 
-def test_langgraph_json_exposes_the_judge_graph(
-    square_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def studio_import(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Import the module langgraph.json names, as the server does when it loads its graphs."""
     spec = json.loads((ROOT / "langgraph.json").read_text(encoding="utf-8"))
     file_part, _, attr = spec["graphs"]["vrb_judge"].partition(":")
     module_name = file_part.removeprefix("./").removesuffix(".py").replace("/", ".")
-    factory = getattr(importlib.import_module(module_name), attr)
+    code = f"import {module_name} as m; print(callable(m.{attr}), m.DEFAULTS.model_dump_json())"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VRB_")}
+    return subprocess.run(
+        [sys.executable, "-c", code], check=False, cwd=ROOT, env={**clean, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
 
-    monkeypatch.delenv("VRB_BACKEND", raising=False)
-    with pytest.raises(ConfigError, match="VRB_BACKEND"):
-        factory()
-    script = tmp_path / "script.json"
-    script.write_text(json.dumps([submit("B").model_dump(mode="json")]))
-    monkeypatch.setenv("VRB_BACKEND", "scripted")
-    monkeypatch.setenv("VRB_BACKEND_OPTIONS", json.dumps({"script": str(script)}))
-    monkeypatch.setenv("VRB_JUDGE_CONFIG", '{"frames": 2, "framez": 1}')
-    with pytest.raises(ConfigError, match=r"VRB_JUDGE_CONFIG.*framez"):
-        factory()
-    monkeypatch.setenv("VRB_JUDGE_CONFIG", '{"frames": 2, "mode": "agentic"}')
-    graph = factory()
-    inputs = {"media": str(square_video), "question": "Q?", "response_a": "a", "response_b": "b"}
-    output = asyncio.run(graph.ainvoke(inputs))  # the nodes are async
-    assert output["status"] == "ok"
-    assert output["verdict"]["preferred"] == "B"
-    assert set(graph.get_graph().nodes) >= {"prepare", "deliberate", "act", "conclude", "finalize"}
+
+def test_langgraph_json_graph_checks_its_environment_at_load() -> None:
+    missing = studio_import({})
+    assert missing.returncode != 0
+    assert "set VRB_BACKEND" in missing.stderr
+    bad = studio_import({"VRB_BACKEND": "sim", "VRB_JUDGE_CONFIG": '{"frames": 2, "framez": 1}'})
+    assert bad.returncode != 0
+    assert "VRB_JUDGE_CONFIG" in bad.stderr
+    assert "framez" in bad.stderr
+    ok = studio_import({"VRB_BACKEND": "sim", "VRB_MODEL": "m1", "VRB_JUDGE_CONFIG": '{"mode": "single"}'})
+    assert ok.returncode == 0, ok.stderr
+    flag, defaults = ok.stdout.split(" ", 1)
+    assert flag == "True"
+    assert json.loads(defaults) == {
+        "backend": "sim", "model": "m1", "backend_options": {}, "judge": {"mode": "single"}, "show_images": True
+    }  # fmt: skip
+
+
+def test_studio_run_options_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VRB_BACKEND", "sim")
+    studio = importlib.import_module("vrb_agent.agents.studio")
+    defaults = studio.StudioOptions(backend="gemini", backend_options={"video": "native"}, judge={"k": 3})
+    chosen = studio.run_options(defaults, {"thread_id": "t", "judge": {"mode": "single"}}, None)
+    assert chosen.backend == "gemini"
+    assert chosen.backend_options == {"video": "native"}
+    assert chosen.judge == {"k": 3, "mode": "single"}
+    context = {"backend": "scripted", "backend_options": {"script": "s.json"}, "show_images": False}
+    chosen = studio.run_options(defaults, {"judge": {"k": 5}}, context)  # context wins over configurable
+    assert (chosen.backend, chosen.show_images, chosen.judge) == ("scripted", False, {"k": 3})
+    assert chosen.backend_options == {"video": "native", "script": "s.json"}
+    with pytest.raises(studio.StudioConfigError, match="bakend"):
+        studio.run_options(defaults, {}, {"bakend": "x"})
+    assert isinstance(studio.StudioConfigError("x"), ValueError)  # so the server shows the message
 
 
 class ParentState(TypedDict, total=False):

@@ -21,6 +21,7 @@ API runs one compiled graph for every judgment.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 import uuid
@@ -45,6 +46,7 @@ from vrb_agent.judges.base import (
     AuthError,
     Backend,
     BackendError,
+    Capabilities,
     ConfigError,
     ImagePart,
     Message,
@@ -224,9 +226,14 @@ class JudgeRuntime:
     def limits(self) -> ToolLimits:
         return ToolLimits(max_side=self.config.max_side, max_frames_per_call=self.config.max_frames_per_call)
 
+    @functools.cached_property
+    def caps(self) -> Capabilities:
+        """The backend's capabilities, read once per runtime (some backends build them per call)."""
+        return self.backend.capabilities()
+
     @property
     def native_video(self) -> bool:
-        return self.backend.capabilities().native_video
+        return self.caps.native_video
 
     def opened(self, path: str) -> Media | None:
         """The media for a path if already open: the caller's own `Media` or one opened before."""
@@ -282,7 +289,7 @@ class JudgeRuntime:
 
     def request(self, sample: SampleState, tools: list[ToolSpec], tool_choice: str) -> ModelRequest:
         messages = self.conversation(sample)
-        limit = min(self.config.max_images, self.backend.capabilities().max_images_per_request)
+        limit = min(self.config.max_images, self.caps.max_images_per_request)
         return ModelRequest(
             system=prompts.system_prompt(self.config.mode, self.config.max_turns),
             messages=window_images(messages, limit),
@@ -496,7 +503,7 @@ def summarize(state: JudgeState, rt: JudgeRuntime, error: str | None = None) -> 
     status, verdict, reason = _vote(samples, outcomes, votes)
     if error is not None:
         status, verdict, reason = "error", None, error
-    usage = sum((Usage.model_validate(s["usage"]) for s in samples), Usage())
+    usage = total_usage([s["usage"] for s in samples])
     started = state.get("started")
     cfg = rt.config
     return Judgment(
@@ -531,6 +538,14 @@ def summarize(state: JudgeState, rt: JudgeRuntime, error: str | None = None) -> 
             for s in samples
         ],
     )
+
+
+def total_usage(usages: list[dict[str, Any]]) -> Usage:
+    """The sum of the samples' usage dicts (cost stays None unless some call was priced)."""
+    costs = [u["cost_usd"] for u in usages if u.get("cost_usd") is not None]
+    fields = ("input_tokens", "output_tokens", "images", "calls")
+    totals = {name: sum(u.get(name, 0) for u in usages) for name in fields}
+    return Usage(**totals, cost_usd=sum(costs) if costs else None)
 
 
 def judgment_dict(judgment: Judgment) -> dict[str, Any]:
@@ -597,20 +612,20 @@ def runtime_of(bound: JudgeRuntime | None, runtime: Runtime[Any]) -> JudgeRuntim
 
 def check_inputs(state: JudgeState) -> None:
     """Name the missing inputs (a bare KeyError('response_a') tells a Studio user nothing)."""
-    missing = [k for k in INPUT_KEYS if not isinstance(state.get(k), str) or not state.get(k, "").strip()]  # type: ignore[attr-defined]
+    missing = [k for k in INPUT_KEYS if not isinstance(state.get(k), str)]
     if missing:
         raise JudgeInputError(
-            f"missing or empty judge input(s): {', '.join(missing)}. The judge needs media (a path to a video "
-            "or image readable by the process that runs the graph), question, response_a and response_b, all text."
+            f"missing judge input(s): {', '.join(missing)}. The judge needs media (a path to a video or image "
+            "readable by the process that runs the graph), question, response_a and response_b, all text."
         )
 
 
-def graph_for(bound: JudgeRuntime | None) -> StateGraph:
+def graph_for(bound: JudgeRuntime | None, context_schema: type[Any] | None = None) -> StateGraph:
     """The state machine over one runtime (backend, config, evidence store, media).
 
     With `bound=None` the nodes take the runtime from the run's context (`context=JudgeRuntime`),
     so one compiled graph serves every judgment of the Python API (compiling per judgment is a
-    measurable CPU cost).
+    measurable CPU cost). `context_schema` describes a bound graph's run options to servers.
     """
 
     async def prepare(state: JudgeState, runtime: Runtime[Any]) -> Command[str]:
@@ -659,7 +674,7 @@ def graph_for(bound: JudgeRuntime | None) -> StateGraph:
         _emit({"event": "verdict", "status": judgment.status, "verdict": verdict, "votes": judgment.votes})
         return {"status": judgment.status, "verdict": verdict, "judgment": judgment_dict(judgment)}
 
-    graph = StateGraph(JudgeState, input_schema=JudgeInput, output_schema=JudgeOutput)
+    graph = StateGraph(JudgeState, context_schema, input_schema=JudgeInput, output_schema=JudgeOutput)
     graph.add_node("prepare", prepare, destinations=NEXT_NODES)
     graph.add_node("deliberate", on_phase("deliberate", deliberate_one), destinations=NEXT_NODES)
     graph.add_node("act", on_phase("act", act_one), destinations=NEXT_NODES)

@@ -57,6 +57,7 @@ SYSTEM_AGENTIC = (
 )
 
 
+@functools.cache
 def system_prompt(mode: Mode, max_turns: int) -> str:
     """The system prompt of a mode: the shared part plus the mode's own instructions."""
     tail = SYSTEM_SINGLE if mode == "single" else SYSTEM_AGENTIC.format(max_turns=max_turns)

@@ -46,6 +46,17 @@ def wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path) -> None
     pytest.fail(f"langgraph dev not up after {START_TIMEOUT_S} s:\n{log.read_text(errors='replace')[-4000:]}")
 
 
+def config_outside_the_repo(workdir: Path) -> Path:
+    """The repository's langgraph.json with its paths made absolute, so the server can run (and
+    keep its .langgraph_api/ state) in a temporary folder instead of the checkout."""
+    spec = json.loads((ROOT / "langgraph.json").read_text(encoding="utf-8"))
+    spec["dependencies"] = [str((ROOT / d).resolve()) for d in spec["dependencies"]]
+    spec["graphs"] = {name: str(ROOT / target.removeprefix("./")) for name, target in spec["graphs"].items()}
+    path = workdir / "langgraph.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The dev server with VRB_BACKEND=scripted and no default script: each run brings its own."""
@@ -60,7 +71,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     for name in ("VRB_MODEL", "VRB_BACKEND_OPTIONS", "VRB_JUDGE_CONFIG", "VRB_SCRIPT"):
         env.pop(name, None)
-    command = [sys.executable, "-m", "langgraph_cli.cli", "dev", "--config", str(ROOT / "langgraph.json")]
+    cli = Path(sys.executable).with_name("langgraph")  # the console script the dev extra installs
+    command = [str(cli), "dev", "--config", str(config_outside_the_repo(workdir))]
     command += ["--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload"]
     log = workdir / "server.log"
     with log.open("wb") as out:
@@ -71,12 +83,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_until_up(process, url, log)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End the server and the workers it started (its own process group)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            return
+        os.killpg(process.pid, sig)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
+            continue
 
 
 def script_file(tmp_path: Path, replies: list[Any]) -> str:

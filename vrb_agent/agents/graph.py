@@ -313,7 +313,8 @@ class JudgeRuntime:
         sample["images_sent"] += request.image_count()
         began = time.perf_counter()
         try:
-            reply = await asyncio.wait_for(self.backend.complete(request), remaining)
+            async with asyncio.timeout(remaining):  # no extra task per call, unlike wait_for
+                reply = await self.backend.complete(request)
         except (AuthError, ConfigError):
             raise
         except TimeoutError:
@@ -659,7 +660,10 @@ def graph_for(bound: JudgeRuntime | None, context_schema: type[Any] | None = Non
         async def node(state: JudgeState, runtime: Runtime[Any]) -> Command[str]:
             rt = runtime_of(bound, runtime)
             todo = [_copy(s) for s in state["samples"].values() if s["phase"] == phase]
-            await asyncio.gather(*(work(rt, state, s) for s in todo))
+            if len(todo) == 1:  # the common k=1 case: no task to create
+                await work(rt, state, todo[0])
+            else:
+                await asyncio.gather(*(work(rt, state, s) for s in todo))
             advanced = {str(s["index"]): s for s in todo}
             return Command(update={"samples": advanced}, goto=route({**state["samples"], **advanced}))
 

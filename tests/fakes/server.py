@@ -8,6 +8,8 @@ real SDKs reach it through their base-URL settings; nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,12 +35,20 @@ class Recorded:
 
 @dataclass
 class Reply:
-    """What the server answers. `drop=True` closes the connection without a response."""
+    """What the server answers. `drop=True` closes the connection without a response.
+
+    Faults for provider tests: `content_type` other than JSON (with `body` as bytes, e.g. an HTML
+    page), `trickle_s` (send the body one byte per that many seconds), `cut_after` (announce the
+    full Content-Length, send only that many body bytes, then reset the connection).
+    """
 
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    content_type: str = "application/json"
+    trickle_s: float = 0.0
+    cut_after: int | None = None
 
 
 Policy = Callable[[Recorded], Reply]
@@ -112,12 +122,32 @@ class FakeServer:
                     return
                 payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(payload)))
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(payload)
+                self._write_body(reply, payload)
+
+            def _write_body(self, reply: Reply, payload: bytes) -> None:
+                """The body as the reply's fault says: whole, trickled, or cut off by a reset."""
+                sent = payload if reply.cut_after is None else payload[: reply.cut_after]
+                try:
+                    if reply.trickle_s:
+                        for i in range(len(sent)):
+                            self.wfile.write(sent[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.trickle_s)
+                    else:
+                        self.wfile.write(sent)
+                        self.wfile.flush()
+                except OSError:  # the client gave up: nothing more to send
+                    self.close_connection = True
+                    return
+                if reply.cut_after is not None:
+                    self.close_connection = True
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
 
             do_GET = do_POST = do_DELETE = _serve
 

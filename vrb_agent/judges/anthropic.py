@@ -25,7 +25,7 @@ from vrb_agent.judges.base import (
     parse_tool_arguments,
     resolve_image,
 )
-from vrb_agent.judges.provider import ApiBackend, video_unsupported
+from vrb_agent.judges.provider import ApiBackend, body_excerpt, video_unsupported
 
 API_IMAGE_LIMIT = 100
 _STOP: dict[str, StopReason] = {
@@ -136,16 +136,24 @@ class AnthropicBackend(ApiBackend):
 
     # ---- reply ------------------------------------------------------------------------------
 
+    def reply_problem(self, response: Any) -> str | None:
+        if not isinstance(response, self._sdk.types.Message):
+            return f"not a Messages API reply ({body_excerpt(response)})"
+        if not isinstance(response.content, list):
+            return "no content in the reply"
+        return None
+
     def parse_response(self, response: Any, request: ModelRequest, latency: float) -> ModelReply:
         model = getattr(response, "model", None) or self.model
-        tokens = response.usage
-        usage = self.usage(model, tokens.input_tokens or 0, tokens.output_tokens or 0, request)
+        tokens = response.usage  # None: the reply reported no usage
+        usage = self.usage(model, tokens and tokens.input_tokens, tokens and tokens.output_tokens, request)
         texts: list[str] = []
         calls: list[ToolCall] = []
-        for block in response.content or []:
-            if block.type == "text":
-                texts.append(block.text)
-            elif block.type == "tool_use":
+        for block in response.content:
+            kind = getattr(block, "type", None)
+            if kind == "text":
+                texts.append(block.text or "")
+            elif kind == "tool_use":
                 arguments, error = parse_tool_arguments(block.input)
                 calls.append(ToolCall(id=block.id, name=block.name, arguments=arguments, parse_error=error))
         stop = _STOP.get(response.stop_reason or "end_turn", "end")

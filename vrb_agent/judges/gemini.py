@@ -290,7 +290,11 @@ class GeminiBackend(ApiBackend):
         files = self._client.aio.files
         config = self._types.UploadFileConfig(mime_type=mime)
         uploaded = await call_with_retries(
-            lambda: files.upload(file=str(path), config=config), self.classify, self.retry, f"{self.name} upload"
+            lambda: files.upload(file=str(path), config=config),
+            self.classify_any,
+            self.retry,
+            f"{self.name} upload",
+            self.timeout_s,
         )
         deadline = time.monotonic() + self.timeout_s
         while _state(uploaded) == "PROCESSING":
@@ -300,18 +304,27 @@ class GeminiBackend(ApiBackend):
                 )
             await asyncio.sleep(self.file_poll_s)
             poll = functools.partial(files.get, name=uploaded.name)
-            uploaded = await call_with_retries(poll, self.classify, self.retry, self.name)
+            uploaded = await call_with_retries(poll, self.classify_any, self.retry, self.name, self.timeout_s)
         if _state(uploaded) != "ACTIVE" or not uploaded.uri:
             raise BackendError(f"{self.name}: File API could not process {path.name} (state {_state(uploaded)})")
         return str(uploaded.uri)
 
     # ---- reply ------------------------------------------------------------------------------
 
+    def reply_problem(self, response: Any) -> str | None:
+        if not isinstance(response, self._types.GenerateContentResponse):
+            return f"not a GenerateContentResponse ({type(response).__name__})"
+        blocked = response.prompt_feedback is not None and response.prompt_feedback.block_reason
+        if not response.candidates and not blocked:
+            return "no candidates and no block reason in the reply"
+        return None
+
     def parse_response(self, response: Any, request: ModelRequest, latency: float) -> ModelReply:
         model = getattr(response, "model_version", None) or self.model
         meta = response.usage_metadata
-        output = ((meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)) if meta else 0
-        usage = self.usage(model, (meta.prompt_token_count or 0) if meta else 0, output, request)
+        prompt = meta.prompt_token_count if meta else None  # None: the reply reported no usage
+        output = ((meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)) if meta else None
+        usage = self.usage(model, prompt, output if prompt is not None else None, request)
         reply = ModelReply(usage=usage, latency_s=latency, model=model)
         if not response.candidates:
             feedback = response.prompt_feedback
@@ -370,7 +383,7 @@ class GeminiBackend(ApiBackend):
                 model=self.model,
             )
         if _is_transport_error(exc):
-            kind = "timeout" if "Timeout" in type(exc).__name__ else "connection failed"
+            kind = "timeout" if "Timeout" in type(exc).__name__ else "connection failed or cut off mid-reply"
             return TransientError(f"{self.name}: {kind} ({self.endpoint()})")
         return None
 

@@ -38,7 +38,7 @@ from vrb_agent.judges.base import (
 )
 from vrb_agent.judges.budget import Fit, VisionRules, fit_to_context
 from vrb_agent.judges.hermes import parse_hermes_tool_calls
-from vrb_agent.judges.provider import ApiBackend, sdk_error_code, video_unsupported
+from vrb_agent.judges.provider import ApiBackend, body_excerpt, sdk_error_code, video_unsupported
 from vrb_agent.judges.retry import call_with_retries, refusal_from_detail
 from vrb_agent.judges.thinking import split_thinking, unfinished_message
 from vrb_agent.tools.evidence import EvidenceImage, encode_jpeg
@@ -230,15 +230,20 @@ class OpenAIBackend(ApiBackend):
         stop = "tool_calls" if calls else _FINISH.get(choice.finish_reason or "stop", "end")
         return ModelReply(text=text, tool_calls=calls, stop_reason=stop, usage=usage, latency_s=latency, model=model)
 
+    def reply_problem(self, response: Any) -> str | None:
+        if not isinstance(response, self._sdk.types.chat.ChatCompletion):
+            return f"not a Chat Completions reply ({body_excerpt(response)})"
+        if not isinstance(response.choices, list) or not response.choices:
+            return "no choices in the reply"
+        if any(getattr(choice, "message", None) is None for choice in response.choices):
+            return "a choice without a message"
+        return None
+
     def parse_response(self, response: Any, request: ModelRequest, latency: float) -> ModelReply:
         """A ChatCompletion -> ModelReply; extra choices (n > 1) become `alternatives`."""
         model = getattr(response, "model", None) or self.model
-        tokens = response.usage
-        usage = self.usage(
-            model, tokens.prompt_tokens if tokens else 0, tokens.completion_tokens if tokens else 0, request
-        )
-        if not response.choices:
-            return ModelReply(usage=usage, latency_s=latency, model=model)
+        tokens = response.usage  # None: the reply reported no usage
+        usage = self.usage(model, tokens and tokens.prompt_tokens, tokens and tokens.completion_tokens, request)
         first, *rest = (self._choice_reply(c, usage, latency, model) for c in response.choices)
         empty = Usage(calls=0)
         first.alternatives = [r.model_copy(update={"usage": empty}) for r in rest]

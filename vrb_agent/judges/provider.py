@@ -2,17 +2,21 @@
 usage with cost, and the mapping of HTTP-SDK exceptions to our typed errors.
 
 A provider file subclasses `ApiBackend` and writes only its translation: `build_payload` (neutral
-request -> SDK arguments), `send` (one SDK call), `parse_response` (SDK reply -> ModelReply) and,
-where its SDK differs from the Stainless-generated ones (openai, anthropic), `classify`.
+request -> SDK arguments), `send` (one SDK call), `reply_problem` (is this 200 a usable reply?),
+`parse_response` (SDK reply -> ModelReply) and, where its SDK differs from the Stainless-generated
+ones (openai, anthropic), `classify`.
 """
 
 from __future__ import annotations
 
 import abc
+import json
 import os
 import time
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
+
+import pydantic
 
 from vrb_agent.judges.base import (
     Backend,
@@ -109,21 +113,54 @@ class ApiBackend(Backend):
     def classify(self, exc: Exception) -> BackendError | None:
         """An SDK exception as a typed error; None for exceptions that are bugs, not provider failures."""
 
+    @abc.abstractmethod
+    def reply_problem(self, response: Any) -> str | None:
+        """What makes an HTTP 200 unusable (not this API's reply, or no answer in it); None if usable."""
+
     async def complete(self, request: ModelRequest) -> ModelReply:
         payload = await self.build_payload(request)
         started = time.perf_counter()
-        response = await call_with_retries(lambda: self.send(payload), self.classify, self.retry, self.name)
+        response = await call_with_retries(
+            lambda: self.send(payload), self.classify_any, self.retry, self.name, self.timeout_s
+        )
+        problem = self.reply_problem(response)
+        if problem is not None:
+            raise self.unusable_reply(problem)
         return self.parse_response(response, request, time.perf_counter() - started)  # latency incl. retries
 
-    def usage(self, model: str, input_tokens: int, output_tokens: int, request: ModelRequest) -> Usage:
+    def classify_any(self, exc: Exception) -> BackendError | None:
+        """`classify`, then the failures every SDK shares: a 200 whose body does not decode
+        (an HTML page, truncated JSON) or does not fit the SDK's response model."""
+        error = self.classify(exc)
+        if error is not None:
+            return error
+        if isinstance(exc, UnicodeDecodeError | json.JSONDecodeError):
+            return self.unusable_reply(f"the body is not JSON ({body_excerpt(getattr(exc, 'doc', ''))})")
+        if isinstance(exc, pydantic.ValidationError):
+            first = exc.errors()[0] if exc.errors() else {}
+            where = ".".join(str(part) for part in first.get("loc", ())) or "the body"
+            return self.unusable_reply(f"{where} does not fit the API ({first.get('msg', exc)})")
+        return None
+
+    def unusable_reply(self, problem: str) -> BackendError:
+        """An HTTP 200 that holds no usable answer: an error status (so `--retry-errors` redoes the
+        cell), never an `invalid` verdict; usually a wrong base URL or a proxy's page."""
+        return BackendError(
+            self.redacted(f"{self.name}: unusable reply from {self.endpoint()}: {problem}; check --base-url")
+        )
+
+    def usage(self, model: str, input_tokens: int | None, output_tokens: int | None, request: ModelRequest) -> Usage:
         """Usage of one call with its estimated cost, priced by the model the provider reports
-        (a dated snapshot) or else the one requested; None when neither has a price."""
-        cost = estimate_cost(model, input_tokens, output_tokens)
-        if cost is None:
-            cost = estimate_cost(self.model, input_tokens, output_tokens)
+        (a dated snapshot) or else the one requested; None when neither has a price, or when the
+        reply did not report its tokens (None here: unknown, never priced as zero)."""
+        cost = None
+        if input_tokens is not None and output_tokens is not None:
+            cost = estimate_cost(model, input_tokens, output_tokens)
+            if cost is None:
+                cost = estimate_cost(self.model, input_tokens, output_tokens)
         return Usage(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
+            input_tokens=input_tokens or 0,
+            output_tokens=output_tokens or 0,
             images=request.image_count(),
             cost_usd=cost,
             calls=1,
@@ -167,7 +204,7 @@ class ApiBackend(Backend):
         if isinstance(exc, sdk.APITimeoutError):
             return TransientError(f"{self.name}: no answer within {self.timeout_s:g}s (timeout)")
         if isinstance(exc, sdk.APIConnectionError):
-            return TransientError(f"{self.name}: connection failed ({self.endpoint()})")
+            return TransientError(f"{self.name}: connection failed or cut off mid-reply ({self.endpoint()})")
         if isinstance(exc, sdk.APIError):
             return BackendError(f"{self.name}: unusable response: {self.redacted(str(exc))[:300]}")
         return None
@@ -179,6 +216,14 @@ def video_unsupported(backend: str) -> ConfigError:
         f"backend {backend!r} cannot take video clips; "
         "native video needs --backend gemini --backend-option video=native"
     )
+
+
+def body_excerpt(body: object, limit: int = 80) -> str:
+    """The start of a reply body on one line, for messages about replies that are not the API's."""
+    text = " ".join(str(body or "").split())
+    if not text:
+        return "empty body"
+    return f"starts {text[:limit]!r}" + ("..." if len(text) > limit else "")
 
 
 def sdk_error_message(exc: Any) -> str:

@@ -67,22 +67,27 @@ async def call_with_retries(
     classify: Callable[[Exception], BackendError | None],
     policy: RetryPolicy,
     what: str,
+    timeout_s: float | None = None,
 ) -> T:
     """Run `send()`; map failures with `classify` and retry rate limits and transient errors.
 
     `classify` returns None for exceptions that are not provider failures (bugs): those propagate.
+    `timeout_s` is each attempt's deadline for the whole exchange (connect, headers, body, decoding):
+    an SDK's own timeout is per socket read, so a server trickling its body would never trip it.
 
     Errors are raised without their SDK cause attached (`from None`): SDK exceptions carry the
     request, whose headers hold the API key.
     """
     retry = 0
     while True:
+        deadline = asyncio.timeout(timeout_s)
         try:
-            return await send()
+            async with deadline:
+                return await send()
         except BackendError:
             raise
         except Exception as exc:
-            error = classify(exc)
+            error = attempt_timeout(what, timeout_s) if deadline.expired() else classify(exc)
             if error is None:
                 raise
         retryable = isinstance(error, RateLimitError | TransientError)
@@ -91,9 +96,24 @@ async def call_with_retries(
                 error.args = (f"{error} (gave up after {policy.max_attempts} attempts)",)
             raise error from None
         wait = policy.delay(retry, error.retry_after)  # type: ignore[union-attr]
-        log.warning("%s: %s; retry %d/%d in %.1fs", what, error, retry + 1, policy.max_attempts - 1, wait)
+        log.warning("%s; retry %d/%d in %.1fs", named_once(what, str(error)), retry + 1, policy.max_attempts - 1, wait)
         await asyncio.sleep(wait)
         retry += 1
+
+
+def attempt_timeout(what: str, timeout_s: float | None) -> TransientError:
+    """The error of an attempt that ran past its deadline (retried like any timeout)."""
+    provider = what.partition(" ")[0]
+    return TransientError(f"{provider}: no complete answer within {timeout_s:g}s (timeout_s)")
+
+
+def named_once(what: str, message: str) -> str:
+    """`message` with its provider named once: our errors already start with the provider's name,
+    so `what` ("gemini", "gemini upload") is added only as far as the message lacks it."""
+    provider, _, operation = what.partition(" ")
+    if not message.startswith(provider):
+        return f"{what}: {message}"
+    return f"{message} (during {operation})" if operation else message
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:

@@ -11,6 +11,7 @@ from tests.fakes.openai_fake import completion, error, openai_server, tool_call
 from tests.fakes.server import Reply
 from vrb_agent.judges.base import (
     AuthError,
+    BackendError,
     ConfigError,
     Message,
     ModelRequest,
@@ -191,10 +192,10 @@ async def test_empty_and_truncated_replies() -> None:
     empty.body["choices"] = []
     with openai_server([empty, completion("Overall Judg", finish_reason="length"), completion(None)]) as server:
         judge = backend(server.url)
-        none = await judge.complete(simple_request())
+        with pytest.raises(BackendError, match="no choices"):  # no reply at all: an error, not a blank answer
+            await judge.complete(simple_request())
         cut = await judge.complete(simple_request())
         blank = await judge.complete(simple_request())
-    assert (none.text, none.stop_reason, none.tool_calls) == ("", "end", [])
     assert (cut.text, cut.stop_reason) == ("Overall Judg", "length")
     assert (blank.text, blank.stop_reason) == ("", "end")
 

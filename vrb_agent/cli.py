@@ -5,36 +5,92 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
+
+# Typer (>= 0.20) vendors click: reach its exception classes through a public name.
+UsageError = typer.BadParameter.__mro__[1]
+ClickException = typer.BadParameter.__mro__[2]
+
+EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG, EXIT_MEDIA, EXIT_NO_VERDICT, EXIT_INTERRUPTED = 1, 2, 3, 4, 5, 130
+EXIT_RUN_LOCKED, EXIT_DISK_FULL = 6, 7  # bench only
+
+
+def failure_exit(exc: BaseException) -> tuple[str, int]:
+    """The one mapping, for every command, from an exception that reached the top to its message
+    and exit code (README's table). Anything not ours is a bug: one line and a --debug hint."""
+    from vrb_agent.benchmark.datasets import DatasetError  # noqa: PLC0415
+    from vrb_agent.benchmark.diskspace import DiskFullError  # noqa: PLC0415
+    from vrb_agent.benchmark.probes import ProbeError  # noqa: PLC0415
+    from vrb_agent.benchmark.runlock import RunLockedError  # noqa: PLC0415
+    from vrb_agent.benchmark.runner import OutDirError  # noqa: PLC0415
+    from vrb_agent.errors import VrbError  # noqa: PLC0415
+    from vrb_agent.judges.base import AuthError, ConfigError  # noqa: PLC0415
+    from vrb_agent.tools.media import MediaError  # noqa: PLC0415
+
+    codes: list[tuple[type[BaseException], int]] = [
+        (ConfigError | AuthError, EXIT_CONFIG),  # type: ignore[list-item]
+        (MediaError, EXIT_MEDIA),
+        (DatasetError | ProbeError | OutDirError, EXIT_USAGE),  # type: ignore[list-item]
+        (RunLockedError, EXIT_RUN_LOCKED),
+        (DiskFullError, EXIT_DISK_FULL),
+        (VrbError, EXIT_FAILURE),
+    ]
+    for kind, code in codes:
+        if isinstance(exc, kind):
+            return str(exc), code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(exc, MemoryError):
+        return "out of memory; use smaller inputs or fewer --concurrency", EXIT_FAILURE
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}", EXIT_FAILURE
+    return f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for the traceback)", EXIT_FAILURE
+
+
+class MappedErrors(TyperGroup):
+    """The root command group: whatever a command raises leaves as one `error:` line and the
+    exit code `failure_exit` gives (with the traceback too under `--debug`), never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ClickException, typer.Exit, typer.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            if ctx.params.get("debug"):
+                traceback.print_exception(exc)
+            message, code = failure_exit(exc)
+            typer.echo(f"error: {' '.join(message.split())}", err=True)
+            raise typer.Exit(code) from None
+
 
 app = typer.Typer(
     name="vrb-agent",
     help="Agentic judging of multimodal answers: select frames, zoom, re-examine, then judge.",
+    cls=MappedErrors,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # click's plain help: no `<bool>` / `<list[str]>` type labels
 )
 
-# Typer (>= 0.20) vendors click: reach its exception classes through a public name.
-UsageError = typer.BadParameter.__mro__[1]
-ClickException = typer.BadParameter.__mro__[2]
-
 
 @app.callback()
-def cli() -> None:
+def cli(
+    debug: Annotated[bool, typer.Option("--debug", help="On an error, also print the Python traceback.")] = False,
+) -> None:
     """Agentic judging of multimodal answers: select frames, zoom, re-examine, then judge."""
 
 
 # --- judge (judge-graph issue) -------------------------------------------------------------------
-
-EXIT_USAGE, EXIT_CONFIG, EXIT_MEDIA, EXIT_NO_VERDICT = 2, 3, 4, 5
-EXIT_RUN_LOCKED, EXIT_DISK_FULL = 6, 7  # bench only
 
 # Flags that `judge` and `bench` share, declared once.
 BackendFlag = Annotated[
@@ -85,31 +141,71 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+TEXT_FILE_LIMIT_MB = 4  # the largest @file or --sample file read (README); /dev/zero stops here
+
+
+def checked_text(text: str, where: str) -> str:
+    """`text` if it encodes as UTF-8; lone surrogates (undecodable bytes in argv, `\\ud800` in
+    JSON) would fail only later, inside a provider's request."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        fail(f"{where}: not valid Unicode text (character {exc.start}); give UTF-8 text", EXIT_USAGE)
+    return text
+
+
+def read_user_text(path: Path, where: str) -> str:
+    """A text file the user named: UTF-8 (a leading BOM is dropped), at most TEXT_FILE_LIMIT_MB;
+    anything else is a usage error naming the file and what to do."""
+    limit = TEXT_FILE_LIMIT_MB * 1024 * 1024
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        fail(f"{where}: cannot read {path} ({exc.strerror or exc})", EXIT_USAGE)
+    if len(data) > limit:
+        fail(f"{where}: {path} is over {TEXT_FILE_LIMIT_MB} MB, the limit for a text input; shorten it", EXIT_USAGE)
+    try:
+        return checked_text(data.decode("utf-8-sig"), where)
+    except UnicodeDecodeError as exc:
+        fail(
+            f"{where}: {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            f"convert it, e.g. iconv -f latin1 -t utf-8 {path} > {path.stem}.utf8{path.suffix}",
+            EXIT_USAGE,
+        )
+
+
 def read_text_arg(value: str, flag: str) -> str:
     """`@path` reads the text from a file (`@@` escapes a literal leading @)."""
     if value.startswith("@@"):
-        return value[1:]
+        return checked_text(value[1:], flag)
     if not value.startswith("@"):
-        return value
-    path = Path(value[1:]).expanduser()
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"{flag} {value}: cannot read {path} ({exc.strerror or exc})", EXIT_USAGE)
+        return checked_text(value, flag)
+    return read_user_text(Path(value[1:]).expanduser(), f"{flag} {value}")
 
 
 def read_sample_file(path: Path) -> dict[str, str]:
     """`--sample FILE.json`: question, response_a, response_b and optionally media (relative to the file)."""
+    where = f"--sample {path}"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        fail(f"--sample {path}: cannot read it ({exc.strerror or exc})", EXIT_USAGE)
+        data = json.loads(read_user_text(path, where))
     except json.JSONDecodeError as exc:
-        fail(f"--sample {path}: not valid JSON ({exc.msg} at line {exc.lineno})", EXIT_USAGE)
+        fail(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})", EXIT_USAGE)
+    except RecursionError:
+        fail(f"{where}: JSON nested too deeply; expected a flat object", EXIT_USAGE)
     if not isinstance(data, dict):
-        fail(f"--sample {path}: expected a JSON object with keys {', '.join(SAMPLE_KEYS)} and media", EXIT_USAGE)
-    sample = {k: str(v) for k, v in data.items() if k in (*SAMPLE_KEYS, "media") and v is not None}
+        fail(f"{where}: expected a JSON object with keys {', '.join(SAMPLE_KEYS)} and media", EXIT_USAGE)
+    sample: dict[str, str] = {}
+    for key in (*SAMPLE_KEYS, "media"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            fail(f"{where}: {key} must be a string, got {type(value).__name__}", EXIT_USAGE)
+        sample[key] = checked_text(value, f"{where}: {key}")
     if "media" in sample:
+        if "\x00" in sample["media"]:
+            fail(f"{where}: media holds a NUL character; give a file path", EXIT_USAGE)
         sample["media"] = str((path.parent / sample["media"]).resolve())
     return sample
 
@@ -237,10 +333,8 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     from vrb_agent.agents.api import judge, resolve_config  # noqa: PLC0415
     from vrb_agent.agents.trace import write_trace  # noqa: PLC0415
     from vrb_agent.errors import VrbError  # noqa: PLC0415
-    from vrb_agent.judges.base import AuthError, ConfigError  # noqa: PLC0415
     from vrb_agent.judges.registry import get_backend  # noqa: PLC0415
     from vrb_agent.tools.evidence import EvidenceStore  # noqa: PLC0415
-    from vrb_agent.tools.media import MediaError  # noqa: PLC0415
 
     inputs = pair_inputs(
         sample, {"media": media, "question": question, "response_a": response_a, "response_b": response_b}
@@ -258,21 +352,14 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     except VrbError as exc:
         fail(str(exc), EXIT_USAGE)
     store = EvidenceStore(config.jpeg_quality, config.max_side)
-    try:
-        model_backend = get_backend(name, **options)  # configuration errors surface before any decoding
-        with judge_progress() as on_event:
-            result = judge(**inputs, backend=model_backend, config=config, store=store, on_event=on_event)
-    except (ConfigError, AuthError) as exc:
-        fail(str(exc), EXIT_CONFIG)
-    except MediaError as exc:
-        fail(str(exc), EXIT_MEDIA)
-    except VrbError as exc:
-        fail(str(exc), 1)
+    model_backend = get_backend(name, **options)  # configuration errors surface before any decoding
+    with judge_progress() as on_event:
+        result = judge(**inputs, backend=model_backend, config=config, store=store, on_event=on_event)
     if trace_dir is not None:
         try:
             write_trace(result, store, trace_dir, {**inputs, "config": config.model_dump()})
         except OSError as exc:
-            fail(f"--trace-dir {trace_dir}: cannot write the trace ({exc.strerror or exc})", 1)
+            fail(f"--trace-dir {trace_dir}: cannot write the trace ({exc.strerror or exc})", EXIT_FAILURE)
     if json_out:
         typer.echo(result.model_dump_json(indent=2))
     else:
@@ -370,12 +457,8 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     """
     from pydantic import ValidationError  # noqa: PLC0415
 
-    from vrb_agent.benchmark import BenchConfig, DatasetError, run_benchmark  # noqa: PLC0415
+    from vrb_agent.benchmark import BenchConfig, run_benchmark  # noqa: PLC0415
     from vrb_agent.benchmark.datasets import parse_field_map  # noqa: PLC0415
-    from vrb_agent.benchmark.diskspace import DiskFullError  # noqa: PLC0415
-    from vrb_agent.benchmark.runlock import RunLockedError  # noqa: PLC0415
-    from vrb_agent.benchmark.runner import OutDirError  # noqa: PLC0415
-    from vrb_agent.judges.base import AuthError, ConfigError  # noqa: PLC0415
 
     name = checked_backend_name(backend)
     policy = checked_policy(invalid_policy)
@@ -408,16 +491,11 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
         first = exc.errors()[0]
         flag = BENCH_FLAGS.get(str(first["loc"][0]), str(first["loc"][0]))
         fail(f"{flag}: {first['msg']} (got {first.get('input')!r})", EXIT_USAGE)
-    except (DatasetError, OutDirError) as exc:
-        fail(str(exc), EXIT_USAGE)
-    except (ConfigError, AuthError) as exc:
-        fail(str(exc), EXIT_CONFIG)
-    except RunLockedError as exc:
-        fail(str(exc), EXIT_RUN_LOCKED)
-    except DiskFullError as exc:
-        fail(str(exc), EXIT_DISK_FULL)
     except KeyboardInterrupt:
-        fail(f"interrupted; finished results are in {out}/results.jsonl; run the same command to resume", 130)
+        fail(
+            f"interrupted; finished results are in {out}/results.jsonl; run the same command to resume",
+            EXIT_INTERRUPTED,
+        )
     if dataset == "videorewardbench":
         typer.echo("fields used: " + ", ".join(f"{k}={v}" for k, v in outcome.fields.items()), err=True)
     for issue in outcome.issues[:10]:
@@ -511,7 +589,7 @@ def probes_make(
     """Write DIR/probes.jsonl (generic JSONL, dimension probe/<kind>, knobs and truth in meta) and DIR/videos/."""
     from rich.progress import Progress  # noqa: PLC0415
 
-    from vrb_agent.benchmark.probes import KINDS, ProbeError, write_suite  # noqa: PLC0415
+    from vrb_agent.benchmark.probes import KINDS, write_suite  # noqa: PLC0415
 
     knobs = {
         "width": width,
@@ -541,9 +619,6 @@ def probes_make(
                 overrides={k: v for k, v in knobs.items() if v is not None},
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-    except ProbeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         fail(f"interrupted; {out}/probes.jsonl was not written (it is written last); run the command again", 130)
     typer.echo(f"wrote {n * len(chosen)} probes ({difficulty}, seed {seed}) to {path}")
@@ -566,9 +641,7 @@ def demo(
     import time  # noqa: PLC0415
 
     from vrb_agent.benchmark.demo import demo_root, run_demo  # noqa: PLC0415
-    from vrb_agent.benchmark.probes import ProbeError  # noqa: PLC0415
     from vrb_agent.benchmark.report import SIGNIFICANCE_RULE, headline  # noqa: PLC0415
-    from vrb_agent.errors import VrbError  # noqa: PLC0415
 
     started = time.perf_counter()
     root = demo_root(out)
@@ -581,12 +654,6 @@ def demo(
             concurrency=concurrency,
             on_stage=lambda s: typer.echo(f"• {s}"),
         )
-    except ProbeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except VrbError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(3) from None
     except KeyboardInterrupt:
         fail(f"interrupted; finished judgments are kept in {root}: `vrb-agent demo --out {root}` resumes", 130)
     typer.echo("")
@@ -616,7 +683,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         typer.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
 
 

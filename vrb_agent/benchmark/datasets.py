@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, Field
 
@@ -176,25 +176,68 @@ def _resolves_inside(path: Path, base: Path) -> bool:
         return False
 
 
+JSONL_LINE_LIMIT_MB = 16  # a longer line is a reported skip, read no further than this (README)
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """(line number, row or None, problem) for every non-blank line."""
+    """(line number, row or None, problem) for every non-blank line. Each line is decoded on its
+    own, so one that is not UTF-8, not JSON or too long is a skip, never the end of the run."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+        for number, raw in enumerate(_bounded_lines(handle, JSONL_LINE_LIMIT_MB * 1024 * 1024), start=1):
+            if raw is None:
+                yield number, None, f"line longer than {JSONL_LINE_LIMIT_MB} MB"
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, None, f"invalid JSON ({exc.msg} at column {exc.colno})"
+            if not raw.strip():
                 continue
-            if not isinstance(row, dict):
-                yield number, None, f"expected a JSON object, got {type(row).__name__}"
-                continue
-            yield number, row, None
+            row, problem = _decode_row(raw)
+            yield number, row, problem
+
+
+def _bounded_lines(handle: BinaryIO, limit: int) -> Iterator[bytes | None]:
+    """The file's lines as bytes; None for a line over `limit` bytes, whose rest is skipped unread
+    into memory (a multi-GB line costs `limit` bytes at most)."""
+    while line := handle.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        while (rest := handle.readline(limit)) and not rest.endswith(b"\n"):
+            pass
+        yield None
+
+
+def _decode_row(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """One JSONL line as a JSON object, or why it is not one."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); save the file as UTF-8"
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return None, "invalid JSON (nested too deeply)"
+    if not isinstance(row, dict):
+        return None, f"expected a JSON object, got {type(row).__name__}"
+    return row, None
+
+
+def _unusable_text(values: dict[str, Any]) -> str | None:
+    """Why a row's fields cannot be sent or opened: a lone surrogate (a `\\ud800` escape, which no
+    provider request can encode) in any text, or a NUL character in the media path."""
+    for field, value in values.items():
+        text = str(value)
+        if field == "media" and "\x00" in text:
+            return "media path holds a NUL character"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"field {field} is not valid Unicode (a lone surrogate escape)"
+    return None
 
 
 def _is_duplicate(sample_id: str, seen: set[str], where: str, issues: list[str]) -> bool:
@@ -220,6 +263,10 @@ def _load_jsonl(name: str, path: Path) -> Dataset:
         missing = [f for f in REQUIRED if not isinstance(row.get(f), str | int) or str(row.get(f)).strip() == ""]
         if missing:
             issues.append(f"{path}:{number}: missing or empty field(s) {', '.join(missing)}")
+            continue
+        unusable = _unusable_text({f: row[f] for f in REQUIRED})
+        if unusable:
+            issues.append(f"{path}:{number}: {unusable}")
             continue
         sample_id = str(row["id"])
         if _is_duplicate(sample_id, seen, f"{path}:{number}", issues):
@@ -267,8 +314,8 @@ def _vrb_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | No
         return
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read JSON ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: also not UTF-8
+        raise DatasetError(f"{path}: cannot read JSON ({exc}); it must be UTF-8 JSON") from None
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
         data = lists[0] if len(lists) == 1 else None
@@ -348,6 +395,10 @@ def _load_videorewardbench(path: Path, field_map: dict[str, str]) -> Dataset:
         missing = [f for f in REQUIRED if values.get(f) is None or str(values[f]).strip() == ""]
         if missing:
             issues.append(f"{path}:{number}: missing or empty {', '.join(f'{f} ({fields[f]})' for f in missing)}")
+            continue
+        unusable = _unusable_text(values)
+        if unusable:
+            issues.append(f"{path}:{number}: {unusable}")
             continue
         sample_id = str(values["id"])
         if _is_duplicate(sample_id, seen, f"{path}:{number}", issues):

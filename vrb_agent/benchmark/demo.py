@@ -17,8 +17,7 @@ from typing import Any
 
 from vrb_agent.benchmark.probes import KINDS, write_suite
 from vrb_agent.benchmark.report import comparison_finding, write_report
-from vrb_agent.benchmark.runner import RunOutcome, run_benchmark
-from vrb_agent.errors import VrbError
+from vrb_agent.benchmark.runner import RunConfigError, RunOutcome, run_benchmark
 from vrb_agent.judges.sim import SimBackend
 
 DEMO_PER_KIND = 16
@@ -94,7 +93,7 @@ def _check_existing(suite: Path, n: int, seed: int, difficulty: str) -> None:
     rows = [json.loads(line) for line in suite.read_text(encoding="utf-8").splitlines() if line.strip()]
     metas = {(r.get("meta", {}).get("seed"), r.get("meta", {}).get("difficulty")) for r in rows}
     if len(rows) != n * len(KINDS) or metas != {(seed, difficulty)}:
-        raise VrbError(
+        raise RunConfigError(
             f"{suite} holds another probe suite ({len(rows)} probes, seed/difficulty {sorted(metas)}); "
             "pass a new --out directory for this demo"
         )

@@ -55,6 +55,12 @@ def failure_exit(exc: BaseException) -> tuple[str, int]:
     return f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for the traceback)", EXIT_FAILURE
 
 
+def one_line(message: str) -> str:
+    """`message` as one printable line: a newline or a lone surrogate in a user's file name or in
+    an exception's text is shown escaped (`\\n`, `\\ud800`), never breaking the line."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in message)
+
+
 class MappedErrors(TyperGroup):
     """The root command group: whatever a command raises leaves as one `error:` line and the
     exit code `failure_exit` gives (with the traceback too under `--debug`), never a traceback."""
@@ -68,7 +74,7 @@ class MappedErrors(TyperGroup):
             if ctx.params.get("debug"):
                 traceback.print_exception(exc)
             message, code = failure_exit(exc)
-            typer.echo(f"error: {' '.join(message.split())}", err=True)
+            typer.echo(f"error: {one_line(message)}", err=True)
             raise typer.Exit(code) from None
 
 
@@ -137,7 +143,7 @@ class OrderChoice(StrEnum):
 
 def fail(message: str, code: int) -> NoReturn:
     """One line on stderr and an exit code: the user-facing way out of every command."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -161,8 +167,8 @@ def read_user_text(path: Path, where: str) -> str:
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
-    except OSError as exc:
-        fail(f"{where}: cannot read {path} ({exc.strerror or exc})", EXIT_USAGE)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL or a lone surrogate in the path
+        fail(f"{where}: cannot read {path!s:.200} ({getattr(exc, 'strerror', None) or exc})", EXIT_USAGE)
     if len(data) > limit:
         fail(f"{where}: {path} is over {TEXT_FILE_LIMIT_MB} MB, the limit for a text input; shorten it", EXIT_USAGE)
     try:
@@ -675,11 +681,11 @@ def main() -> None:
         code = app(standalone_mode=False)
     except UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "vrb-agent"
-        typer.echo(f"error: {exc.format_message()} (see '{command} --help')", err=True)
+        typer.echo(f"error: {one_line(exc.format_message())} (see '{command} --help')", err=True)
         sys.exit(exc.exit_code)
     except ClickException as exc:
         if exc.format_message():  # no_args_is_help has already shown the help and has no message
-            typer.echo(f"error: {exc.format_message()}", err=True)
+            typer.echo(f"error: {one_line(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
     except typer.Abort:
         typer.echo("aborted", err=True)

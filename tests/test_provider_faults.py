@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.fakes import anthropic_fake, gemini_fake, openai_fake
 from tests.fakes.server import FakeServer, Reply
 from vrb_agent.agents.api import ajudge
+from vrb_agent.cli import app
 from vrb_agent.judges.base import BackendError, Message, ModelRequest, TextPart, TransientError
 from vrb_agent.judges.provider import ApiBackend
 from vrb_agent.judges.registry import get_backend
@@ -138,3 +140,18 @@ async def test_retry_log_line_has_no_repeated_prefix(caplog: pytest.LogCaptureFi
             await backend("gemini", server, max_retries="1").complete(hello())
     (line,) = [r.getMessage() for r in caplog.records if "retry 1/1" in r.getMessage()]
     assert line.startswith("gemini: ") and "gemini: gemini" not in line
+
+
+def test_cli_judge_against_a_trickling_server_ends_within_the_call_deadline(square_image: Path) -> None:
+    """The issue's case through the CLI: `-O timeout_s=1 -O max_retries=1` ends in seconds with
+    status error (exit 5), however slowly the server sends its body."""
+    trickle = Reply(200, openai_fake.completion("Overall Judgment: Answer A is better.").body, trickle_s=0.5)
+    with openai_fake.openai_server([trickle] * 4) as server:
+        args = ["judge", str(square_image), "-q", "Q?", "--response-a", "A.", "--response-b", "B."]
+        args += ["-b", "openai", "--base-url", server.url + "/v1", "--mode", "single", "--frames", "2"]
+        started = time.monotonic()
+        done = CliRunner().invoke(app, [*args, "-O", "timeout_s=1", "-O", "max_retries=1", "-O", "retry_base_s=0.01"])
+        took = time.monotonic() - started
+    assert done.exit_code == 5, done.output
+    assert "status error" in done.stdout and "within 1s" in done.stdout
+    assert took < 10 and len(server.requests) == 2

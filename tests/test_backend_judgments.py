@@ -17,7 +17,7 @@ import pytest
 
 from tests.fakes import anthropic_fake, gemini_fake, openai_fake
 from tests.fakes.conversation import decoded_size
-from tests.fakes.server import FakeServer, Reply
+from tests.fakes.server import FakeServer, Reply, use_fake_keys
 from vrb_agent.agents.api import ajudge
 from vrb_agent.agents.types import Judgment
 from vrb_agent.judges.base import AuthError, Backend
@@ -37,11 +37,7 @@ QUESTION = ("What appears at 2.2 s?", "A red square.", "A blue circle.")
 
 @pytest.fixture(autouse=True)
 def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-judgment-test")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-judgment-test")
-    monkeypatch.setenv("GEMINI_API_KEY", "AIza-judgment-test")
-    for name in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
+    use_fake_keys(monkeypatch, "judgment")
 
 
 # ---- reading each provider's wire format --------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.fakes import anthropic_fake, gemini_fake, openai_fake
-from tests.fakes.server import FakeServer, Reply
+from tests.fakes.server import FakeServer, Reply, use_fake_keys
 from vrb_agent.agents.api import ajudge
 from vrb_agent.cli import app
 from vrb_agent.judges.base import BackendError, Message, ModelRequest, TextPart, TransientError
@@ -37,11 +37,7 @@ PROVIDERS: dict[str, tuple[Server, Callable[[], Reply], str, Callable[[str], str
 
 @pytest.fixture(autouse=True)
 def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-faults-test")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-faults-test")
-    monkeypatch.setenv("GEMINI_API_KEY", "AIza-faults-test")
-    for name in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
+    use_fake_keys(monkeypatch, "faults")
 
 
 def backend(provider: str, server: FakeServer, **options: str) -> ApiBackend:

@@ -152,3 +152,13 @@ class FakeServer:
             do_GET = do_POST = do_DELETE = _serve
 
         return Handler
+
+
+def use_fake_keys(monkeypatch: Any, tag: str) -> None:
+    """Fake keys for the three providers (`tag` tells tests' keys apart) and no base-URL variables,
+    so every SDK reaches only the loopback fake it is pointed at."""
+    monkeypatch.setenv("OPENAI_API_KEY", f"sk-{tag}-test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", f"sk-ant-{tag}-test")
+    monkeypatch.setenv("GEMINI_API_KEY", f"AIza-{tag}-test")
+    for name in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)

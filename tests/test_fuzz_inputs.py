@@ -26,7 +26,7 @@ from vrb_agent.cli import EXIT_USAGE, app, read_sample_file, read_text_arg
 
 # VRB_FUZZ_EXAMPLES=600 fuzzes harder locally; CI keeps the default.
 EXAMPLES = int(os.environ.get("VRB_FUZZ_EXAMPLES", "60"))
-FAST = settings(max_examples=EXAMPLES, deadline=timedelta(seconds=2), suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=EXAMPLES, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow])
 
 # Text with what hostile input holds: lone surrogates (undecodable argv bytes, "\ud800" escapes),
 # NUL, control characters, a BOM, right-to-left marks, plus ordinary Unicode.

@@ -6,20 +6,24 @@ does (issue 16, cases 6 and 7)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tests.fakes import anthropic_fake, gemini_fake, openai_fake
 from tests.fakes.server import FakeServer, Reply, use_fake_keys
 from vrb_agent.agents.api import ajudge
 from vrb_agent.cli import app
-from vrb_agent.judges.base import BackendError, Message, ModelRequest, TextPart, TransientError
+from vrb_agent.judges.base import BackendError, Message, ModelReply, ModelRequest, TextPart, TransientError
 from vrb_agent.judges.provider import ApiBackend
 from vrb_agent.judges.registry import get_backend
 from vrb_agent.judges.retry import named_once
@@ -151,3 +155,46 @@ def test_cli_judge_against_a_trickling_server_ends_within_the_call_deadline(squa
     assert done.exit_code == 5, done.output
     assert "status error" in done.stdout and "within 1s" in done.stdout
     assert took < 10 and len(server.requests) == 2
+
+
+json_bodies = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+def mangled(body: Any) -> st.SearchStrategy[Any]:
+    """A good reply body with one top-level field replaced, removed, or the whole body replaced."""
+    keys = sorted(body)
+    replace = st.tuples(st.sampled_from(keys), json_bodies).map(lambda kv: {**body, kv[0]: kv[1]})
+    remove = st.sampled_from(keys).map(lambda k: {key: v for key, v in body.items() if key != k})
+    return st.one_of(replace, remove, json_bodies)
+
+
+async def complete_and_close(judge: ApiBackend) -> ModelReply:
+    """One call on a client made for this event loop, closed before the loop ends."""
+    try:
+        return await judge.complete(hello())
+    finally:
+        await judge.aclose()
+
+
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_any_json_200_is_a_reply_or_a_backend_error(provider: str) -> None:
+    """Whatever JSON a 200 carries, the backend returns a ModelReply or raises a BackendError."""
+    make_server, good, _, _ = PROVIDERS[provider]
+    current: list[Any] = [None]
+    with make_server(lambda _request: Reply(200, current[0])) as server:
+
+        @settings(max_examples=40, deadline=timedelta(seconds=20), suppress_health_check=[HealthCheck.too_slow])
+        @given(body=mangled(good().body))
+        def check(body: Any) -> None:
+            current[0] = body
+            try:
+                reply = asyncio.run(complete_and_close(backend(provider, server, timeout_s="5")))
+            except BackendError:
+                return
+            assert isinstance(reply, ModelReply)
+
+        check()

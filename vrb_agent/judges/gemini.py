@@ -385,6 +385,8 @@ class GeminiBackend(ApiBackend):
         if _is_transport_error(exc):
             kind = "timeout" if "Timeout" in type(exc).__name__ else "connection failed or cut off mid-reply"
             return TransientError(f"{self.name}: {kind} ({self.endpoint()})")
+        if isinstance(exc, TypeError | AttributeError | LookupError):  # the SDK walking a body of another shape
+            return self.unusable_reply(f"the body does not have the API's shape ({type(exc).__name__}: {exc})")
         return None
 
 

@@ -126,7 +126,11 @@ class ApiBackend(Backend):
         problem = self.reply_problem(response)
         if problem is not None:
             raise self.unusable_reply(problem)
-        return self.parse_response(response, request, time.perf_counter() - started)  # latency incl. retries
+        try:
+            return self.parse_response(response, request, time.perf_counter() - started)  # latency incl. retries
+        except (AttributeError, TypeError, ValueError, LookupError) as exc:
+            # The Stainless SDKs build replies without validating them: `"usage": true` arrives as is.
+            raise self.unusable_reply(f"a field of unexpected type ({type(exc).__name__}: {exc})") from None
 
     def classify_any(self, exc: Exception) -> BackendError | None:
         """`classify`, then the failures every SDK shares: a 200 whose body does not decode

@@ -17,6 +17,10 @@ from typer.testing import CliRunner
 from tests.graph_support import text
 from vrb_agent import cli
 from vrb_agent.benchmark.datasets import DatasetError
+from vrb_agent.benchmark.diskspace import DiskFullError
+from vrb_agent.benchmark.failstop import BackendUnreachableError
+from vrb_agent.benchmark.runlock import RunLockedError
+from vrb_agent.benchmark.runner import OutDirError
 from vrb_agent.cli import app, failure_exit
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import AuthError, ConfigError
@@ -165,6 +169,10 @@ def test_an_overlong_jsonl_line_is_skipped_without_reading_it_whole(tmp_path: Pa
         (AuthError("rejected"), 3),
         (MediaError("bomb.png", "image too large"), 4),
         (DatasetError("--data x: no such file"), 2),
+        (OutDirError("--out x: a file"), 2),
+        (RunLockedError("held by pid 7"), 6),
+        (DiskFullError("disk full"), 7),
+        (BackendUnreachableError("stopped the run"), 3),
         (VrbError("something to fix"), 1),
         (KeyboardInterrupt(), 130),
         (OSError(28, "No space left on device", "/run/evidence/a.jpg"), 1),
@@ -244,4 +252,4 @@ def test_readme_exit_code_table_lists_every_code() -> None:
     table = readme[readme.index("Exit codes (every command):") :].split("\n\n", 1)[0]
     documented = {int(code) for code in re.findall(r"`(\d+)`", table)}
     codes = {cli.EXIT_FAILURE, cli.EXIT_USAGE, cli.EXIT_CONFIG, cli.EXIT_MEDIA, cli.EXIT_NO_VERDICT}
-    assert codes | {0, cli.EXIT_INTERRUPTED} <= documented
+    assert codes | {0, cli.EXIT_INTERRUPTED, cli.EXIT_RUN_LOCKED, cli.EXIT_DISK_FULL} <= documented

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -39,7 +38,7 @@ from vrb_agent.judges.base import (
 from vrb_agent.judges.budget import Fit, VisionRules, fit_to_context
 from vrb_agent.judges.hermes import parse_hermes_tool_calls
 from vrb_agent.judges.provider import ApiBackend, body_excerpt, sdk_error_code, video_unsupported
-from vrb_agent.judges.retry import call_with_retries, refusal_from_detail
+from vrb_agent.judges.retry import refusal_from_detail
 from vrb_agent.judges.thinking import split_thinking, unfinished_message
 from vrb_agent.tools.evidence import EvidenceImage, encode_jpeg
 
@@ -342,9 +341,7 @@ class VLLMBackend(OpenAIBackend):
             payload = await self.build_payload(fit.request)
         finally:
             _IMAGE_CAP.reset(token)
-        started = time.perf_counter()
-        response = await call_with_retries(lambda: self.send(payload), self.classify, self.retry, self.name)
-        reply = self.parse_response(response, fit.request, time.perf_counter() - started)
+        reply = await self.exchange(payload, fit.request)
         return reply.model_copy(update={"notes": fit.notes})
 
     def fit(self, request: ModelRequest) -> Fit:

@@ -118,7 +118,11 @@ class ApiBackend(Backend):
         """What makes an HTTP 200 unusable (not this API's reply, or no answer in it); None if usable."""
 
     async def complete(self, request: ModelRequest) -> ModelReply:
-        payload = await self.build_payload(request)
+        return await self.exchange(await self.build_payload(request), request)
+
+    async def exchange(self, payload: dict[str, Any], request: ModelRequest) -> ModelReply:
+        """Send `payload` (retried, each attempt under `timeout_s`) and read the reply to `request`;
+        a 200 without a usable reply is an error, never a blank answer."""
         started = time.perf_counter()
         response = await call_with_retries(
             lambda: self.send(payload), self.classify_any, self.retry, self.name, self.timeout_s

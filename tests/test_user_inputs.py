@@ -214,21 +214,8 @@ def test_a_bug_is_one_line_with_a_debug_hint_and_debug_shows_the_traceback(
     assert "Traceback (most recent call last)" in debug.stderr and debug.stderr.strip().endswith(line)
 
 
-def bomb_is_a_media_error(path: Path) -> bool:
-    from vrb_agent.tools.media import open_media
-
-    try:
-        open_media(path)
-    except MediaError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
-def test_bomb_png_exits_4_or_1_in_one_line_never_a_traceback(tmp_path: Path, script: Path) -> None:
-    """16.1: the media layer turns PIL's DecompressionBombError into MediaError (exit 4); until it
-    does, the central handler still makes it one line (exit 1), never a traceback."""
+def test_bomb_png_exits_4_in_one_line_never_a_traceback(tmp_path: Path, script: Path) -> None:
+    """16.1: the media layer turns PIL's DecompressionBombError into MediaError: exit 4, one line."""
     from PIL import Image
 
     bomb = tmp_path / "bomb.png"
@@ -243,8 +230,8 @@ def test_bomb_png_exits_4_or_1_in_one_line_never_a_traceback(tmp_path: Path, scr
     )
     assert "Traceback" not in done.stderr
     line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: ") and ("bomb.png" in line or "DecompressionBomb" in line)
-    assert done.returncode == (4 if bomb_is_a_media_error(bomb) else 1)
+    assert line.startswith("error: ") and "bomb.png" in line
+    assert done.returncode == 4
 
 
 def test_readme_exit_code_table_lists_every_code() -> None:

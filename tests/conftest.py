@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -181,3 +183,11 @@ def probe_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from vrb_agent.benchmark.probes import write_suite
 
     return write_suite(tmp_path_factory.mktemp("probes"), n=2, seed=3)
+
+
+@pytest.fixture(autouse=True)
+def _scheduling_policy_unchanged() -> Iterator[None]:
+    """Fail the test that leaves the pytest process on a realtime scheduling policy (SVT-AV1 does
+    this as root): every thread started later inherits it and spinning workers starve the rest."""
+    yield
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER, "this test left the process on a realtime scheduling policy"

@@ -4,6 +4,9 @@ carries its own presentation time as a bit pattern, so a test can read which fra
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -46,9 +49,21 @@ def vfr_times() -> list[float]:
     return [i / 30 for i in range(300)] + [10 + i / 2 for i in range(20)] + [20 + i / 30 for i in range(150)]
 
 
+@contextmanager
+def scheduling_restored() -> Iterator[None]:
+    """SVT-AV1's encoder, run as root, raises the calling thread to SCHED_FIFO 99, and every thread
+    started afterwards inherits it: later tests' spinning worker threads then starve the rest of
+    the process (a CI run hung this way). Put the policy back once the encoder is done."""
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, policy, param)
+
+
 def write_stamped(path: Path, times: list[float], codec: str = "libx264", rotation: int = 0) -> Path:
     """Encode `stamp(t)` frames with pts exactly t (millisecond time base)."""
-    with av.open(str(path), "w") as container:
+    with scheduling_restored(), av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=30)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000)

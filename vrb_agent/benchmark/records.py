@@ -1,0 +1,217 @@
+"""One line of RUN_DIR/results.jsonl: `ResultRecord` (DESIGN.md §5 fields plus the trace extras the
+runner adds), and how one is built from a judgment. RunDir (benchmark.rundir) writes them.
+
+A record names its own cell: a sample judged under a condition (mode, frames, k). The JSON written
+is the record's set fields in declaration order, then any extras (keys of other versions are kept);
+a record read from a line keeps that line's key order, so it writes out byte for byte the same. Error records carry no
+trace extras (order_agreement, verdict_evidence, timings, notes): they are left unset, not null.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from vrb_agent.agents.types import Judgment, Status
+from vrb_agent.benchmark.datasets import Sample
+from vrb_agent.judges.retry import redact
+
+Condition = tuple[str, int, int]  # (mode, frames, k): what a record was judged under
+CellKey = tuple[str, str, int, int]  # (sample_id, mode, frames, k): one record per cell
+Side = Literal["A", "B"]
+
+SECRET_NAME = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD)$")
+
+
+def redact_env(text: str) -> str:
+    """`text` with the values of secret-looking environment variables (keys, tokens) replaced."""
+    secrets = [v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8]
+    return redact(text, secrets)
+
+
+class ToolCallSummary(BaseModel):
+    """§5 `tool_calls` entry: which tool, with what arguments, and whether the call was valid."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    ok: bool = True
+
+
+class ResultRecord(BaseModel):
+    """One results.jsonl line. Only the cell key is required, so lines of older versions still read;
+    `to_json_line` writes the fields that were set (see the module docstring)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sample_id: str
+    dataset: str = ""
+    dimension: str = ""
+    mode: str
+    backend: str = ""
+    model: str = ""
+    k: int
+    frames: int
+    order: str = "fixed"
+    chosen_position: Side | None = None
+    config_hash: str = ""
+    latency_s: float = 0.0
+    status: Status = "error"
+    preferred: Side | None = None
+    confidence: float | None = None
+    correct: bool | None = None
+    rationale: str = ""
+    tool_calls: list[ToolCallSummary] = Field(default_factory=list)
+    images_sent: int = 0
+    usage: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    votes: list[Side | None] = Field(default_factory=list)
+    order_agreement: bool | None = None
+    verdict_evidence: list[dict[str, Any]] = Field(default_factory=list)
+    evidence: list[dict[str, Any]] = Field(default_factory=list)
+    images: list[str] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    _keys: tuple[str, ...] = PrivateAttr(default=())  # the key order of the line it was read from
+
+    @property
+    def condition(self) -> Condition:
+        return (self.mode, self.frames, self.k)
+
+    @property
+    def key(self) -> CellKey:
+        return (self.sample_id, self.mode, self.frames, self.k)
+
+    @property
+    def tokens(self) -> int:
+        return int(self.usage.get("input_tokens") or 0) + int(self.usage.get("output_tokens") or 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the JSON object of its line."""
+        data = self.model_dump(exclude_unset=True)
+        if not self._keys:
+            return data
+        return {**{k: data[k] for k in self._keys if k in data}, **data}
+
+    def to_json_line(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+    @classmethod
+    def from_json_line(cls, line: bytes | str) -> ResultRecord:
+        """Parse one line; RecordLineError says what is wrong with a line that is not a record."""
+        try:
+            data = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
+        except UnicodeDecodeError as exc:
+            raise RecordLineError(f"not UTF-8 at byte {exc.start}") from None
+        except json.JSONDecodeError as exc:
+            raise RecordLineError(f"{exc.msg} at column {exc.colno}") from None
+        if not isinstance(data, dict):
+            raise RecordLineError(f"a JSON {type(data).__name__}, not a record")
+        try:
+            record = cls.model_validate(data)
+        except ValidationError as exc:
+            fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
+            raise RecordLineError(f"not a result record ({fields} missing or malformed)") from None
+        record._keys = tuple(data)
+        return record
+
+
+class RecordLineError(ValueError):
+    """A results.jsonl line that is not a result record; the message says why."""
+
+
+class Cell(BaseModel):
+    """What every record of one cell shares: the sample, its condition, and the run's identity."""
+
+    sample: Sample
+    condition: Condition
+    dataset: str
+    position: Side
+    order: str
+    config_hash: str
+    backend: str
+    model: str
+
+    def base(self, latency_s: float) -> dict[str, Any]:
+        mode, frames, k = self.condition
+        return {
+            "sample_id": self.sample.id,
+            "dataset": self.dataset,
+            "dimension": self.sample.dimension,
+            "mode": mode,
+            "backend": self.backend,
+            "model": self.model,
+            "k": k,
+            "frames": frames,
+            "order": self.order,
+            "chosen_position": self.position,
+            "config_hash": self.config_hash,
+            "latency_s": round(latency_s, 4),
+        }
+
+    def error_record(self, error: str | None, latency_s: float = 0.0, images: list[str] | None = None) -> ResultRecord:
+        """The record of a cell that produced no judgment (bad media, a judge bug, a timeout)."""
+        return ResultRecord(
+            **self.base(latency_s),
+            status="error",
+            preferred=None,
+            confidence=None,
+            correct=None,
+            rationale="",
+            tool_calls=[],
+            images_sent=0,
+            usage={},
+            error=redact_env(error or "unknown error"),
+            votes=[],
+            evidence=[],
+            images=images or [],
+        )
+
+    def judged_record(self, judgment: Judgment, latency_s: float, images: list[str]) -> ResultRecord:
+        """The record of a judgment (any status), with its trace fields for the report."""
+        base = self.base(latency_s)
+        verdict = judgment.verdict if judgment.status == "ok" else None
+        optional = {"notes": judgment.notes} if judgment.notes else {}  # e.g. images shrunk to fit the context
+        return ResultRecord(
+            **{**base, "backend": judgment.backend or self.backend, "model": judgment.model or self.model},
+            status=judgment.status,
+            preferred=verdict.preferred if verdict else None,
+            confidence=verdict.confidence if verdict else None,
+            correct=(verdict.preferred == self.position) if verdict else None,
+            rationale=verdict.rationale if verdict else "",
+            tool_calls=[{"name": e.name, "arguments": e.arguments, "ok": e.ok} for e in judgment.evidence],
+            images_sent=judgment.images_sent,
+            usage=judgment.usage.model_dump(mode="json"),
+            error=redact_env(judgment.error) if judgment.error else None,
+            votes=list(judgment.votes),
+            order_agreement=judgment.order_agreement,
+            verdict_evidence=[e.model_dump(mode="json") for e in verdict.evidence] if verdict else [],
+            evidence=[e.model_dump(mode="json") for e in judgment.evidence],
+            images=images,
+            timings=judgment.timings,
+            **optional,
+        )
+
+
+def iter_records(path: str | Path) -> Iterator[ResultRecord]:
+    """The records of a results.jsonl (a partial trailing line from a killed run is skipped); a
+    corrupt line raises RecordLineError naming the file and line."""
+    with Path(path).open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith(b"\n") or not line.strip():
+                continue
+            try:
+                yield ResultRecord.from_json_line(line)
+            except RecordLineError as exc:
+                raise RecordLineError(f"{path}:{number}: {exc}") from None
+
+
+def read_records(path: str | Path) -> list[ResultRecord]:
+    return list(iter_records(path))

@@ -304,7 +304,7 @@ def test_bench_against_an_unreachable_server_stops_with_exit_3(tmp_path, make_be
     assert "connection failed" in result.stderr and "--retry-errors" in result.stderr
     records = read_results(out / "results.jsonl")
     assert 1 <= len(records) < 20 and all(r["status"] == "error" for r in records)  # bounded, kept
-    warnings = summarize(out)["warnings"]
+    warnings = summarize(out).warnings
     assert any(f"only {len(records)} of 60 cells ran" in w for w in warnings)
     assert any("every one of the" in w for w in warnings)
 
@@ -340,7 +340,7 @@ def test_consecutive_failures_stop_and_a_fixed_server_resumes(tmp_path, make_ben
     assert back.done == 40
     records = read_results(tmp_path / "b" / "results.jsonl")
     assert len(records) == 40 and all(r["status"] == "ok" for r in records)
-    assert summarize(tmp_path / "b")["warnings"] == []
+    assert summarize(tmp_path / "b").warnings == []
 
 
 def test_retry_lines_are_counted_in_the_bar_not_printed(capsys):

@@ -180,8 +180,8 @@ def test_shards_cover_the_run_and_merge_to_the_unsharded_metrics(tmp_path, make_
     unsharded = json.loads((tmp_path / "whole" / "run.json").read_text())
     assert "shard" not in unsharded["identity"]  # unsharded runs keep their identity hash
 
-    [merged] = summarize_runs(dirs, "wrong", n_boot=500, seed=1)
-    expected = summarize(tmp_path / "whole", "wrong", n_boot=500, seed=1)
+    [merged] = (s.model_dump() for s in summarize_runs(dirs, "wrong", n_boot=500, seed=1))
+    expected = summarize(tmp_path / "whole", "wrong", n_boot=500, seed=1).model_dump()
     for key in ("records", "samples", "conditions", "comparisons", "duplicates_ignored"):
         assert without_latency(merged[key]) == without_latency(expected[key]), key  # CIs included
     assert merged["run"]["identity_hash"] == unsharded["identity_hash"]
@@ -222,11 +222,11 @@ def test_report_refuses_shards_of_different_configurations(tmp_path, make_bench_
     with pytest.raises(ShardError, match=r"different counts \(\[2, 3\]\)"):
         summarize_runs([*first, tmp_path / "third"], "wrong", n_boot=100)
     both = summarize_runs([*first, *other], "wrong", n_boot=100)  # two complete sharded runs: side by side
-    assert [s["run"]["identity"]["max_turns"] for s in both] == [6, 3]
+    assert [s.run["identity"]["max_turns"] for s in both] == [6, 3]
     report = json.loads(write_report([*first, *other], tmp_path / "cmp", n_boot=100)["summary"].read_text())
     assert report["side_by_side"]["shared_samples"] == 12  # compared on all samples of both merged runs
     alone = summarize_runs([first[1]], "wrong", n_boot=100)  # one shard alone: reported, marked incomplete
-    assert alone[0]["run"]["shards"]["complete"] is False
+    assert alone[0].run["shards"]["complete"] is False
 
 
 def test_cli_shards_and_report_merges_or_refuses_them(tmp_path, make_bench_dataset):

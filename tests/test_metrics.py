@@ -12,9 +12,10 @@ from vrb_agent.benchmark.metrics import (
     compare,
     mcnemar_exact,
     paired_direction,
-    summarize_records,
+    summarize,
     tool_stats,
 )
+from vrb_agent.benchmark.summary import PairedRow
 from vrb_agent.errors import VrbError
 
 
@@ -64,7 +65,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize(("policy", "mode"), list(EXPECTED))
 def test_accuracy_table_matches_hand_computed(policy, mode):
-    table = accuracy_table(SINGLE if mode == "single" else AGENTIC, policy, n_boot=200)
+    table = accuracy_table(SINGLE if mode == "single" else AGENTIC, policy, n_boot=200).model_dump()
     acc_a, acc_b, overall, macro, n = EXPECTED[(policy, mode)]
     assert table["by_dimension"]["a"]["accuracy"] == pytest.approx(acc_a)
     assert table["by_dimension"]["b"]["accuracy"] == pytest.approx(acc_b)
@@ -76,19 +77,19 @@ def test_accuracy_table_matches_hand_computed(policy, mode):
 
 
 def test_status_counts_are_reported():
-    assert accuracy_table(SINGLE, "drop")["status_counts"] == {
+    assert accuracy_table(SINGLE, "drop").model_dump()["status_counts"] == {
         "ok": 4,
         "invalid": 1,
         "tie": 0,
         "refused": 0,
         "error": 1,
     }
-    assert accuracy_table(AGENTIC, "wrong")["status_counts"]["tie"] == 1
+    assert accuracy_table(AGENTIC, "wrong").model_dump()["status_counts"]["tie"] == 1
 
 
 def test_unknown_policy_is_an_error():
     with pytest.raises(VrbError, match="--invalid-policy 'maybe'"):
-        summarize_records(SINGLE, "maybe")
+        summarize(SINGLE, "maybe")
 
 
 @pytest.mark.parametrize("policy", ["wrong", "drop", "half"])
@@ -105,7 +106,7 @@ def test_overall_is_the_sample_weighted_mean_of_dimensions(policy):
         )
         for i in range(300)
     ]
-    table = accuracy_table(records, policy, n_boot=100)
+    table = accuracy_table(records, policy, n_boot=100).model_dump()
     dims = table["by_dimension"].values()
     weighted = sum(d["accuracy"] * d["n"] for d in dims) / sum(d["n"] for d in dims)
     assert table["overall"]["accuracy"] == pytest.approx(weighted, abs=1e-12)
@@ -114,7 +115,7 @@ def test_overall_is_the_sample_weighted_mean_of_dimensions(policy):
 
 
 def test_paired_comparison_flip_table_and_mcnemar():
-    result = compare(SINGLE, AGENTIC, "wrong", n_boot=200)
+    result = compare(SINGLE, AGENTIC, "wrong", n_boot=200).model_dump()
     assert result["flips"] == {"fixed": 2, "broken": 1, "both_right": 2, "both_wrong": 1}
     assert result["n_pairs"] == 6 and result["difference"] == pytest.approx(1 / 6)
     assert result["baseline_accuracy"] == pytest.approx(0.5) and result["treatment_accuracy"] == pytest.approx(4 / 6)
@@ -127,16 +128,16 @@ def test_paired_comparison_flip_table_and_mcnemar():
 
 
 def test_paired_comparison_under_drop_and_half():
-    dropped = compare(SINGLE, AGENTIC, "drop", n_boot=200)
+    dropped = compare(SINGLE, AGENTIC, "drop", n_boot=200).model_dump()
     assert dropped["n_pairs"] == 3 and dropped["flips"] == {"fixed": 1, "broken": 0, "both_right": 2, "both_wrong": 0}
     assert dropped["difference"] == pytest.approx(1 / 3)
-    half = compare(SINGLE, AGENTIC, "half", n_boot=200)
+    half = compare(SINGLE, AGENTIC, "half", n_boot=200).model_dump()
     assert half["n_pairs"] == 6 and half["difference"] == pytest.approx(0.5 / 6)
     assert half["flips"] == {"fixed": 2, "broken": 1, "both_right": 2, "both_wrong": 1}
 
 
 def test_tool_use_gains_per_dimension_and_per_tool():
-    gains = compare(SINGLE, AGENTIC, "wrong", n_boot=100)["gains"]
+    gains = compare(SINGLE, AGENTIC, "wrong", n_boot=100).model_dump()["gains"]
     assert gains["overall"] == {"single_wrong": 3, "fixed": 2, "fixed_share": 2 / 3, "single_right": 3, "broken": 1,
                                 "broken_share": 1 / 3}  # fmt: skip
     assert gains["by_dimension"]["a"]["fixed_share"] == 1.0 and gains["by_dimension"]["a"]["broken_share"] == 0.5
@@ -149,7 +150,7 @@ def test_tool_use_gains_per_dimension_and_per_tool():
 
 
 def test_tool_statistics():
-    stats = tool_stats(AGENTIC)
+    stats = tool_stats(AGENTIC).model_dump()
     assert stats["judgments"] == 6
     assert stats["calls_per_verdict"] == {"select_frames": 0.5, "zoom": 0.5}
     assert stats["total_calls_per_verdict"] == 1.0 and stats["invalid_call_share"] == pytest.approx(1 / 6)
@@ -157,11 +158,11 @@ def test_tool_statistics():
     assert (stats["input_tokens"], stats["output_tokens"], stats["model_calls"]) == (6000, 300, 18)
     assert stats["latency_mean_s"] == 3.5 and stats["latency_p50_s"] == 3.5 and stats["latency_p95_s"] == 5.75
     assert stats["cost_usd"] == pytest.approx(0.03) and stats["cost_known"] == 3
-    assert tool_stats(SINGLE)["judgments"] == 5  # the error record made no verdict attempt
+    assert tool_stats(SINGLE).model_dump()["judgments"] == 5  # the error record made no verdict attempt
 
 
 def test_summary_conditions_comparisons_and_image_bins():
-    summary = summarize_records(SINGLE + AGENTIC, "wrong", n_boot=100)
+    summary = summarize(SINGLE + AGENTIC, "wrong", n_boot=100).model_dump()
     assert [(c["mode"], c["frames"], c["k"]) for c in summary["conditions"]] == [("single", 16, 1), ("agentic", 16, 1)]
     assert summary["samples"] == 6 and summary["records"] == 12 and summary["duplicates_ignored"] == 0
     assert len(summary["comparisons"]) == 1 and summary["comparisons"][0]["flips"]["fixed"] == 2
@@ -177,7 +178,7 @@ def test_summary_conditions_comparisons_and_image_bins():
 
 def test_single_pass_images_sit_at_their_exact_count():
     """Single-pass judgments are always sent the overview: their bin's x is that count, whatever the bin."""
-    summary = summarize_records(SINGLE, "wrong", n_boot=100)
+    summary = summarize(SINGLE, "wrong", n_boot=100).model_dump()
     (only,) = summary["conditions"][0]["accuracy_by_images"]
     assert only["mean_images"] == 16.0 and only["n"] == 5  # the error record is left out
 
@@ -194,12 +195,14 @@ def test_single_pass_images_sit_at_their_exact_count():
     ],
 )
 def test_paired_direction_needs_both_the_test_and_the_ci(row, direction):
-    assert paired_direction(row) == direction
+    counts = {"n_pairs": 10, "fixed": 0, "broken": 0, "both_right": 0, "both_wrong": 0}
+    figures = {"baseline_accuracy": 0.5, "treatment_accuracy": 0.6, "difference": 0.1}
+    assert paired_direction(PairedRow(**counts, **figures, **row)) == direction
 
 
 def test_duplicate_cells_keep_the_last_record():
     later = {**SINGLE[1], "correct": True}
-    summary = summarize_records([*SINGLE, later], "wrong", n_boot=100)
+    summary = summarize([*SINGLE, later], "wrong", n_boot=100).model_dump()
     assert summary["duplicates_ignored"] == 1 and summary["conditions"][0]["overall"]["accuracy"] == pytest.approx(
         4 / 6
     )

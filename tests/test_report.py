@@ -314,7 +314,8 @@ def test_frames_and_images_plots_have_error_bars_at_honest_x(sweep_run):
 
 
 def test_trace_page_numbers_overlapping_zooms_and_links_full_size(tmp_path):
-    from vrb_agent.benchmark.trace_figures import boxes_by_frame, crop_calls, figure, images_note
+    from vrb_agent.agents.trace import JudgmentTrace, TraceImage
+    from vrb_agent.benchmark.report.figures import boxes_by_frame, crop_calls, figure, images_note
 
     frame = {"id": "ev-frame", "label": "frame t=4.20s", "timestamp": 4.2, "width": 768, "height": 432, "box": None}
     crops = {f"ev-crop{i}": {"id": f"ev-crop{i}", "label": "zoom", "timestamp": 4.2, "width": 768, "height": 432,
@@ -326,16 +327,18 @@ def test_trace_page_numbers_overlapping_zooms_and_links_full_size(tmp_path):
         for i in range(3)
     ]  # fmt: skip
     record = {"evidence": calls, "images": ["ev-frame", *crops], "images_sent": 41, "usage": {"calls": 2}}
+    trace = JudgmentTrace.of_record(record)  # the trace fields of a results.jsonl record
+    frame, crops = TraceImage(**frame), {i: TraceImage(**c) for i, c in crops.items()}
     index = {"ev-frame": frame, **crops}
-    (zooms,) = boxes_by_frame(record, index).values()
+    (zooms,) = boxes_by_frame(trace, index).values()
     assert [z.number for z in zooms] == [2, 3, 4]  # the tool sequence's numbers (call 1 selected frames)
     assert len({z.colour for z in zooms}) == 3
     html = figure("../evidence/ev-frame.jpg", frame, zooms, None)
     assert html.startswith('<figure><a href="../evidence/ev-frame.jpg" target="_blank"')
     labels = re.findall(r"<text [^>]*>(\d+)</text>", html)
     assert labels == ["2", "3", "4"] and "zoom boxes of calls #2, #3, #4" in html
-    assert crop_calls(record)["ev-crop1"] == 3 and "from call #3" in figure("x.jpg", crops["ev-crop1"], [], 3)
-    assert images_note(record) == (
+    assert crop_calls(trace)["ev-crop1"] == 3 and "from call #3" in figure("x.jpg", crops["ev-crop1"], [], 3)
+    assert images_note(trace) == (
         "images sent 41 (summed over 2 model calls): 4 distinct images plus 37 sent again, because each "
         "model call re-sends the images still in the judge's context"
     )
@@ -387,3 +390,40 @@ def test_chromium_renders_every_chart_text_inside_its_svg(sweep_run, tmp_path):
     assert chromium_clipped(control) == ["c: clipped label"]
     assert chromium_clipped(paths["html"]) == []
     assert chromium_clipped(sweep_run / "traces" / trace_name("s000")) == []
+
+
+# ---- the outputs of fixed runs, byte for byte ---------------------------------------------------
+
+GOLDEN = REPO / "tests" / "fixtures" / "report_golden"
+GOLDEN_CASES = {  # name: (RUN_DIRs, out under the copied runs (None: the first RUN_DIR), trace pages)
+    "single": (["run"], None, True),
+    "compare": (["run", "run-b"], "cmp", False),
+    "sweep": (["sweep"], None, True),
+    "shards": (["shard1", "shard2"], "merged", False),
+}
+
+
+def _normalized(text: str, runs: Path) -> str:
+    text = text.replace(str(runs), "RUNS")
+    text = re.sub(r"Generated [0-9T:+-]+", "Generated TIME", text)
+    return re.sub(r'"generated": "[^"]+"', '"generated": "TIME"', text)
+
+
+@pytest.mark.parametrize("case", list(GOLDEN_CASES))
+def test_outputs_equal_those_of_the_untyped_report(case, tmp_path):
+    """summary.json, report.md, report.html and trace pages of stored runs (one run, two side by side,
+    a frames x k sweep, two shards merged) are byte for byte those the report wrote before its
+    summary was typed (tests/fixtures/report_golden/expected, written by that code)."""
+    dirs, out, traces = GOLDEN_CASES[case]
+    runs = tmp_path / "runs"
+    shutil.copytree(GOLDEN / "runs", runs)
+    paths = write_report([runs / d for d in dirs], runs / out if out else None, n_boot=200, traces=traces)
+    expected = sorted((GOLDEN / "expected" / case).iterdir())
+    assert {p.name for p in expected if not p.name.startswith("trace-")} == {p.name for p in paths.values()}
+    for want in expected:
+        if want.name.startswith("trace-"):
+            run, page = want.name.removeprefix("trace-").split("-", 1)
+            got = runs / run / "traces" / page
+        else:
+            got = paths[{"summary.json": "summary", "report.md": "markdown", "report.html": "html"}[want.name]]
+        assert _normalized(got.read_text(), runs) == want.read_text(), want.name

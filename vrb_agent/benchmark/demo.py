@@ -13,11 +13,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from vrb_agent.benchmark.probes import KINDS, write_suite
 from vrb_agent.benchmark.report import comparison_finding, write_report
 from vrb_agent.benchmark.runner import RunConfigError, RunOutcome, run_benchmark
+from vrb_agent.benchmark.summary import Report
 from vrb_agent.judges.sim import SimBackend
 
 DEMO_PER_KIND = 16
@@ -33,15 +33,15 @@ class DemoResult:
     run_dir: Path
     outcome: RunOutcome
     paths: dict[str, Path]
-    report: dict[str, Any]
+    report: Report
 
     def findings(self) -> list[str]:
         """One sentence per probe kind, worded by the paired test: a direction only when significant."""
-        summary = self.report["runs"][0]
+        summary = self.report.runs[0]
         return [
             f"{dimension}: {comparison_finding(row)}"
-            for comparison in summary["comparisons"]
-            for dimension, row in comparison["by_dimension"].items()
+            for comparison in summary.comparisons
+            for dimension, row in comparison.by_dimension.items()
         ]
 
 
@@ -84,7 +84,7 @@ def run_demo(
     )
     say("writing the report")
     paths = write_report([run_dir])
-    report = json.loads(paths["summary"].read_text(encoding="utf-8"))
+    report = Report.model_validate_json(paths["summary"].read_text(encoding="utf-8"))
     return DemoResult(root, suite, run_dir, outcome, paths, report)
 
 

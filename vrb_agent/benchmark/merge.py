@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vrb_agent.benchmark.metrics import condition_of, read_results, summarize, summarize_records
+from vrb_agent.benchmark.metrics import Record, condition_of, read_results, summarize
 from vrb_agent.benchmark.runner import _differences, identity_hash
 from vrb_agent.benchmark.shards import Shard
+from vrb_agent.benchmark.summary import RunSummary
 from vrb_agent.errors import VrbError
 
 
@@ -90,7 +91,8 @@ def _check_same_cells(group: list[ReportedRun]) -> None:
     first = group[0].path
     for run in group[1:]:
         if cells[run.path] != cells[first]:
-            extra = ", ".join(f"{m} frames={f} k={k}" for m, f, k in sorted(cells[first] ^ cells[run.path]))
+            differ = sorted(cells[first] ^ cells[run.path], key=lambda c: (c.mode, c.frames, c.k))
+            extra = ", ".join(f"{c.mode} frames={c.frames} k={c.k}" for c in differ)
             raise ShardError(
                 f"{first} and {run.path} are shards that judged different cells ({extra} in only one); "
                 "run every shard with the same --modes, --frames and --k"
@@ -106,7 +108,7 @@ def _where(group: list[ReportedRun]) -> str:
     return ", ".join(f"{run.path} ({run.shard})" for run in group)
 
 
-def summarize_group(group: list[ReportedRun], invalid_policy: str, *, n_boot: int, seed: int) -> dict[str, Any]:
+def summarize_group(group: list[ReportedRun], invalid_policy: str, *, n_boot: int, seed: int) -> RunSummary:
     """One run's summary: a RUN_DIR's own, or the shards' records summarized as one run."""
     if group[0].shard is None:
         return summarize(group[0].path, invalid_policy, n_boot=n_boot, seed=seed)
@@ -119,18 +121,19 @@ def summarize_group(group: list[ReportedRun], invalid_policy: str, *, n_boot: in
         "identity_hash": identity_hash(identity),
         "shards": {**shards, "complete": _complete(group), "run_dirs": [str(r.path) for r in group]},
     }
-    summary = summarize_records(records, invalid_policy, n_boot=n_boot, seed=seed)
-    return {"run_dir": str(group[0].path), "run_dirs": [str(r.path) for r in group], "run": run, **summary}
+    summary = summarize(records, invalid_policy, n_boot=n_boot, seed=seed)
+    return summary.model_copy(
+        update={"run_dir": str(group[0].path), "run_dirs": [str(r.path) for r in group], "run": run}
+    )
 
 
-def run_records(summary: dict[str, Any]) -> list[dict[str, Any]]:
+def run_records(summary: RunSummary) -> list[Record]:
     """The records behind a run's summary: its RUN_DIR's, or all of its shards'."""
-    dirs = summary.get("run_dirs") or [summary["run_dir"]]
-    return [r for d in dirs for r in read_results(Path(d) / "results.jsonl")]
+    return [r for d in summary.dirs for r in read_results(Path(d) / "results.jsonl")]
 
 
 def summarize_runs(
     run_dirs: Sequence[Path], invalid_policy: str, *, n_boot: int = 2000, seed: int = 0
-) -> list[dict[str, Any]]:
+) -> list[RunSummary]:
     """The summaries `report` shows side by side, shards of one configuration merged into one."""
     return [summarize_group(g, invalid_policy, n_boot=n_boot, seed=seed) for g in group_runs(run_dirs)]

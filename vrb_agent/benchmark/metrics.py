@@ -19,6 +19,21 @@ from typing import Any
 import numpy as np
 
 from vrb_agent.benchmark.health import run_warnings
+from vrb_agent.benchmark.summary import (
+    AccuracyCell,
+    AccuracyTable,
+    Comparison,
+    Condition,
+    ConditionSummary,
+    FlipCounts,
+    GainRow,
+    Gains,
+    ImageBin,
+    PairedComparison,
+    PairedRow,
+    RunSummary,
+    ToolStats,
+)
 from vrb_agent.errors import VrbError
 
 POLICIES = ("wrong", "drop", "half")
@@ -28,7 +43,7 @@ NO_TOOL = "(no tool)"
 MODE_ORDER = {"single": 0, "agentic": 1}
 
 Record = dict[str, Any]
-Condition = tuple[str, int, int]  # (mode, frames, k)
+Pair = tuple[float, float]  # (baseline score, treatment score) of one sample
 
 
 def score(record: Record, policy: str) -> float | None:
@@ -107,22 +122,28 @@ def read_results(path: str | Path) -> list[Record]:
 
 
 def condition_of(record: Record) -> Condition:
-    return (str(record["mode"]), int(record.get("frames") or 0), int(record.get("k") or 1))
+    return Condition(mode=str(record["mode"]), frames=int(record.get("frames") or 0), k=int(record.get("k") or 1))
+
+
+def condition_order(condition: Condition) -> tuple[int, int, int, str]:
+    """Conditions by frames, then k, then single before agentic."""
+    return (condition.frames, condition.k, MODE_ORDER.get(condition.mode, 9), condition.mode)
 
 
 def dedupe(records: Iterable[Record]) -> tuple[list[Record], int]:
     """One record per (sample, mode, frames, k) cell, the last one winning, in cell order (so the
     bootstrap does not depend on the order judgments finished, or on how a run was sharded); and how
     many were dropped."""
-    cells: dict[tuple[str, Condition], Record] = {}
+    cells: dict[tuple[str, str, int, int], Record] = {}
     total = 0
     for record in records:
         total += 1
-        cells[(str(record["sample_id"]), condition_of(record))] = record
+        condition = condition_of(record)
+        cells[(str(record["sample_id"]), condition.mode, condition.frames, condition.k)] = record
     return [cells[key] for key in sorted(cells)], total - len(cells)
 
 
-def _cell(total: int, scores: list[float], strata: list[str] | None, n_boot: int, seed: int) -> dict[str, Any]:
+def _cell(total: int, scores: list[float], strata: list[str] | None, n_boot: int, seed: int) -> AccuracyCell:
     n = len(scores)
     if strata is None:
         accuracy = sum(scores) / n if n else None
@@ -132,16 +153,16 @@ def _cell(total: int, scores: list[float], strata: list[str] | None, n_boot: int
             per[d].append(s)
         accuracy = float(np.mean([sum(v) / len(v) for v in per.values()])) if per else None
     ci = bootstrap_ci(scores, strata=strata, n_boot=n_boot, seed=seed)
-    return {"n": n, "total": total, "correct": sum(scores), "accuracy": accuracy, "ci": list(ci) if ci else None}
+    return AccuracyCell(n=n, total=total, correct=sum(scores), accuracy=accuracy, ci=list(ci) if ci else None)
 
 
-def accuracy_table(records: Sequence[Record], policy: str, *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+def accuracy_table(records: Sequence[Record], policy: str, *, n_boot: int = 2000, seed: int = 0) -> AccuracyTable:
     """Per-dimension, overall (sample-weighted) and macro (mean of dimensions) accuracy with CIs,
     plus the count of every status so the policy's effect is visible."""
     by_dim: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         by_dim[str(record["dimension"])].append(record)
-    dims: dict[str, Any] = {}
+    dims: dict[str, AccuracyCell] = {}
     all_scores: list[float] = []
     all_dims: list[str] = []
     for dim in sorted(by_dim):
@@ -150,12 +171,12 @@ def accuracy_table(records: Sequence[Record], policy: str, *, n_boot: int = 2000
         all_scores += scores
         all_dims += [dim] * len(scores)
     statuses = Counter(str(r.get("status")) for r in records)
-    return {
-        "overall": _cell(len(records), all_scores, None, n_boot, seed),
-        "macro": _cell(len(records), all_scores, all_dims, n_boot, seed),
-        "by_dimension": dims,
-        "status_counts": {s: statuses.get(s, 0) for s in STATUSES},
-    }
+    return AccuracyTable(
+        overall=_cell(len(records), all_scores, None, n_boot, seed),
+        macro=_cell(len(records), all_scores, all_dims, n_boot, seed),
+        by_dimension=dims,
+        status_counts={s: statuses.get(s, 0) for s in STATUSES},
+    )
 
 
 # ---- tool use -----------------------------------------------------------------------------------
@@ -169,7 +190,7 @@ def _percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def tool_stats(records: Sequence[Record]) -> dict[str, Any]:
+def tool_stats(records: Sequence[Record]) -> ToolStats:
     """Per judgment (error records excluded: they made no verdict attempt worth counting): tool calls
     by tool, invalid calls, images, tokens, latency and cost."""
     judged = [r for r in records if r.get("status") != "error"]
@@ -183,26 +204,24 @@ def tool_stats(records: Sequence[Record]) -> dict[str, Any]:
     usage = [r.get("usage") or {} for r in judged]
     latency = [float(r["latency_s"]) for r in judged if r.get("latency_s") is not None]
     costs = [u["cost_usd"] for u in usage if u.get("cost_usd") is not None]
-    return {
-        "judgments": n,
-        "calls_per_verdict": {name: calls[name] / n for name in sorted(calls)} if n else {},
-        "total_calls_per_verdict": sum(calls.values()) / n if n else None,
-        "invalid_call_share": invalid / sum(calls.values()) if calls else None,
-        "images_per_verdict": sum(int(r.get("images_sent") or 0) for r in judged) / n if n else None,
-        "input_tokens": sum(int(u.get("input_tokens") or 0) for u in usage),
-        "output_tokens": sum(int(u.get("output_tokens") or 0) for u in usage),
-        "model_calls": sum(int(u.get("calls") or 0) for u in usage),
-        "latency_mean_s": sum(latency) / len(latency) if latency else None,
-        "latency_p50_s": _percentile(latency, 50),
-        "latency_p95_s": _percentile(latency, 95),
-        "cost_usd": sum(costs) if costs else None,
-        "cost_known": len(costs),
-    }
+    return ToolStats(
+        judgments=n,
+        calls_per_verdict={name: calls[name] / n for name in sorted(calls)} if n else {},
+        total_calls_per_verdict=sum(calls.values()) / n if n else None,
+        invalid_call_share=invalid / sum(calls.values()) if calls else None,
+        images_per_verdict=sum(int(r.get("images_sent") or 0) for r in judged) / n if n else None,
+        input_tokens=sum(int(u.get("input_tokens") or 0) for u in usage),
+        output_tokens=sum(int(u.get("output_tokens") or 0) for u in usage),
+        model_calls=sum(int(u.get("calls") or 0) for u in usage),
+        latency_mean_s=sum(latency) / len(latency) if latency else None,
+        latency_p50_s=_percentile(latency, 50),
+        latency_p95_s=_percentile(latency, 95),
+        cost_usd=sum(costs) if costs else None,
+        cost_known=len(costs),
+    )
 
 
-def accuracy_by_images(
-    records: Sequence[Record], policy: str, *, n_boot: int = 2000, seed: int = 0
-) -> list[dict[str, Any]]:
+def accuracy_by_images(records: Sequence[Record], policy: str, *, n_boot: int = 2000, seed: int = 0) -> list[ImageBin]:
     """Accuracy of judgments grouped by how many images they were sent (power-of-two bins), with a
     bootstrap CI and the bin's mean image count: the x a plot should use, since a bin's centre can
     lie far from its data (single-pass is always sent exactly the overview frames)."""
@@ -219,13 +238,13 @@ def accuracy_by_images(
             scores = [s for _, s in scored]
             ci = bootstrap_ci(scores, n_boot=n_boot, seed=seed)
             rows.append(
-                {
-                    "images": f"{lo}-{hi}" if hi < 10**9 else f"{lo}+",
-                    "n": len(scores),
-                    "accuracy": sum(scores) / len(scores),
-                    "ci": list(ci) if ci else None,
-                    "mean_images": sum(n for n, _ in scored) / len(scored),
-                }
+                ImageBin(
+                    images=f"{lo}-{hi}" if hi < 10**9 else f"{lo}+",
+                    n=len(scores),
+                    accuracy=sum(scores) / len(scores),
+                    ci=list(ci) if ci else None,
+                    mean_images=sum(n for n, _ in scored) / len(scored),
+                )
             )
     return rows
 
@@ -233,50 +252,64 @@ def accuracy_by_images(
 # ---- paired comparison --------------------------------------------------------------------------
 
 
-def _flip_counts(pairs: Sequence[tuple[float, float]]) -> dict[str, int]:
+def _flip_counts(pairs: Sequence[Pair]) -> FlipCounts:
     counts = {"fixed": 0, "broken": 0, "both_right": 0, "both_wrong": 0}
     for base, treat in pairs:
         key = {(False, True): "fixed", (True, False): "broken", (True, True): "both_right"}.get(
             (base == 1.0, treat == 1.0), "both_wrong"
         )
         counts[key] += 1
-    return counts
+    return FlipCounts(**counts)
 
 
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _gain_row(pairs: Sequence[tuple[float, float]]) -> dict[str, Any]:
+def _gain_row(pairs: Sequence[Pair]) -> GainRow:
     flips = _flip_counts(pairs)
-    base_wrong = flips["fixed"] + flips["both_wrong"]
-    base_right = flips["broken"] + flips["both_right"]
-    return {
-        "single_wrong": base_wrong,
-        "fixed": flips["fixed"],
-        "fixed_share": _share(flips["fixed"], base_wrong),
-        "single_right": base_right,
-        "broken": flips["broken"],
-        "broken_share": _share(flips["broken"], base_right),
-    }
+    base_wrong = flips.fixed + flips.both_wrong
+    base_right = flips.broken + flips.both_right
+    return GainRow(
+        single_wrong=base_wrong,
+        fixed=flips.fixed,
+        fixed_share=_share(flips.fixed, base_wrong),
+        single_right=base_right,
+        broken=flips.broken,
+        broken_share=_share(flips.broken, base_right),
+    )
 
 
-def _paired_row(pairs: Sequence[tuple[float, float]], n_boot: int, seed: int) -> dict[str, Any]:
+def _paired_row(pairs: Sequence[Pair], n_boot: int, seed: int) -> PairedRow:
     """Accuracy of both modes on the same pairs, their difference with a paired bootstrap CI, the
     flip counts and the exact McNemar p-value."""
     n = len(pairs)
     diffs = [t - b for b, t in pairs]
     flips = _flip_counts(pairs)
     ci = bootstrap_ci(diffs, n_boot=n_boot, seed=seed)
-    return {
-        "n_pairs": n,
-        "baseline_accuracy": sum(b for b, _ in pairs) / n if n else None,
-        "treatment_accuracy": sum(t for _, t in pairs) / n if n else None,
-        "difference": sum(diffs) / n if n else None,
-        "ci": list(ci) if ci else None,
-        "mcnemar_p": mcnemar_exact(flips["fixed"], flips["broken"]),
-        **flips,
-    }
+    return PairedRow(
+        n_pairs=n,
+        baseline_accuracy=sum(b for b, _ in pairs) / n if n else None,
+        treatment_accuracy=sum(t for _, t in pairs) / n if n else None,
+        difference=sum(diffs) / n if n else None,
+        ci=list(ci) if ci else None,
+        mcnemar_p=mcnemar_exact(flips.fixed, flips.broken),
+        **flips.model_dump(),
+    )
+
+
+def _scored_pairs(base: Sequence[Record], treat: Sequence[Record], policy: str) -> list[tuple[Record, Pair]]:
+    """Each treatment record whose sample the baseline also scored, with both scores."""
+    base_by_id = {str(r["sample_id"]): r for r in base}
+    pairs: list[tuple[Record, Pair]] = []
+    for record in treat:
+        other = base_by_id.get(str(record["sample_id"]))
+        if other is None:
+            continue
+        s_base, s_treat = score(other, policy), score(record, policy)
+        if s_base is not None and s_treat is not None:
+            pairs.append((record, (s_base, s_treat)))
+    return pairs
 
 
 def compare(
@@ -286,45 +319,37 @@ def compare(
     *,
     n_boot: int = 2000,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> PairedComparison:
     """Treatment (agentic) vs baseline (single) on the samples both scored: mean paired difference with
     a bootstrap CI, exact McNemar, flip tables and tool-use gains per dimension and per tool."""
-    base_by_id = {str(r["sample_id"]): r for r in base}
-    pairs: list[tuple[str, Record, float, float]] = []
-    for record in treat:
-        other = base_by_id.get(str(record["sample_id"]))
-        if other is None:
-            continue
-        s_base, s_treat = score(other, policy), score(record, policy)
-        if s_base is not None and s_treat is not None:
-            pairs.append((str(record["dimension"]), record, s_base, s_treat))
-    flips = _flip_counts([(b, t) for _, _, b, t in pairs])
-    by_dim: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    by_tool: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for dim, record, b, t in pairs:
-        by_dim[dim].append((b, t))
+    pairs = _scored_pairs(base, treat, policy)
+    every = [pair for _, pair in pairs]
+    by_dim: dict[str, list[Pair]] = defaultdict(list)
+    by_tool: dict[str, list[Pair]] = defaultdict(list)
+    for record, pair in pairs:
+        by_dim[str(record["dimension"])].append(pair)
         for tool in tools_used(record) or [NO_TOOL]:
-            by_tool[tool].append((b, t))
-    return {
-        **_paired_row([(b, t) for _, _, b, t in pairs], n_boot, seed),
-        "flips": flips,
-        "by_dimension": {dim: _paired_row(v, n_boot, seed) for dim, v in sorted(by_dim.items())},
-        "gains": {
-            "overall": _gain_row([(b, t) for _, _, b, t in pairs]),
-            "by_dimension": {dim: _gain_row(v) for dim, v in sorted(by_dim.items())},
-            "by_tool": {tool: _gain_row(v) for tool, v in sorted(by_tool.items())},
-        },
-    }
+            by_tool[tool].append(pair)
+    return PairedComparison(
+        **_paired_row(every, n_boot, seed).model_dump(),
+        flips=_flip_counts(every),
+        by_dimension={dim: _paired_row(v, n_boot, seed) for dim, v in sorted(by_dim.items())},
+        gains=Gains(
+            overall=_gain_row(every),
+            by_dimension={dim: _gain_row(v) for dim, v in sorted(by_dim.items())},
+            by_tool={tool: _gain_row(v) for tool, v in sorted(by_tool.items())},
+        ),
+    )
 
 
 SIGNIFICANCE = 0.05
 
 
-def paired_direction(row: dict[str, Any], alpha: float = SIGNIFICANCE) -> int:
+def paired_direction(row: PairedRow, alpha: float = SIGNIFICANCE) -> int:
     """+1 when the treatment is significantly better (McNemar p < alpha and the paired CI above 0),
     -1 when significantly worse (p < alpha, CI below 0), else 0: no significant difference."""
-    ci, p = row.get("ci"), row.get("mcnemar_p")
-    if not ci or p is None or p >= alpha:
+    ci, p = row.ci, row.mcnemar_p
+    if not ci or p >= alpha:
         return 0
     if ci[0] > 0:
         return 1
@@ -336,43 +361,51 @@ def paired_direction(row: dict[str, Any], alpha: float = SIGNIFICANCE) -> int:
 # ---- whole runs ---------------------------------------------------------------------------------
 
 
-def summarize_records(
-    records: Sequence[Record], invalid_policy: str = "wrong", *, n_boot: int = 2000, seed: int = 0
-) -> dict[str, Any]:
+def _condition_summary(
+    condition: Condition, rows: Sequence[Record], policy: str, n_boot: int, seed: int
+) -> ConditionSummary:
+    table = accuracy_table(rows, policy, n_boot=n_boot, seed=seed)
+    return ConditionSummary(
+        **condition.model_dump(),
+        **dict(table),
+        tools=tool_stats(rows),
+        accuracy_by_images=accuracy_by_images(rows, policy, n_boot=n_boot, seed=seed),
+    )
+
+
+def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed: int) -> RunSummary:
     """Every condition's accuracy and tool statistics, and agentic-vs-single comparisons at each
     (frames, k) where both modes ran."""
-    score({"status": "invalid"}, invalid_policy)  # validates the policy name
+    score({"status": "invalid"}, policy)  # validates the policy name
     unique, duplicates = dedupe(records)
     groups: dict[Condition, list[Record]] = defaultdict(list)
     for record in unique:
         groups[condition_of(record)].append(record)
-    conditions = []
-    for mode, frames, k in sorted(groups, key=lambda c: (c[1], c[2], MODE_ORDER.get(c[0], 9), c[0])):
-        rows = groups[(mode, frames, k)]
-        conditions.append(
-            {
-                "mode": mode,
-                "frames": frames,
-                "k": k,
-                **accuracy_table(rows, invalid_policy, n_boot=n_boot, seed=seed),
-                "tools": tool_stats(rows),
-                "accuracy_by_images": accuracy_by_images(rows, invalid_policy, n_boot=n_boot, seed=seed),
-            }
-        )
+    ordered = sorted(groups, key=condition_order)
     comparisons = []
-    for (mode, frames, k), rows in sorted(groups.items(), key=lambda item: (item[0][1], item[0][2])):
-        base = groups.get(("single", frames, k))
-        if mode == "agentic" and base:
-            result = compare(base, rows, invalid_policy, n_boot=n_boot, seed=seed)
-            comparisons.append({"frames": frames, "k": k, "baseline": "single", "treatment": "agentic", **result})
-    return {
-        "invalid_policy": invalid_policy,
-        "records": len(unique),
-        "duplicates_ignored": duplicates,
-        "samples": len({str(r["sample_id"]) for r in unique}),
-        "conditions": conditions,
-        "comparisons": comparisons,
-    }
+    for cond in sorted(groups, key=lambda c: (c.frames, c.k)):
+        base = Condition(mode="single", frames=cond.frames, k=cond.k)
+        if cond.mode == "agentic" and base in groups:
+            result = compare(groups[base], groups[cond], policy, n_boot=n_boot, seed=seed)
+            at = {"frames": cond.frames, "k": cond.k, "baseline": "single", "treatment": "agentic"}
+            comparisons.append(Comparison(**at, **dict(result)))
+    return RunSummary(
+        invalid_policy=policy,
+        records=len(unique),
+        duplicates_ignored=duplicates,
+        samples=len({str(r["sample_id"]) for r in unique}),
+        conditions=[_condition_summary(c, groups[c], policy, n_boot, seed) for c in ordered],
+        comparisons=comparisons,
+    )
+
+
+def read_run(run_dir: Path) -> tuple[list[Record], dict[str, Any]]:
+    """A RUN_DIR's records and its run.json (empty when missing)."""
+    results = run_dir / "results.jsonl"
+    if not results.is_file():
+        raise VrbError(f"{run_dir}: no results.jsonl here (is this a RUN_DIR written by `vrb-agent bench`?)")
+    manifest = run_dir / "run.json"
+    return read_results(results), json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
 
 
 def summarize(
@@ -381,17 +414,12 @@ def summarize(
     *,
     n_boot: int = 2000,
     seed: int = 0,
-) -> dict[str, Any]:
-    """Summarize a run directory (its results.jsonl and run.json) or a list of records."""
-    if isinstance(source, str | Path):
-        run_dir = Path(source)
-        results = run_dir / "results.jsonl"
-        if not results.is_file():
-            raise VrbError(f"{run_dir}: no results.jsonl here (is this a RUN_DIR written by `vrb-agent bench`?)")
-        records = read_results(results)
-        summary = summarize_records(records, invalid_policy, n_boot=n_boot, seed=seed)
-        manifest = run_dir / "run.json"
-        run = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
-        warnings = run_warnings(dedupe(records)[0], run.get("cells"))
-        return {"run_dir": str(run_dir), "run": run, "warnings": warnings, **summary}
-    return summarize_records(list(source), invalid_policy, n_boot=n_boot, seed=seed)
+) -> RunSummary:
+    """Summarize a run directory (its results.jsonl and run.json, with the run's warnings) or a list
+    of records."""
+    if not isinstance(source, str | Path):
+        return _summarize_records(list(source), invalid_policy, n_boot, seed)
+    records, run = read_run(Path(source))
+    summary = _summarize_records(records, invalid_policy, n_boot, seed)
+    warnings = run_warnings(dedupe(records)[0], run.get("cells"))
+    return summary.model_copy(update={"run_dir": str(source), "run": run, "warnings": warnings})

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vrb_agent.agents.trace import parts_seen
+from vrb_agent.agents.trace import images_seen, index_line
 from vrb_agent.agents.types import JudgeConfig, Judgment, Mode, Order
 from vrb_agent.benchmark.cache import CachedBackend
 from vrb_agent.benchmark.datasets import Dataset, DatasetError, Sample, load_dataset
@@ -211,11 +211,6 @@ class RunOutcome:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def images_seen(judgment: Judgment) -> list[str]:
-    """Evidence ids of the images the judge was sent (from its transcript), first sighting first."""
-    return [p["evidence_id"] for p in parts_seen(judgment) if p["type"] == "image"]
 
 
 def chosen_position(sample_id: str, seed: int) -> str:
@@ -693,8 +688,7 @@ class _Run:
                     raise
                 tmp.replace(folder / f"{image.id}.jpg")
                 written.append(folder / f"{image.id}.jpg")
-                entry = {"id": image.id, "label": image.label, "timestamp": image.timestamp, "width": image.width}
-                lines.append(json.dumps({**entry, "height": image.height, "box": image.box}) + "\n")
+                lines.append(index_line(image))
             if lines:
                 index = os.open(folder / "index.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:

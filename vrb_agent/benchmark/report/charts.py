@@ -13,6 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from vrb_agent.benchmark.report.text import ci_text, pct
+from vrb_agent.benchmark.summary import FlipCounts, PairedRow
+
 PALETTE = ("#3b6fb6", "#e0823d", "#4a9a5b", "#b64a4a", "#7a5bb0", "#8c6d3b", "#3b9aa8", "#a83b8f")
 FLIP_COLOURS = {"fixed": "#4a9a5b", "broken": "#c0392b", "both_right": "#b8c9b8", "both_wrong": "#8a8a8a"}
 FONT = "Verdana, DejaVu Sans, sans-serif"  # wide fonts: the width estimate below holds for narrower ones
@@ -26,14 +29,6 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 def text_width(text: str, size: float, bold: bool = False) -> float:
     """Estimated advance width of `text` in px (deliberately generous)."""
     return len(text) * size * (BOLD_EM if bold else CHAR_EM)
-
-
-def pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
-
-
-def ci_text(ci: Sequence[float] | None) -> str:
-    return "" if not ci else f"[{pct(ci[0])}, {pct(ci[1])}]"
 
 
 def _tick(value: float) -> str:
@@ -162,9 +157,9 @@ def bar_chart_with_ci(
     return canvas.render(title)
 
 
-def flip_chart(by_dimension: dict[str, dict[str, int]], overall: dict[str, int], title: str) -> str:
+def flip_chart(by_dimension: dict[str, PairedRow], overall: FlipCounts, title: str) -> str:
     """Horizontal stacked bars per dimension: fixed / broken / both right / both wrong (share of pairs)."""
-    rows = [*by_dimension.items(), ("all", overall)]
+    rows = [(dim, {k: getattr(row, k) for k in FLIP_COLOURS}) for dim, row in [*by_dimension.items(), ("all", overall)]]
     left, top, bar_h, plot_w = 0, 24, 18, 420
     canvas = Canvas()
     for i, (dim, flips) in enumerate(rows):

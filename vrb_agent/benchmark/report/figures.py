@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+
+from vrb_agent.agents.trace import JudgmentTrace, TraceImage
 
 ZOOM_COLOURS = ("#ff2d2d", "#00b3ff", "#ffd400", "#00d26a", "#ff6bd5", "#ff8c00", "#9d6bff", "#00e5d4", "#ffffff")
 THUMB_W = 320  # every image is shown this wide, small crops included
@@ -28,34 +29,33 @@ class ZoomBox:
         return ZOOM_COLOURS[(self.number - 1) % len(ZOOM_COLOURS)]
 
 
-def zoom_boxes(record: dict[str, Any]) -> list[ZoomBox]:
-    """Every valid zoom the judge made, numbered by its position in the record's tool sequence."""
+def zoom_boxes(trace: JudgmentTrace) -> list[ZoomBox]:
+    """Every valid zoom the judge made, numbered by its position in the judgment's tool sequence."""
     boxes = []
-    for number, call in enumerate(record.get("evidence") or [], 1):
-        args = call.get("arguments") or {}
-        box = call.get("box") or args.get("box")
-        ts = args.get("timestamp", (call.get("timestamps") or [None])[0])
-        if call.get("name") == "zoom" and call.get("ok", True) and box and ts is not None:
+    for number, call in enumerate(trace.steps, 1):
+        box = call.box or call.arguments.get("box")
+        ts = call.arguments.get("timestamp", (call.timestamps or [None])[0])
+        if call.name == "zoom" and call.ok and box and ts is not None:
             x0, y0, x1, y1 = (float(v) for v in box)
             boxes.append(ZoomBox(number, float(ts), (x0, y0, x1, y1)))
     return boxes
 
 
-def crop_calls(record: dict[str, Any]) -> dict[str, int]:
+def crop_calls(trace: JudgmentTrace) -> dict[str, int]:
     """Evidence id of each tool result image -> the number of the call that returned it."""
     made: dict[str, int] = {}
-    for number, call in enumerate(record.get("evidence") or [], 1):
-        for image in call.get("images") or []:
-            made.setdefault(str(image), number)
+    for number, call in enumerate(trace.steps, 1):
+        for image in call.images:
+            made.setdefault(image, number)
     return made
 
 
-def boxes_by_frame(record: dict[str, Any], index: dict[str, dict[str, Any]]) -> dict[str, list[ZoomBox]]:
+def boxes_by_frame(trace: JudgmentTrace, index: dict[str, TraceImage]) -> dict[str, list[ZoomBox]]:
     """For each zoom, the seen full frame (no box of its own) closest in time gets its box drawn."""
-    frames = [(i, index[i]) for i in record.get("images") or [] if i in index and not index[i].get("box")]
+    frames = [(i, index[i]) for i in trace.images if i in index and not index[i].box]
     drawn: dict[str, list[ZoomBox]] = {}
-    for zoom in zoom_boxes(record):
-        timed = [(abs(float(e["timestamp"]) - zoom.timestamp), i) for i, e in frames if e.get("timestamp") is not None]
+    for zoom in zoom_boxes(trace):
+        timed = [(abs(e.timestamp - zoom.timestamp), i) for i, e in frames if e.timestamp is not None]
         if timed:
             drawn.setdefault(min(timed)[1], []).append(zoom)
     return drawn
@@ -76,9 +76,9 @@ def _box_svg(zoom: ZoomBox, w: int, h: int, scale: float) -> str:
     )
 
 
-def figure(href: str, entry: dict[str, Any], boxes: list[ZoomBox], made_by: int | None) -> str:
+def figure(href: str, entry: TraceImage, boxes: list[ZoomBox], made_by: int | None) -> str:
     """The image the judge saw as a link to the full-size file, with its numbered zoom boxes drawn."""
-    w, h = int(entry.get("width") or THUMB_W), int(entry.get("height") or 180)
+    w, h = entry.width or THUMB_W, entry.height or 180
     scale = THUMB_W / max(w, 1)
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w * scale:.0f}" height="{h * scale:.0f}" '
@@ -86,7 +86,7 @@ def figure(href: str, entry: dict[str, Any], boxes: list[ZoomBox], made_by: int 
         + "".join(_box_svg(z, w, h, scale) for z in boxes)
         + "</svg>"
     )
-    caption = escape(str(entry.get("label") or entry["id"]))
+    caption = escape(entry.label or entry.id)
     if made_by is not None:
         caption += f" · from call #{made_by}"
     if boxes:
@@ -95,12 +95,10 @@ def figure(href: str, entry: dict[str, Any], boxes: list[ZoomBox], made_by: int 
     return f"<figure>{link}<figcaption>{caption}</figcaption></figure>"
 
 
-def images_note(record: dict[str, Any]) -> str:
+def images_note(trace: JudgmentTrace) -> str:
     """Why "images sent" can exceed the distinct images shown: every model call sends the images
     still in the judge's context, so later calls send earlier ones again."""
-    sent = int(record.get("images_sent") or 0)
-    distinct = len(dict.fromkeys(record.get("images") or []))
-    calls = int((record.get("usage") or {}).get("calls") or 0)
+    sent, distinct, calls = trace.images_sent, len(dict.fromkeys(trace.images)), trace.model_calls
     text = f"images sent {sent}"
     if calls:
         text += f" (summed over {calls} model call{'s' if calls != 1 else ''})"

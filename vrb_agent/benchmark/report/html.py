@@ -1,0 +1,210 @@
+"""report.html: self-contained (inline SVG plots, no scripts, no external resources), rendered from
+the typed report, with a per-sample table linking each sample's trace page. All dataset and model
+text is HTML-escaped."""
+
+from __future__ import annotations
+
+import os
+from html import escape
+from pathlib import Path
+
+from vrb_agent.benchmark.metrics import Record, condition_of, read_results
+from vrb_agent.benchmark.report.charts import Point, bar_chart_with_ci, flip_chart, line_chart, simple_bars
+from vrb_agent.benchmark.report.tables import (
+    COMPARISON_HEADER,
+    GAIN_HEADER,
+    accuracy_rows,
+    comparison_rows,
+    dimension_gain_rows,
+    dimensions,
+    gain_rows,
+    shared_note,
+    side_by_side,
+    status_rows,
+    tool_rows,
+)
+from vrb_agent.benchmark.report.text import (
+    SIGNIFICANCE_RULE,
+    comparison_finding,
+    condition_label,
+    run_label,
+    trace_name,
+)
+from vrb_agent.benchmark.summary import AccuracyCell, Comparison, Report, RunSummary
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:8px 0 18px}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
+th{background:#f3f3f3}td.num{text-align:right}h2{border-bottom:2px solid #3b6fb6;padding-bottom:4px}
+.plots{display:flex;flex-wrap:wrap;gap:18px}.ok{color:#2e7d32}.bad{color:#c0392b}.muted{color:#777}
+pre{white-space:pre-wrap;background:#f7f7f7;padding:8px;border:1px solid #e3e3e3;font-size:13px}
+figure{display:inline-block;margin:6px;vertical-align:top}figcaption{font-size:11px;color:#555;max-width:320px}
+.warning{background:#fff3cd;border:1px solid #e0b400;padding:8px 12px}
+"""
+
+
+def html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(cell.replace('**', '').replace('`', ''))}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def page(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>{body}</body></html>\n"
+    )
+
+
+# ---- plots --------------------------------------------------------------------------------------
+
+
+def _accuracy_plot(summary: RunSummary) -> str:
+    dims = dimensions(summary)
+    series = {}
+    for c in summary.conditions:
+        cells: list[AccuracyCell | None] = [c.by_dimension.get(d) for d in dims] + [c.overall, c.macro]
+        series[condition_label(c, summary.is_sweep)] = [
+            (cell.accuracy, cell.ci) if cell else (None, None) for cell in cells
+        ]
+    return bar_chart_with_ci([*dims, "overall", "macro"], series, "Accuracy by dimension (95% CI)")
+
+
+def _sweep_plots(summary: RunSummary) -> list[str]:
+    conds = summary.conditions
+    plots = []
+    for axis, other in (("frames", "k"), ("k", "frames")):
+        if len({getattr(c, axis) for c in conds}) < 2:
+            continue
+        series: dict[str, list[Point]] = {}
+        for c in conds:
+            overall = c.overall
+            if overall.accuracy is not None:
+                point = Point(getattr(c, axis), overall.accuracy, overall.ci, f" (n={overall.n})")
+                series.setdefault(f"{c.mode} {other}={getattr(c, other)}", []).append(point)
+        plots.append(line_chart(axis, series, f"Overall accuracy against {axis} (95% CI)"))
+    return plots
+
+
+def _images_plot(summary: RunSummary) -> str:
+    """Accuracy per image-count bin, each bin plotted at the mean image count of its judgments."""
+    series: dict[str, list[Point]] = {}
+    for c in summary.conditions:
+        for row in c.accuracy_by_images:
+            point = Point(row.mean_images, row.accuracy, row.ci, f" (bin {row.images}, n={row.n})")
+            series.setdefault(condition_label(c, summary.is_sweep), []).append(point)
+    return line_chart("images per verdict (mean of each bin)", series, "Accuracy against images per verdict (95% CI)")
+
+
+def _tool_plot(summary: RunSummary) -> str | None:
+    values = {
+        f"{condition_label(c, summary.is_sweep)} · {tool}": v
+        for c in summary.conditions
+        for tool, v in c.tools.calls_per_verdict.items()
+    }
+    return simple_bars(values, "Tool calls per verdict") if values else None
+
+
+def _plots(summary: RunSummary) -> str:
+    plots = [_accuracy_plot(summary)]
+    for comp in summary.comparisons:
+        tag = f" (frames={comp.frames}, k={comp.k})" if summary.is_sweep else ""
+        plots.append(flip_chart(comp.by_dimension, comp.flips, f"Agentic vs single: flips{tag}"))
+    tool_plot = _tool_plot(summary)
+    if tool_plot:
+        plots.append(tool_plot)
+    plots.append(_images_plot(summary))
+    plots += _sweep_plots(summary)
+    return '<div class="plots">' + "".join(f"<div>{p}</div>" for p in plots) + "</div>"
+
+
+# ---- per-sample table ---------------------------------------------------------------------------
+
+
+def _mark(record: Record) -> str:
+    return "✓" if record.get("correct") else ("✗" if record["status"] == "ok" else str(record["status"]))
+
+
+def _sample_row(sample_id: str, records: list[Record], labels: list[str], href: str, sweep: bool) -> str:
+    marks = {condition_label(condition_of(r), sweep): _mark(r) for r in records}
+    cells = "".join(
+        f'<td class="{"ok" if marks.get(lb) == "✓" else "bad"}">{escape(marks.get(lb, "–"))}</td>' for lb in labels
+    )
+    return (
+        f'<tr><td><a href="{escape(href)}">{escape(sample_id)}</a></td>'
+        f"<td>{escape(str(records[0]['dimension']))}</td>{cells}</tr>"
+    )
+
+
+def _samples_table(summary: RunSummary, out_dir: Path) -> str:
+    by_sample: dict[str, list[Record]] = {}
+    trace_dirs: dict[str, Path] = {}
+    for run_dir in map(Path, summary.dirs):  # several when shards merged
+        results = run_dir / "results.jsonl"
+        for r in read_results(results) if results.is_file() else []:
+            by_sample.setdefault(str(r["sample_id"]), []).append(r)
+            trace_dirs[str(r["sample_id"])] = run_dir / "traces"
+    labels = [condition_label(c, summary.is_sweep) for c in summary.conditions]
+    rows = [
+        _sample_row(sid, recs, labels, os.path.relpath(trace_dirs[sid] / trace_name(sid), out_dir), summary.is_sweep)
+        for sid, recs in by_sample.items()
+    ]
+    head = "".join(f"<th>{escape(h)}</th>" for h in ["sample", "dimension", *labels])
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"<details><summary>Per-sample results and trace pages ({len(rows)})</summary>{table}</details>"
+
+
+# ---- whole report -------------------------------------------------------------------------------
+
+
+def _html_comparison(comp: Comparison, sweep: bool) -> str:
+    tag = f" (frames={comp.frames}, k={comp.k})" if sweep else ""
+    return "".join(
+        [
+            f"<h3>Agentic vs single-pass{escape(tag)}</h3><p>Overall: {escape(comparison_finding(comp))}.</p>",
+            html_table(COMPARISON_HEADER, comparison_rows(comp)),
+            "<h4>Tool-use gains by dimension</h4>",
+            html_table(GAIN_HEADER, dimension_gain_rows(comp)),
+            "<h4>Tool-use gains by tool used</h4>" + html_table(GAIN_HEADER, gain_rows(comp.gains.by_tool)),
+        ]
+    )
+
+
+def _html_run(summary: RunSummary, out_dir: Path) -> str:
+    run = summary.run or {}
+    dataset = run.get("dataset") or {}
+    parts = [f"<h2>{escape(run_label(summary))}</h2>"]
+    parts += [f'<p class="warning"><b>Warning:</b> {escape(w)}</p>' for w in summary.warnings or []]
+    parts.append(
+        f"<p>dataset <b>{escape(str(dataset.get('name', '?')))}</b> ({escape(str(dataset.get('path', '?')))}), "
+        f"{summary.samples} samples, {summary.records} records, {dataset.get('issue_count', 0)} rows skipped "
+        f"at load; config hash {escape(str(run.get('identity_hash', '?')))}</p>"
+    )
+    parts.append(_plots(summary))
+    parts.append("<h3>Accuracy by dimension (%)</h3>" + html_table(*accuracy_rows(summary)))
+    parts.append("<h3>Verdict statuses</h3>" + html_table(*status_rows(summary)))
+    parts += [_html_comparison(comp, summary.is_sweep) for comp in summary.comparisons]
+    parts.append("<h3>Tool use and cost</h3>" + html_table(*tool_rows(summary)))
+    parts.append(_samples_table(summary, out_dir))
+    return "".join(parts)
+
+
+def render_html(report: Report, out_dir: Path) -> str:
+    """report.html in `out_dir` (trace links are relative to it)."""
+    body = [
+        "<h1>vrb-agent benchmark report</h1>",
+        f"<p class='muted'>Generated {escape(report.generated)}. Invalid/tie/refused/error policy: "
+        f"<b>{escape(report.invalid_policy)}</b>. Accuracy in %, 95% bootstrap CI in brackets; "
+        f"Δ = agentic − single on the same samples; McNemar p is exact (binomial). {escape(SIGNIFICANCE_RULE)}</p>",
+    ]
+    if report.side_by_side:
+        body.append(
+            f"<h2>Runs side by side (overall accuracy)</h2><p>{escape(shared_note(report))}</p>"
+            + html_table(*side_by_side(report))
+        )
+    body += [_html_run(s, out_dir) for s in report.runs]
+    return page("vrb-agent benchmark report", "".join(body))

@@ -1,0 +1,207 @@
+"""The typed summary of benchmark runs: what `metrics.summarize` returns, what `report` writes to
+summary.json (field order is the file's key order) and renders into report.md and report.html.
+
+Optional top-level fields (a run's directory, run.json, warnings; the side-by-side table) are left
+out of the JSON when absent rather than written as null, as summary.json has always done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
+
+
+class _Dumped(BaseModel):
+    """A model whose fields listed in `_OMIT_NONE` are left out of its dump when they are None."""
+
+    _OMIT_NONE: frozenset[str] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if not (k in self._OMIT_NONE and v is None)}
+
+
+class AccuracyCell(BaseModel):
+    """Accuracy of one group of judgments: scored n of total, the score sum, the mean and its CI."""
+
+    n: int
+    total: int
+    correct: float
+    accuracy: float | None
+    ci: list[float] | None
+
+
+class AccuracyTable(BaseModel):
+    """Sample-weighted and macro accuracy, per dimension, and how many judgments had each status."""
+
+    overall: AccuracyCell
+    macro: AccuracyCell
+    by_dimension: dict[str, AccuracyCell]
+    status_counts: dict[str, int]
+
+
+class ToolStats(BaseModel):
+    """Per-judgment tool use, images, tokens, latency and cost of one condition."""
+
+    judgments: int
+    calls_per_verdict: dict[str, float]
+    total_calls_per_verdict: float | None
+    invalid_call_share: float | None
+    images_per_verdict: float | None
+    input_tokens: int
+    output_tokens: int
+    model_calls: int
+    latency_mean_s: float | None
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    cost_usd: float | None
+    cost_known: int
+
+
+class ImageBin(BaseModel):
+    """Accuracy of the judgments sent a number of images in one bin, and the bin's mean count."""
+
+    images: str
+    n: int
+    accuracy: float
+    ci: list[float] | None
+    mean_images: float
+
+
+class Condition(BaseModel, frozen=True):
+    """What a cell of the run varies besides the sample: the mode, overview frames and k."""
+
+    mode: str
+    frames: int
+    k: int
+
+
+class ConditionSummary(Condition):
+    """Everything measured for one condition."""
+
+    overall: AccuracyCell
+    macro: AccuracyCell
+    by_dimension: dict[str, AccuracyCell]
+    status_counts: dict[str, int]
+    tools: ToolStats
+    accuracy_by_images: list[ImageBin]
+
+
+class FlipCounts(BaseModel):
+    """Paired judgments by whether the baseline and the treatment were right."""
+
+    fixed: int
+    broken: int
+    both_right: int
+    both_wrong: int
+
+
+class PairedRow(BaseModel):
+    """Both modes on the same pairs: accuracies, Δ with a paired bootstrap CI, exact McNemar p and
+    the flip counts."""
+
+    n_pairs: int
+    baseline_accuracy: float | None
+    treatment_accuracy: float | None
+    difference: float | None
+    ci: list[float] | None
+    mcnemar_p: float
+    fixed: int
+    broken: int
+    both_right: int
+    both_wrong: int
+
+
+class GainRow(BaseModel):
+    """Among pairs the baseline got wrong, how many the treatment fixed; among right ones, broke."""
+
+    single_wrong: int
+    fixed: int
+    fixed_share: float | None
+    single_right: int
+    broken: int
+    broken_share: float | None
+
+
+class Gains(BaseModel):
+    overall: GainRow
+    by_dimension: dict[str, GainRow]
+    by_tool: dict[str, GainRow]
+
+
+class ComparedAt(BaseModel):
+    """Where a comparison was made and between which modes."""
+
+    frames: int
+    k: int
+    baseline: str
+    treatment: str
+
+
+class PairedComparison(PairedRow):
+    """Treatment against baseline over all pairs, per dimension and as tool-use gains."""
+
+    flips: FlipCounts
+    by_dimension: dict[str, PairedRow]
+    gains: Gains
+
+
+class Comparison(PairedComparison, ComparedAt):
+    """Agentic (treatment) against single-pass (baseline) at one (frames, k). (Bases in this order
+    so that summary.json lists where the comparison was made before its figures.)"""
+
+
+class RunSummary(_Dumped):
+    """One run: its RUN_DIR (several when shards were merged), run.json, warnings and figures."""
+
+    _OMIT_NONE = frozenset({"run_dir", "run_dirs", "run", "warnings"})
+
+    run_dir: str | None = None
+    run_dirs: list[str] | None = None
+    run: dict[str, Any] | None = None
+    warnings: list[str] | None = None
+    invalid_policy: str
+    records: int
+    duplicates_ignored: int
+    samples: int
+    conditions: list[ConditionSummary]
+    comparisons: list[Comparison]
+
+    @property
+    def is_sweep(self) -> bool:
+        """Whether the run varies frames or k (then every condition is labelled with them)."""
+        return len({(c.frames, c.k) for c in self.conditions}) > 1
+
+    @property
+    def dirs(self) -> list[str]:
+        """The RUN_DIRs whose records this summary counts."""
+        return self.run_dirs or ([self.run_dir] if self.run_dir else [])
+
+
+class SharedCondition(Condition):
+    """One condition's overall accuracy in each run (None where a run lacks it) on shared samples."""
+
+    shared: int
+    cells: list[AccuracyCell | None]
+
+
+class SideBySide(BaseModel):
+    """Several runs compared on the samples they share."""
+
+    samples: list[int]
+    shared_samples: int
+    same_samples: bool
+    conditions: list[SharedCondition]
+
+
+class Report(_Dumped):
+    """summary.json: when and under which policy it was made, each run, and runs side by side."""
+
+    _OMIT_NONE = frozenset({"side_by_side"})
+
+    generated: str
+    invalid_policy: str
+    runs: list[RunSummary]
+    side_by_side: SideBySide | None = None

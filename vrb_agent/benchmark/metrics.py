@@ -388,7 +388,7 @@ def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed
         if cond.mode == "agentic" and base in groups:
             result = compare(groups[base], groups[cond], policy, n_boot=n_boot, seed=seed)
             at = {"frames": cond.frames, "k": cond.k, "baseline": "single", "treatment": "agentic"}
-            comparisons.append(Comparison(**at, **dict(result)))
+            comparisons.append(Comparison.model_validate({**at, **dict(result)}))
     return RunSummary(
         invalid_policy=policy,
         records=len(unique),

@@ -78,7 +78,7 @@ class Condition(BaseModel, frozen=True):
     k: int
 
 
-class ConditionSummary(Condition):
+class ConditionSummary(Condition, frozen=True):
     """Everything measured for one condition."""
 
     overall: AccuracyCell
@@ -180,7 +180,7 @@ class RunSummary(_Dumped):
         return self.run_dirs or ([self.run_dir] if self.run_dir else [])
 
 
-class SharedCondition(Condition):
+class SharedCondition(Condition, frozen=True):
     """One condition's overall accuracy in each run (None where a run lacks it) on shared samples."""
 
     shared: int

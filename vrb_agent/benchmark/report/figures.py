@@ -34,7 +34,7 @@ def zoom_boxes(trace: JudgmentTrace) -> list[ZoomBox]:
     boxes = []
     for number, call in enumerate(trace.steps, 1):
         box = call.box or call.arguments.get("box")
-        ts = call.arguments.get("timestamp", (call.timestamps or [None])[0])
+        ts = call.arguments.get("timestamp", call.timestamps[0] if call.timestamps else None)
         if call.name == "zoom" and call.ok and box and ts is not None:
             x0, y0, x1, y1 = (float(v) for v in box)
             boxes.append(ZoomBox(number, float(ts), (x0, y0, x1, y1)))

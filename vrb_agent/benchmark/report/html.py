@@ -5,6 +5,7 @@ text is HTML-escaped."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def page(title: str, body: str) -> str:
 
 def _accuracy_plot(summary: RunSummary) -> str:
     dims = dimensions(summary)
-    series = {}
+    series: dict[str, list[tuple[float | None, Sequence[float] | None]]] = {}
     for c in summary.conditions:
         cells: list[AccuracyCell | None] = [c.by_dimension.get(d) for d in dims] + [c.overall, c.macro]
         series[condition_label(c, summary.is_sweep)] = [

@@ -5,13 +5,13 @@ message that names the difference.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vrb_agent.benchmark.metrics import Record, condition_of, read_results, summarize
+from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.benchmark.runner import _differences, identity_hash
 from vrb_agent.benchmark.shards import Shard
 from vrb_agent.benchmark.summary import RunSummary
@@ -41,8 +41,7 @@ class ReportedRun:
 
 
 def _read_run_dir(path: Path) -> ReportedRun:
-    manifest_path = path / "run.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+    manifest = RunDir(path).read_manifest() or {}
     shard = (manifest.get("identity") or {}).get("shard")
     return ReportedRun(path, manifest, Shard.parse(shard) if shard else None)
 
@@ -87,7 +86,7 @@ def _check_groups(shard_groups: list[list[ReportedRun]]) -> None:
 
 def _check_same_cells(group: list[ReportedRun]) -> None:
     """Shards merge into one run only when each judged the same cells (modes x frames x k)."""
-    cells = {run.path: {condition_of(r) for r in read_results(run.path / "results.jsonl")} for run in group}
+    cells = {run.path: {condition_of(r) for r in read_results(RunDir(run.path).results)} for run in group}
     first = group[0].path
     for run in group[1:]:
         if cells[run.path] != cells[first]:
@@ -112,7 +111,7 @@ def summarize_group(group: list[ReportedRun], invalid_policy: str, *, n_boot: in
     """One run's summary: a RUN_DIR's own, or the shards' records summarized as one run."""
     if group[0].shard is None:
         return summarize(group[0].path, invalid_policy, n_boot=n_boot, seed=seed)
-    records = [r for run in group for r in read_results(run.path / "results.jsonl")]
+    records = [r for run in group for r in read_results(RunDir(run.path).results)]
     identity = group[0].base_identity
     shards = {"count": group[0].shard.count, "indices": sorted(r.shard.index for r in group if r.shard)}
     run = {
@@ -129,7 +128,7 @@ def summarize_group(group: list[ReportedRun], invalid_policy: str, *, n_boot: in
 
 def run_records(summary: RunSummary) -> list[Record]:
     """The records behind a run's summary: its RUN_DIR's, or all of its shards'."""
-    return [r for d in summary.dirs for r in read_results(Path(d) / "results.jsonl")]
+    return [r for d in summary.dirs for r in read_results(RunDir(d).results)]
 
 
 def summarize_runs(

@@ -9,7 +9,6 @@ Flip tables and McNemar count a judgment as right only when it scores 1.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -19,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from vrb_agent.benchmark.health import run_warnings
+from vrb_agent.benchmark.records import iter_records
+from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.benchmark.summary import (
     AccuracyCell,
     AccuracyTable,
@@ -112,13 +113,9 @@ def bootstrap_ci(
 
 
 def read_results(path: str | Path) -> list[Record]:
-    """Records of a results.jsonl (a partial trailing line from a killed run is ignored)."""
-    records: list[Record] = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.endswith("\n") and line.strip():
-                records.append(json.loads(line))
-    return records
+    """Records of a results.jsonl, each read through `ResultRecord` and kept as its JSON object (a
+    partial trailing line from a killed run is ignored; a corrupt line is an error naming it)."""
+    return [record.to_dict() for record in iter_records(path)]
 
 
 def condition_of(record: Record) -> Condition:
@@ -401,11 +398,10 @@ def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed
 
 def read_run(run_dir: Path) -> tuple[list[Record], dict[str, Any]]:
     """A RUN_DIR's records and its run.json (empty when missing)."""
-    results = run_dir / "results.jsonl"
-    if not results.is_file():
-        raise VrbError(f"{run_dir}: no results.jsonl here (is this a RUN_DIR written by `vrb-agent bench`?)")
-    manifest = run_dir / "run.json"
-    return read_results(results), json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
+    files = RunDir(run_dir)
+    if not files.results.is_file():
+        raise VrbError(f"{run_dir}: no {RunDir.RESULTS} here (is this a RUN_DIR written by `vrb-agent bench`?)")
+    return read_results(files.results), files.read_manifest() or {}
 
 
 def summarize(

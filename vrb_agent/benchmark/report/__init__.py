@@ -21,6 +21,7 @@ from vrb_agent.benchmark.report.html import render_html
 from vrb_agent.benchmark.report.markdown import render_markdown
 from vrb_agent.benchmark.report.text import SIGNIFICANCE_RULE, comparison_finding, headline, trace_name
 from vrb_agent.benchmark.report.traces import write_trace_pages
+from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.benchmark.summary import Report
 from vrb_agent.errors import VrbError
 
@@ -63,7 +64,7 @@ def write_report(
     out_dir = Path(out) if out else dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     report = build_report(dirs, invalid_policy, n_boot=n_boot, seed=seed)
-    paths = {"summary": out_dir / "summary.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
+    paths = RunDir(out_dir).report_files()
     summary_json = json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     paths["summary"].write_text(summary_json, encoding="utf-8")
     paths["markdown"].write_text(render_markdown(report), encoding="utf-8")

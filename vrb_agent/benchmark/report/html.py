@@ -31,6 +31,7 @@ from vrb_agent.benchmark.report.text import (
     run_label,
     trace_name,
 )
+from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.benchmark.summary import AccuracyCell, Comparison, Report, RunSummary
 
 CSS = """
@@ -144,11 +145,10 @@ def _sample_row(sample_id: str, records: list[Record], labels: list[str], href: 
 def _samples_table(summary: RunSummary, out_dir: Path) -> str:
     by_sample: dict[str, list[Record]] = {}
     trace_dirs: dict[str, Path] = {}
-    for run_dir in map(Path, summary.dirs):  # several when shards merged
-        results = run_dir / "results.jsonl"
-        for r in read_results(results) if results.is_file() else []:
+    for files in map(RunDir, summary.dirs):  # several when shards merged
+        for r in read_results(files.results) if files.results.is_file() else []:
             by_sample.setdefault(str(r["sample_id"]), []).append(r)
-            trace_dirs[str(r["sample_id"])] = run_dir / "traces"
+            trace_dirs[str(r["sample_id"])] = files.traces
     labels = [condition_label(c, summary.is_sweep) for c in summary.conditions]
     rows = [
         _sample_row(sid, recs, labels, os.path.relpath(trace_dirs[sid] / trace_name(sid), out_dir), summary.is_sweep)

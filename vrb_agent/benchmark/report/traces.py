@@ -1,6 +1,6 @@
 """Trace pages: RUN_DIR/traces/<sample>.html shows the question, both responses as presented, and
 for each cell the judge's verdict, its tool sequence and the frames it saw with its zoom boxes drawn
-(read from the run's trace: records' `images`/`evidence` and RUN_DIR/evidence/index.jsonl)."""
+(read from the run's trace: records' `images`/`evidence` and the evidence index)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from vrb_agent.benchmark.metrics import Record, read_results
 from vrb_agent.benchmark.report.figures import boxes_by_frame, crop_calls, figure, images_note
 from vrb_agent.benchmark.report.html import html_table, page
 from vrb_agent.benchmark.report.text import num, trace_name
+from vrb_agent.benchmark.rundir import RunDir
 
 STEP_HEADER = ["#", "turn", "tool", "arguments", "valid", "message"]
 
@@ -44,7 +45,7 @@ def _figures(trace: JudgmentTrace, run_dir: Path, trace_dir: Path, index: dict[s
             "<p class='muted'>The images of this judgment were not saved in this RUN_DIR.</p>" if trace.images else ""
         )
     boxes, made = boxes_by_frame(trace, index), crop_calls(trace)
-    evidence = os.path.relpath(run_dir / "evidence", trace_dir)
+    evidence = os.path.relpath(RunDir(run_dir).evidence, trace_dir)
     figures = "".join(figure(f"{evidence}/{i}.jpg", index[i], boxes.get(i, []), made.get(i)) for i in images)
     return f"<h3>What the judge saw ({len(images)} distinct images; click one for full size)</h3><div>{figures}</div>"
 
@@ -63,15 +64,6 @@ def _trace_record(record: Record, run_dir: Path, trace_dir: Path, index: dict[st
         parts.append(_steps_table(trace))
     parts.append(_figures(trace, run_dir, trace_dir, index))
     return "".join(parts)
-
-
-def _samples(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """RUN_DIR/samples.jsonl by id: the texts the judge was shown and where the chosen one was."""
-    path = run_dir / "samples.jsonl"
-    if not path.is_file():
-        return {}
-    rows = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    return {str(row["id"]): row for row in rows}
 
 
 def _sample_head(sample_id: str, sample: dict[str, Any], records: list[Record], back: str) -> list[str]:
@@ -94,16 +86,16 @@ def _sample_head(sample_id: str, sample: dict[str, Any], records: list[Record], 
 
 def write_trace_pages(run_dir: Path, report_html: Path | None = None) -> list[Path]:
     """RUN_DIR/traces/<sample>.html for every sample of the run; returns the pages written."""
-    results = run_dir / "results.jsonl"
-    if not results.is_file():
+    files = RunDir(run_dir)
+    if not files.results.is_file():
         return []
-    samples, index = _samples(run_dir), read_index(run_dir / "evidence" / "index.jsonl")
+    samples, index = files.read_samples(), read_index(files.evidence_index)
     by_sample: dict[str, list[Record]] = {}
-    for record in read_results(results):
+    for record in read_results(files.results):
         by_sample.setdefault(str(record["sample_id"]), []).append(record)
-    trace_dir = run_dir / "traces"
+    trace_dir = files.traces
     trace_dir.mkdir(exist_ok=True)
-    back = os.path.relpath(report_html or run_dir / "report.html", trace_dir)
+    back = os.path.relpath(report_html or files.report_files()["html"], trace_dir)
     written = []
     for sample_id, records in by_sample.items():
         body = _sample_head(sample_id, samples.get(sample_id, {}), records, back)

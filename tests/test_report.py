@@ -427,3 +427,29 @@ def test_outputs_equal_those_of_the_untyped_report(case, tmp_path):
         else:
             got = paths[{"summary.json": "summary", "report.md": "markdown", "report.html": "html"}[want.name]]
         assert _normalized(got.read_text(), runs) == want.read_text(), want.name
+
+
+def test_one_trace_format_for_judge_trace_dirs_and_run_dirs(run_dir, tmp_path):
+    """An image of `judge --trace-dir`'s trace.json is the same TraceImage as a line of a RUN_DIR's
+    evidence index (plus the JPEG's file name), and a trace page reads both through agents.trace."""
+    import numpy as np
+
+    from vrb_agent.agents.trace import TraceImage, read_index, write_trace
+    from vrb_agent.agents.types import Judgment
+    from vrb_agent.tools.evidence import EvidenceStore
+
+    lines = [json.loads(line) for line in (run_dir / "evidence" / "index.jsonl").read_text().splitlines()]
+    fields = ["id", "label", "timestamp", "width", "height", "box"]
+    assert lines and all(list(line) == fields for line in lines)  # the index lines as before
+    index = read_index(run_dir / "evidence" / "index.jsonl")
+    assert set(index) == {line["id"] for line in lines}
+    store = EvidenceStore()
+    image = store.put(np.zeros((48, 64, 3), np.uint8), "zoom t=1.00s", timestamp=1.0, box=(0.0, 0.0, 500.0, 500.0))
+    parts = [{"type": "image", "evidence_id": image}]
+    judgment = Judgment(status="error", transcript=[{"sample": 0, "messages": [{"role": "user", "parts": parts}]}])
+    trace = json.loads(write_trace(judgment, store, tmp_path / "trace", {"question": "q"}).read_text())
+    (entry,) = trace["images"]
+    assert list(entry) == [*fields, "file"] and (tmp_path / "trace" / entry["file"]).is_file()
+    assert TraceImage.model_validate(entry).model_dump(exclude={"file"}) == {
+        "id": image, "label": "zoom t=1.00s", "timestamp": 1.0, "width": 64, "height": 48, "box": [0.0, 0.0, 500.0, 500.0]
+    }  # fmt: skip

@@ -260,7 +260,7 @@ def build_tiny_qwen(  # noqa: PLR0917
 def qwen_processor(kind: str, tokenizer: Any, min_pixels: int, max_pixels: int) -> Any:
     """Image and video processors with the given pixel limits, the tokenizer and the checkpoint's
     chat template (Qwen2.5-VL's own, which ignores tools; the tool-aware one for Qwen3-VL)."""
-    from vrb_agent.judges.qwen import QWEN_TOOL_TEMPLATE
+    from vrb_agent.judges.qwen_loading import QWEN_TOOL_TEMPLATE
 
     pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels, "patch_size": 14 if kind == "qwen2_5_vl" else 16}
     return _processor_class(kind)(

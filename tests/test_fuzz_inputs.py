@@ -5,8 +5,6 @@ examples and a deadline keep it fast enough for every CI run."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import tempfile
@@ -15,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tests.graph_support import text
 from vrb_agent.benchmark.datasets import REQUIRED, VRB_CANDIDATES, DatasetError, load_dataset
-from vrb_agent.cli import EXIT_USAGE, app, read_sample_file, read_text_arg
+from vrb_agent.cli import app
+from vrb_agent.cli.exits import EXIT_USAGE, failure_exit, one_line
+from vrb_agent.cli.inputs import read_sample_file, read_text_arg
+from vrb_agent.errors import InputError
 
 # VRB_FUZZ_EXAMPLES=600 fuzzes harder locally; CI keeps the default.
 EXAMPLES = int(os.environ.get("VRB_FUZZ_EXAMPLES", "60"))
@@ -54,14 +54,12 @@ def encodable(value: str) -> bool:
 
 def usage_error_or(call: Any) -> Any:
     """`call()`'s value, or None after asserting it failed the documented way: exit 2, one line."""
-    err = io.StringIO()
     try:
-        with contextlib.redirect_stderr(err):
-            return call()
-    except typer.Exit as exc:
-        assert exc.exit_code == EXIT_USAGE
-        lines = err.getvalue().strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), err.getvalue()
+        return call()
+    except InputError as exc:
+        message, code = failure_exit(exc)
+        assert code == EXIT_USAGE
+        assert "\n" not in one_line(message) and one_line(message).isprintable(), message
         return None
 
 

@@ -33,7 +33,8 @@ from vrb_agent.judges.base import (
     ToolSpec,
     VideoPart,
 )
-from vrb_agent.judges.qwen import QWEN_TOOL_TEMPLATE, QwenBackend, load_qwen
+from vrb_agent.judges.qwen import QwenBackend
+from vrb_agent.judges.qwen_loading import QWEN_TOOL_TEMPLATE, load_qwen
 from vrb_agent.tools.evidence import EvidenceStore
 
 allow_torchvision_without_ops()  # this machine's torchvision wheel lacks its C ops (test set-up only)
@@ -212,9 +213,9 @@ def test_tool_choice_narrows_or_removes_tools(backend: QwenBackend, store: Evide
 
 
 def test_pixels_match_the_image_placeholders(backend: QwenBackend, store: EvidenceStore) -> None:
-    from vrb_agent.judges.qwen import _ChatBuilder
+    from vrb_agent.judges.qwen_chat import ChatBuilder
 
-    chat = _ChatBuilder(conversation(store)).build()
+    chat = ChatBuilder(conversation(store)).build()
     inputs = backend._encode(chat)
     assert tuple(inputs["image_grid_thw"].shape) == (3, 3)
     merge = backend.loaded.processor.image_processor.merge_size
@@ -393,9 +394,9 @@ def test_video_clip_carries_true_times(tiny_qwen_dirs: dict[str, Path], square_v
     for kind in KINDS:
         backend = QwenBackend(str(tiny_qwen_dirs[kind]), native_video=True)
         assert backend.capabilities().native_video
-        from vrb_agent.judges.qwen import _ChatBuilder
+        from vrb_agent.judges.qwen_chat import ChatBuilder
 
-        chat = _ChatBuilder(request).build()
+        chat = ChatBuilder(request).build()
         assert chat.video_metadata[0].timestamps == pytest.approx([1.0, 1.5, 2.0, 2.5])
         inputs = backend._encode(chat)
         assert int(inputs["video_grid_thw"][0][0]) == 2  # 4 frames merged in temporal pairs

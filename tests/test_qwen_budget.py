@@ -12,7 +12,8 @@ from tests.qwen_tiny import allow_torchvision_without_ops
 from vrb_agent.agents.api import ajudge
 from vrb_agent.judges.base import ImagePart, Message, ModelRequest, TextPart, ToolResult
 from vrb_agent.judges.budget import ContextOverflowError, VisionRules, fit_to_context
-from vrb_agent.judges.qwen import QwenBackend, _ChatBuilder, vision_rules
+from vrb_agent.judges.qwen import QwenBackend
+from vrb_agent.judges.qwen_chat import ChatBuilder, vision_rules
 from vrb_agent.tools.evidence import EvidenceStore
 
 allow_torchvision_without_ops()  # this machine's torchvision wheel lacks its C ops (test set-up only)
@@ -47,7 +48,7 @@ def test_sixteen_overview_frames_cost_what_the_processor_says(
     store = EvidenceStore()
     frame = store.put(np.zeros((432, 768, 3), np.uint8), "frame t=0.00s")
     request = ModelRequest(messages=[Message(role="user", parts=[ImagePart(evidence_id=frame)])], evidence=store)
-    inputs = backend._encode(_ChatBuilder(request, backend.rules).build())
+    inputs = backend._encode(ChatBuilder(request, backend.rules).build())
     merge = backend.rules.merge_size
     assert int(inputs["image_grid_thw"].prod(dim=1).sum()) // merge**2 == tokens // 16
 
@@ -142,7 +143,7 @@ async def test_a_judgment_that_cannot_fit_fails_with_a_message_not_a_traceback(
 
 def test_the_budget_flags_reach_the_judge_config() -> None:
     from vrb_agent.benchmark.runner import BenchConfig
-    from vrb_agent.cli import budget_knobs
+    from vrb_agent.cli.inputs import budget_knobs
 
     assert budget_knobs(4096, None, 12) == {"max_output_tokens": 4096, "max_images": 12}
     config = BenchConfig(data="x", backend="sim", max_output_tokens=4096, max_side=512, max_images=12)

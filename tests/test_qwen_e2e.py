@@ -89,9 +89,9 @@ async def test_native_video_judgment_sends_timed_clips(tiny_qwen_dirs: dict[str,
     request = backend.exchanges[0][0]
     videos = [p for m in request.messages for p in m.parts if isinstance(p, VideoPart)]
     assert len(videos) == 1 and videos[0].start == 0.0
-    from vrb_agent.judges.qwen import _ChatBuilder
+    from vrb_agent.judges.qwen_chat import ChatBuilder
 
-    inputs = backend._encode(_ChatBuilder(request).build())
+    inputs = backend._encode(ChatBuilder(request).build())
     groups = int(inputs["video_grid_thw"][0][0])
     prompt = backend.loaded.processor.tokenizer.decode(inputs["input_ids"][0])
     assert groups >= 2 and prompt.count(" seconds>") == groups  # Qwen3-VL's per-group time stamps

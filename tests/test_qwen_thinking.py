@@ -148,7 +148,7 @@ def test_sampling_follows_the_checkpoint_unless_a_temperature_is_given(tiny_qwen
 
 
 def test_cli_temperature_selects_request_sampling_for_qwen() -> None:
-    from vrb_agent.cli import sampling_option
+    from vrb_agent.cli.inputs import sampling_option
 
     options: dict[str, object] = {}
     sampling_option("qwen", None, options)

@@ -15,13 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.graph_support import text
-from vrb_agent import cli
 from vrb_agent.benchmark.datasets import DatasetError
 from vrb_agent.benchmark.diskspace import DiskFullError
 from vrb_agent.benchmark.failstop import BackendUnreachableError
 from vrb_agent.benchmark.runlock import RunLockedError
 from vrb_agent.benchmark.runner import OutDirError
-from vrb_agent.cli import app, failure_exit
+from vrb_agent.cli import app, exits, inputs
+from vrb_agent.cli.exits import failure_exit
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import AuthError, ConfigError
 from vrb_agent.tools.media import MediaError
@@ -77,7 +77,7 @@ def test_dev_zero_stops_at_the_size_cap(square_image: Path) -> None:
     done = CliRunner().invoke(app, judge_args(square_image, "Q?", "@/dev/zero"))
     assert done.exit_code == 2 and time.monotonic() - started < 10
     line = one_error_line(done.stderr)
-    assert f"over {cli.TEXT_FILE_LIMIT_MB} MB" in line and "/dev/zero" in line
+    assert f"over {inputs.TEXT_FILE_LIMIT_MB} MB" in line and "/dev/zero" in line
 
 
 def test_dev_zero_under_a_memory_limit_exits_2_in_a_subprocess(square_image: Path) -> None:
@@ -100,8 +100,8 @@ def test_dev_zero_under_a_memory_limit_exits_2_in_a_subprocess(square_image: Pat
 def test_utf8_with_bom_and_at_escape_are_read(tmp_path: Path, square_image: Path, script: Path) -> None:
     bom = tmp_path / "q.txt"
     bom.write_bytes("\ufeffWhat is red?".encode())
-    assert cli.read_text_arg(f"@{bom}", "--question") == "What is red?"
-    assert cli.read_text_arg("@@home", "--question") == "@home"
+    assert inputs.read_text_arg(f"@{bom}", "--question") == "What is red?"
+    assert inputs.read_text_arg("@@home", "--question") == "@home"
     done = CliRunner().invoke(app, [*judge_args(square_image, f"@{bom}", script=script), "--json"])
     assert done.exit_code == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "ok"
@@ -238,5 +238,5 @@ def test_readme_exit_code_table_lists_every_code() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("Exit codes (every command):") :].split("\n\n", 1)[0]
     documented = {int(code) for code in re.findall(r"`(\d+)`", table)}
-    codes = {cli.EXIT_FAILURE, cli.EXIT_USAGE, cli.EXIT_CONFIG, cli.EXIT_MEDIA, cli.EXIT_NO_VERDICT}
-    assert codes | {0, cli.EXIT_INTERRUPTED, cli.EXIT_RUN_LOCKED, cli.EXIT_DISK_FULL} <= documented
+    codes = {exits.EXIT_FAILURE, exits.EXIT_USAGE, exits.EXIT_CONFIG, exits.EXIT_MEDIA, exits.EXIT_NO_VERDICT}
+    assert codes | {0, exits.EXIT_INTERRUPTED, exits.EXIT_RUN_LOCKED, exits.EXIT_DISK_FULL} <= documented

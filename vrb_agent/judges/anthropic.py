@@ -21,11 +21,16 @@ from vrb_agent.judges.base import (
     TextPart,
     ToolCall,
     VideoPart,
-    import_sdk,
+    missing_sdk,
     parse_tool_arguments,
     resolve_image,
 )
 from vrb_agent.judges.provider import ApiBackend, body_excerpt, video_unsupported
+
+try:
+    import anthropic
+except ImportError as exc:  # the registry turns this into the message: what to install
+    raise missing_sdk("anthropic", "anthropic") from exc
 
 API_IMAGE_LIMIT = 100
 _STOP: dict[str, StopReason] = {
@@ -51,8 +56,7 @@ class AnthropicBackend(ApiBackend):
     def __init__(self, model: str | None = None, **common: Any) -> None:
         super().__init__(model, **common)
         self.max_images = min(self.max_images, API_IMAGE_LIMIT)
-        self._sdk = import_sdk("anthropic", "anthropic", self.name)
-        self._client = self._sdk.AsyncAnthropic(
+        self._client = anthropic.AsyncAnthropic(
             api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
         )
 
@@ -137,7 +141,7 @@ class AnthropicBackend(ApiBackend):
     # ---- reply ------------------------------------------------------------------------------
 
     def reply_problem(self, response: Any) -> str | None:
-        if not isinstance(response, self._sdk.types.Message):
+        if not isinstance(response, anthropic.types.Message):
             return f"not a Messages API reply ({body_excerpt(response)})"
         if not isinstance(response.content, list):
             return "no content in the reply"
@@ -169,7 +173,7 @@ class AnthropicBackend(ApiBackend):
         )
 
     def classify(self, exc: Exception) -> BackendError | None:
-        return self.classify_stainless(self._sdk, exc)
+        return self.classify_stainless(anthropic, exc)
 
 
 def _tool_choice(choice: str) -> dict[str, str]:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import importlib
 import json
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -304,12 +302,12 @@ class Backend(abc.ABC):
 # ---- helpers shared by the provider backends ----------------------------------------------------
 
 
-def import_sdk(module: str, package: str, backend: str) -> ModuleType:
-    """Import a provider SDK lazily; a missing one is a configuration error naming the package."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(f"backend {backend!r} needs the {package} package: pip install '{package}'") from None
+def missing_sdk(package: str, *backends: str) -> ConfigError:
+    """The error a provider module raises at import when its SDK is not installed: it names the
+    package to install. The registry imports a provider module only when its backend is chosen."""
+    names = " and ".join(repr(name) for name in backends)
+    verb = "needs" if len(backends) == 1 else "need"
+    return ConfigError(f"backend {names} {verb} the {package} package: pip install '{package}'")
 
 
 def api_key_from_env(explicit: str | None, env_vars: Sequence[str], backend: str) -> str:

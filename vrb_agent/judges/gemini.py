@@ -22,7 +22,6 @@ import importlib
 import mimetypes
 import re
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from vrb_agent.judges.base import (
     TransientError,
     VideoPart,
     choice_option,
-    import_sdk,
+    missing_sdk,
     new_call_id,
     parse_tool_arguments,
     resolve_image,
@@ -49,6 +48,13 @@ from vrb_agent.judges.base import (
 )
 from vrb_agent.judges.provider import ApiBackend
 from vrb_agent.judges.retry import call_with_retries, duration_seconds, error_for_status, retry_after_seconds
+from vrb_agent.lru import LRU
+
+try:
+    from google import genai
+    from google.genai import errors, types
+except ImportError as exc:  # the registry turns this into the message: what to install
+    raise missing_sdk("google-genai", "gemini") from exc
 
 API_IMAGE_LIMIT = 3000
 # Google's documented placeholder for function calls the model did not produce in this session
@@ -99,20 +105,17 @@ class GeminiBackend(ApiBackend):
         mode = choice_option(self.name, "tool_images", tool_images, ("auto", "parts", "inline"), "auto")
         self.tool_images = ("parts" if self._is_gemini3() else "inline") if mode == "auto" else mode
         self.reasoning_tokens = reasoning_tokens
-        genai = import_sdk("google.genai", "google-genai", self.name)
-        self._types = genai.types
-        self._errors = genai.errors
         self._client = genai.Client(
             vertexai=False,
             api_key=self._api_key,
-            http_options=self._types.HttpOptions(
+            http_options=types.HttpOptions(
                 base_url=self.base_url,
                 api_version="v1beta",
                 timeout=int(self.timeout_s * 1000),
-                retry_options=self._types.HttpRetryOptions(attempts=1),
+                retry_options=types.HttpRetryOptions(attempts=1),
             ),
         )
-        self._signatures: OrderedDict[str, bytes] = OrderedDict()
+        self._signatures: LRU[str, bytes] = LRU(_SIGNATURE_MEMORY)
         self._uploads: dict[tuple[str, int, int], str] = {}
         self._upload_locks: dict[tuple[str, int, int], asyncio.Lock] = {}
         self.file_poll_s = 1.0  # File API processing-state polling interval
@@ -147,7 +150,6 @@ class GeminiBackend(ApiBackend):
 
     async def build_payload(self, request: ModelRequest) -> dict[str, Any]:
         """`models.generate_content` arguments; consecutive same-role turns are merged."""
-        types = self._types
         contents: list[Any] = []
         for message in request.messages:
             role, parts = await self._turn(message, request)
@@ -160,7 +162,6 @@ class GeminiBackend(ApiBackend):
         return {"model": self.model, "contents": contents, "config": self._config(request)}
 
     def _config(self, request: ModelRequest) -> Any:
-        types = self._types
         headroom = self.reasoning_tokens if self._is_thinking_model() else 0
         config: dict[str, Any] = {
             "system_instruction": request.system or None,
@@ -182,8 +183,8 @@ class GeminiBackend(ApiBackend):
     def _calling_config(self, choice: str) -> Any:
         modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
         if choice in modes:
-            return self._types.FunctionCallingConfig(mode=modes[choice])
-        return self._types.FunctionCallingConfig(mode="ANY", allowed_function_names=[choice])
+            return types.FunctionCallingConfig(mode=modes[choice])
+        return types.FunctionCallingConfig(mode="ANY", allowed_function_names=[choice])
 
     async def _turn(self, message: Message, request: ModelRequest) -> tuple[str, list[Any]]:
         if message.role == "assistant":
@@ -199,32 +200,31 @@ class GeminiBackend(ApiBackend):
         for part in parts:
             if isinstance(part, TextPart):
                 if part.text:
-                    out.append(self._types.Part(text=part.text))
+                    out.append(types.Part(text=part.text))
             elif isinstance(part, ImagePart):
                 image, label = resolve_image(request, part)
                 if label:
-                    out.append(self._types.Part(text=label))
-                out.append(self._types.Part.from_bytes(data=image.jpeg, mime_type="image/jpeg"))
+                    out.append(types.Part(text=label))
+                out.append(types.Part.from_bytes(data=image.jpeg, mime_type="image/jpeg"))
             elif isinstance(part, VideoPart):
                 if part.label:
-                    out.append(self._types.Part(text=part.label))
+                    out.append(types.Part(text=part.label))
                 out.append(await self._video_part(part, request))
         return out
 
     def _call_part(self, call: ToolCall) -> Any:
         if not call.name:  # a call Gemini could not parse: never replay it as a function call
-            return self._types.Part(text="(my previous function call could not be parsed)")
+            return types.Part(text="(my previous function call could not be parsed)")
         signature = self._signatures.get(call.id)
         if signature is None and self._is_gemini3():
             signature = SKIP_SIGNATURE
-        function_call = self._types.FunctionCall(
+        function_call = types.FunctionCall(
             id=None if call.id.startswith("call_") else call.id, name=call.name, args=call.arguments
         )
-        return self._types.Part(function_call=function_call, thought_signature=signature)
+        return types.Part(function_call=function_call, thought_signature=signature)
 
     async def _results(self, results: list[ToolResult], request: ModelRequest) -> list[Any]:
         """Function responses in call order, then (inline mode, or for video) their media."""
-        types = self._types
         responses: list[Any] = []
         after: list[Any] = []
         for result in results:
@@ -261,7 +261,6 @@ class GeminiBackend(ApiBackend):
         Inline only while every copy of the file in this request fits in `inline_video_mb`
         together (the overview and a re-examined clip are two copies): Gemini caps request size.
         """
-        types = self._types
         path = Path(part.media_path)
         if not path.is_file():
             raise BackendError(f"{self.name}: video file not found for native video: {path}")
@@ -288,7 +287,7 @@ class GeminiBackend(ApiBackend):
 
     async def _upload(self, path: Path, mime: str) -> str:
         files = self._client.aio.files
-        config = self._types.UploadFileConfig(mime_type=mime)
+        config = types.UploadFileConfig(mime_type=mime)
         uploaded = await call_with_retries(
             lambda: files.upload(file=str(path), config=config),
             self.classify_any,
@@ -312,7 +311,7 @@ class GeminiBackend(ApiBackend):
     # ---- reply ------------------------------------------------------------------------------
 
     def reply_problem(self, response: Any) -> str | None:
-        if not isinstance(response, self._types.GenerateContentResponse):
+        if not isinstance(response, types.GenerateContentResponse):
             return f"not a GenerateContentResponse ({type(response).__name__})"
         blocked = response.prompt_feedback is not None and response.prompt_feedback.block_reason
         if not response.candidates and not blocked:
@@ -359,16 +358,14 @@ class GeminiBackend(ApiBackend):
         call = part.function_call
         call_id = call.id or new_call_id()
         if part.thought_signature:
-            self._signatures[call_id] = part.thought_signature
-            while len(self._signatures) > _SIGNATURE_MEMORY:
-                self._signatures.popitem(last=False)
+            self._signatures.put(call_id, part.thought_signature)
         arguments, error = parse_tool_arguments(call.args)
         return ToolCall(id=call_id, name=call.name or "", arguments=arguments, parse_error=error)
 
     # ---- errors -----------------------------------------------------------------------------
 
     def classify(self, exc: Exception) -> BackendError | None:
-        if isinstance(exc, self._errors.APIError):
+        if isinstance(exc, errors.APIError):
             detail = self.redacted(str(exc.message or exc.details or exc))
             status = exc.code
             if status == 400 and "API_KEY_INVALID" in str(exc.details):  # Gemini answers a bad key with 400

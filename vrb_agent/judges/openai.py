@@ -29,7 +29,7 @@ from vrb_agent.judges.base import (
     VideoPart,
     choice_option,
     flag,
-    import_sdk,
+    missing_sdk,
     parse_tool_arguments,
     resolve_image,
     result_text,
@@ -41,6 +41,11 @@ from vrb_agent.judges.provider import ApiBackend, body_excerpt, sdk_error_code, 
 from vrb_agent.judges.retry import refusal_from_detail
 from vrb_agent.judges.thinking import split_thinking, unfinished_message
 from vrb_agent.tools.evidence import EvidenceImage, encode_jpeg
+
+try:
+    import openai
+except ImportError as exc:  # the registry turns this into the message: what to install
+    raise missing_sdk("openai", "openai", "vllm") from exc
 
 # Reasoning models take no temperature; over Chat Completions they call functions only with
 # reasoning_effort "none" (gpt-6 family), and any other effort spends output tokens on reasoning.
@@ -87,8 +92,7 @@ class OpenAIBackend(ApiBackend):
         self.detail = choice_option(self.name, "detail", detail, ("auto", "low", "high"), "auto")
         self.reasoning_effort = choice_option(self.name, "reasoning_effort", reasoning_effort, _EFFORTS, "none")
         self.reasoning_tokens = reasoning_tokens
-        self._sdk = import_sdk("openai", "openai", self.name)
-        self._client = self._sdk.AsyncOpenAI(
+        self._client = openai.AsyncOpenAI(
             api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
         )
 
@@ -230,7 +234,7 @@ class OpenAIBackend(ApiBackend):
         return ModelReply(text=text, tool_calls=calls, stop_reason=stop, usage=usage, latency_s=latency, model=model)
 
     def reply_problem(self, response: Any) -> str | None:
-        if not isinstance(response, self._sdk.types.chat.ChatCompletion):
+        if not isinstance(response, openai.types.chat.ChatCompletion):
             return f"not a Chat Completions reply ({body_excerpt(response)})"
         if not isinstance(response.choices, list) or not response.choices:
             return "no choices in the reply"
@@ -251,7 +255,7 @@ class OpenAIBackend(ApiBackend):
     # ---- errors -----------------------------------------------------------------------------
 
     def classify(self, exc: Exception) -> BackendError | None:
-        return self.classify_stainless(self._sdk, exc)
+        return self.classify_stainless(openai, exc)
 
     def refusal_error(self, exc: Any, detail: str) -> BackendError | None:
         if exc.status_code == 400 and sdk_error_code(exc) in _POLICY_CODES:

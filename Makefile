@@ -30,6 +30,8 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check vrb_agent tests perf
+	$(BIN)/ruff format --check vrb_agent tests perf
+	$(BIN)/mypy
 
 # The qwen tests again on the oldest supported transformers: a venv layered over .venv (a .pth file
 # makes .venv's packages visible) that holds only transformers==$(TRANSFORMERS_MIN) and the tokenizers /

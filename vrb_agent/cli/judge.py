@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -31,7 +31,7 @@ from vrb_agent.cli.inputs import (
 from vrb_agent.errors import InputError, VrbError
 
 if TYPE_CHECKING:
-    from vrb_agent.agents.types import JudgeConfig, Judgment
+    from vrb_agent.agents.types import JudgeConfig, Judgment, Mode
 
 
 def render_judgment(judgment: Judgment) -> None:
@@ -86,7 +86,7 @@ def judge_progress() -> Iterator[Callable[[dict[str, Any]], None]]:
         yield show
 
 
-def judge_config(mode: str, temperature: float | None, knobs: dict[str, Any]) -> JudgeConfig:
+def judge_config(mode: Mode, temperature: float | None, knobs: dict[str, Any]) -> JudgeConfig:
     """The JudgeConfig of the flags given; a value it rejects is a usage error."""
     from vrb_agent.agents.api import resolve_config  # noqa: PLC0415
 
@@ -142,7 +142,9 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     options.update({k: v for k, v in {"model": model, "base_url": base_url}.items() if v is not None})
     sampling_option(name, temperature, options)
     knobs = {"k": k, "order": order.value, "seed": seed, "max_turns": max_turns, "frames": frames, "timeout_s": timeout}
-    config = judge_config(mode.value, temperature, knobs | budget_knobs(max_output_tokens, max_side, max_images))
+    config = judge_config(
+        cast("Mode", mode.value), temperature, knobs | budget_knobs(max_output_tokens, max_side, max_images)
+    )
     model_backend = get_backend(name, **options)  # configuration errors surface before any decoding
     result = run_judgment(inputs, model_backend, config, trace_dir)
     if json_out:
@@ -161,7 +163,16 @@ def run_judgment(inputs: dict[str, str], backend: Any, config: JudgeConfig, trac
 
     store = EvidenceStore(config.jpeg_quality, config.max_side)
     with judge_progress() as on_event:
-        result = judge(**inputs, backend=backend, config=config, store=store, on_event=on_event)
+        result = judge(
+            inputs["media"],
+            inputs["question"],
+            inputs["response_a"],
+            inputs["response_b"],
+            backend=backend,
+            config=config,
+            store=store,
+            on_event=on_event,
+        )
     if trace_dir is not None:
         try:
             write_trace(result, store, trace_dir, {**inputs, "config": config.model_dump()})

@@ -302,6 +302,8 @@ class GeminiBackend(ApiBackend):
                     f"{self.name}: uploaded video {path.name} still processing after {self.timeout_s:g}s"
                 )
             await asyncio.sleep(self.file_poll_s)
+            if not uploaded.name:  # the SDK types it optional; a file being processed has one
+                raise BackendError(f"{self.name}: the File API gave no name for the uploaded video {path.name}")
             poll = functools.partial(files.get, name=uploaded.name)
             uploaded = await call_with_retries(poll, self.classify_any, self.retry, self.name, self.timeout_s)
         if _state(uploaded) != "ACTIVE" or not uploaded.uri:

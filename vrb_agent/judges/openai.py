@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ClassVar
 
 from vrb_agent.judges.base import (
     BackendError,
@@ -277,8 +277,8 @@ class VLLMBackend(OpenAIBackend):
 
     name = "vllm"
     key_env = ("VLLM_API_KEY",)
-    base_url_env = None
-    extra_options = (
+    base_url_env: ClassVar[str | None] = None
+    extra_options: ClassVar[tuple[str, ...]] = (
         *OpenAIBackend.extra_options,
         "thinking",
         "max_model_len",

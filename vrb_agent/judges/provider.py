@@ -74,7 +74,7 @@ class ApiBackend(Backend):
     def from_options(cls, **options: Any) -> ApiBackend:
         """Build from `get_backend(name, **options)`: CLI strings (`--backend-option KEY=VALUE`)."""
         given = check_options(cls.name, options, (*COMMON_OPTIONS, *cls.extra_options))
-        common = {
+        common: dict[str, Any] = {
             "model": given.get("model"),
             "api_key": given.get("api_key"),
             "base_url": given.get("base_url"),
@@ -145,7 +145,7 @@ class ApiBackend(Backend):
         if isinstance(exc, UnicodeDecodeError | json.JSONDecodeError):
             return self.unusable_reply(f"the body is not JSON ({body_excerpt(getattr(exc, 'doc', ''))})")
         if isinstance(exc, pydantic.ValidationError):
-            first = exc.errors()[0] if exc.errors() else {}
+            first: dict[str, Any] = dict(exc.errors()[0]) if exc.errors() else {}
             where = ".".join(str(part) for part in first.get("loc", ())) or "the body"
             return self.unusable_reply(f"{where} does not fit the API ({first.get('msg', exc)})")
         return None
@@ -238,7 +238,7 @@ def sdk_error_message(exc: Any) -> str:
     """The provider's own error message from an SDK exception's decoded body."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
         if inner.get("message"):
             return str(inner["message"])
     return str(getattr(exc, "message", "") or exc)
@@ -249,6 +249,6 @@ def sdk_error_code(exc: Any) -> str | None:
     body = getattr(exc, "body", None)
     if not isinstance(body, dict):
         return None
-    inner = body.get("error") if isinstance(body.get("error"), dict) else body
+    inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
     code = inner.get("code") or inner.get("type")
     return str(code) if code else None

@@ -93,7 +93,7 @@ class QwenBackend(Backend):
         """Build from `get_backend("qwen", ...)` / `--backend-option KEY=VALUE`; a typo is a ConfigError.
         Device and dtype fall back to `VRB_QWEN_DEVICE` / `VRB_QWEN_DTYPE`, then to automatic."""
         given = check_options(cls.name, options, OPTIONS)
-        numbers = {
+        numbers: dict[str, Any] = {
             key: typed_option(cls.name, key, given.get(key), int, None)
             for key in ("max_model_len", "min_pixels", "max_pixels")
         }

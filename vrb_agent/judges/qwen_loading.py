@@ -148,7 +148,7 @@ def _load(model: str, device: str, dtype: str) -> LoadedQwen:
         from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: PLC0415
 
         processor = AutoProcessor.from_pretrained(model)
-        network = AutoModelForImageTextToText.from_pretrained(model, dtype=dtype)
+        network: Any = AutoModelForImageTextToText.from_pretrained(model, dtype=dtype)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(
             f"cannot load Qwen model {model!r}: {first_line(exc)}. Pass --model a Hugging Face hub id of a "

@@ -90,12 +90,11 @@ async def call_with_retries(
             error = attempt_timeout(what, timeout_s) if deadline.expired() else classify(exc)
             if error is None:
                 raise
-        retryable = isinstance(error, RateLimitError | TransientError)
-        if not retryable or retry + 1 >= policy.max_attempts:
-            if retryable and policy.max_attempts > 1:
+        if not isinstance(error, RateLimitError | TransientError) or retry + 1 >= policy.max_attempts:
+            if isinstance(error, RateLimitError | TransientError) and policy.max_attempts > 1:
                 error.args = (f"{error} (gave up after {policy.max_attempts} attempts)",)
             raise error from None
-        wait = policy.delay(retry, error.retry_after)  # type: ignore[union-attr]
+        wait = policy.delay(retry, error.retry_after)
         log.warning("%s; retry %d/%d in %.1fs", named_once(what, str(error)), retry + 1, policy.max_attempts - 1, wait)
         await asyncio.sleep(wait)
         retry += 1

@@ -77,7 +77,7 @@ class OpenAIBackend(ApiBackend):
     name = "openai"
     key_env = ("OPENAI_API_KEY",)
     base_url_env = "OPENAI_BASE_URL"
-    extra_options = ("detail", "reasoning_effort", "reasoning_tokens")
+    extra_options: ClassVar[tuple[str, ...]] = ("detail", "reasoning_effort", "reasoning_tokens")
 
     def __init__(
         self,

@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -142,9 +142,7 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     options.update({k: v for k, v in {"model": model, "base_url": base_url}.items() if v is not None})
     sampling_option(name, temperature, options)
     knobs = {"k": k, "order": order.value, "seed": seed, "max_turns": max_turns, "frames": frames, "timeout_s": timeout}
-    config = judge_config(
-        cast("Mode", mode.value), temperature, knobs | budget_knobs(max_output_tokens, max_side, max_images)
-    )
+    config = judge_config(mode.value, temperature, knobs | budget_knobs(max_output_tokens, max_side, max_images))
     model_backend = get_backend(name, **options)  # configuration errors surface before any decoding
     result = run_judgment(inputs, model_backend, config, trace_dir)
     if json_out:

@@ -76,7 +76,7 @@ class OpenAIBackend(ApiBackend):
 
     name = "openai"
     key_env = ("OPENAI_API_KEY",)
-    base_url_env = "OPENAI_BASE_URL"
+    base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
     extra_options: ClassVar[tuple[str, ...]] = ("detail", "reasoning_effort", "reasoning_tokens")
 
     def __init__(

@@ -369,12 +369,13 @@ class ToolBox:
         """Run a call that `check` accepted (its result depends only on the media, arguments and limits)."""
         return VISUAL_TOOLS[name](self.media, **arguments, limits=self.limits)
 
-    def check(self, name: str, arguments: dict[str, Any], turn: int = 0) -> Observation | None:
+    def check(self, name: str, arguments: object, turn: int = 0) -> Observation | None:
         """The refusal of a call (unknown tool, repeat, wrong argument names), or None when it may run.
         Counts the call as made, so a second identical call is refused."""
         if name not in VISUAL_TOOLS:
             known = ", ".join([*VISUAL_TOOLS, "submit_verdict"])
-            return Observation.error(name, f"Unknown tool {name!r}. Available tools: {known}.", arguments)
+            kept = arguments if isinstance(arguments, dict) else None  # the model may send any JSON
+            return Observation.error(name, f"Unknown tool {name!r}. Available tools: {known}.", kept)
         if not isinstance(arguments, dict):
             return Observation.error(name, f"{name}: arguments must be a JSON object. Call it as {USAGE[name]}.")
         key = self._key(name, arguments)

@@ -114,7 +114,7 @@ def test_a_missing_sdk_is_a_config_error_naming_what_to_install(
     backend is exit-code-3 material that says what to pip install, never an ImportError."""
     backend_name, module, sdk, package = case
     monkeypatch.setitem(sys.modules, sdk, None)  # `import sdk` now raises ImportError
-    monkeypatch.delitem(sys.modules, module)  # restored afterwards, so other tests keep the real one
+    monkeypatch.delitem(sys.modules, module, raising=False)  # restored afterwards, so other tests keep the real one
     with pytest.raises(ConfigError, match=rf"{backend_name!r}.*pip install '{package}'"):
         get_backend(backend_name, base_url="http://127.0.0.1:9/v1", api_key="k")
     args = ["judge", str(square_image), "-q", "q", "--response-a", "a", "--response-b", "b", "--backend", backend_name]

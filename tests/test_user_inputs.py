@@ -19,8 +19,8 @@ from vrb_agent import cli
 from vrb_agent.benchmark.datasets import DatasetError
 from vrb_agent.benchmark.diskspace import DiskFullError
 from vrb_agent.benchmark.failstop import BackendUnreachableError
+from vrb_agent.benchmark.manifest import OutDirError
 from vrb_agent.benchmark.runlock import RunLockedError
-from vrb_agent.benchmark.runner import OutDirError
 from vrb_agent.cli import app, failure_exit
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import AuthError, ConfigError

@@ -27,9 +27,9 @@ def failure_exit(exc: BaseException) -> tuple[str, int]:
     and exit code (README's table). Anything not ours is a bug: one line and a --debug hint."""
     from vrb_agent.benchmark.datasets import DatasetError  # noqa: PLC0415
     from vrb_agent.benchmark.diskspace import DiskFullError  # noqa: PLC0415
+    from vrb_agent.benchmark.manifest import OutDirError  # noqa: PLC0415
     from vrb_agent.benchmark.probes import ProbeError  # noqa: PLC0415
     from vrb_agent.benchmark.runlock import RunLockedError  # noqa: PLC0415
-    from vrb_agent.benchmark.runner import OutDirError  # noqa: PLC0415
     from vrb_agent.errors import VrbError  # noqa: PLC0415
     from vrb_agent.judges.base import AuthError, ConfigError  # noqa: PLC0415
     from vrb_agent.tools.media import MediaError  # noqa: PLC0415
@@ -543,8 +543,10 @@ def report_command(
     policy = checked_policy(invalid_policy)
     if bootstrap < 100:
         fail(f"--bootstrap {bootstrap}: use at least 100 resamples", EXIT_USAGE)
+    from vrb_agent.benchmark.rundir import RunDir  # noqa: PLC0415
+
     for run_dir in run_dirs:
-        if not (Path(run_dir) / "results.jsonl").is_file():
+        if not RunDir(run_dir).results.is_file():
             fail(f"{run_dir}: no results.jsonl here (is it a RUN_DIR written by `vrb-agent bench`?)", EXIT_USAGE)
     from vrb_agent.benchmark.merge import ShardError  # noqa: PLC0415
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from vrb_agent.agents.trace import index_line
 from vrb_agent.benchmark.datasets import Sample
 from vrb_agent.benchmark.diskspace import append_all
 from vrb_agent.benchmark.records import RecordLineError, ResultRecord
@@ -240,7 +241,7 @@ class RunDir:
                 path = self.evidence / f"{image.id}.jpg"
                 atomic_write(path, image.jpeg)
                 written.append(path)
-                lines.append(json.dumps(_index_entry(image)) + "\n")
+                lines.append(index_line(image))
             if lines:
                 self._append_index("".join(lines))
         except OSError:
@@ -254,15 +255,6 @@ class RunDir:
             append_all(fd, text.encode())
         finally:
             os.close(fd)
-
-    def read_evidence_index(self) -> dict[str, dict[str, Any]]:
-        """evidence/index.jsonl by evidence id (label, timestamp, size, box); empty when missing."""
-        return {str(entry["id"]): entry for entry in _read_jsonl(self.evidence_index)}
-
-
-def _index_entry(image: EvidenceImage) -> dict[str, Any]:
-    entry = {"id": image.id, "label": image.label, "timestamp": image.timestamp, "width": image.width}
-    return {**entry, "height": image.height, "box": image.box}
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

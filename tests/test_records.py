@@ -163,3 +163,14 @@ def test_results_file_quarantines_corrupt_lines_and_keeps_the_good_ones(tmp_path
     assert run.results.read_text() == good + good.replace("x", "y") + good.replace("x", "z")
     quarantined = json.loads(run.quarantine.read_text())
     assert quarantined["line"] == 2 and quarantined["text"] == "not json"
+
+
+def test_identity_base_url_has_no_credentials_and_keeps_ipv6_hosts():
+    from vrb_agent.benchmark.config import BenchConfig
+
+    urls = {
+        "http://user:pw@LocalHost:8000/v1?token=x": "http://localhost:8000/v1",
+        "http://[::1]:8000/v1": "http://[::1]:8000/v1",
+    }
+    for given, recorded in urls.items():
+        assert BenchConfig(data="d", base_url=given).identity()["base_url"] == recorded

@@ -136,6 +136,7 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._evidence_dir = ""  # evidence/ as a string once created (a stat per image is the hot path)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -225,13 +226,15 @@ class RunDir:
     # ---- evidence -------------------------------------------------------------------------------
 
     def has_evidence(self, evidence_id: str) -> bool:
-        return (self.evidence / f"{evidence_id}.jpg").exists()
+        return os.path.exists(os.path.join(self._evidence_dir or self.evidence, f"{evidence_id}.jpg"))
 
     def save_evidence(self, images: Iterable[EvidenceImage]) -> None:
         """Write the JPEGs the judge saw and their index lines, for trace pages. An image already on
         disk is skipped. A JPEG exists only with its index line: when the index append fails (disk
         full) this call's new JPEGs are removed again, and written on resume."""
-        self.evidence.mkdir(exist_ok=True)
+        if not self._evidence_dir:
+            self.evidence.mkdir(exist_ok=True)
+            self._evidence_dir = str(self.evidence)
         written: list[Path] = []
         lines = []
         try:

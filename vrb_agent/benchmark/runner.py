@@ -132,13 +132,15 @@ class _Run:
             return
         defaults = JudgeConfig()  # one store per sample: its frames are encoded once for every condition
         store = EvidenceStore(quality=defaults.jpeg_quality, max_side=self.config.max_side or defaults.max_side)
+        saved: set[str] = set()  # evidence ids this sample's cells wrote already
         try:
-            await asyncio.gather(*(self.run_cell(self.cell(sample, c), media, store) for c in conditions))
+            cells = (self.run_cell(self.cell(sample, c), media, store, saved) for c in conditions)
+            await asyncio.gather(*cells)
         finally:
             store.clear()
             self.media.release(sample.media)
 
-    async def run_cell(self, cell: Cell, media: Media, store: EvidenceStore) -> None:
+    async def run_cell(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> None:
         sample = cell.sample
         config = self.config.judge_config(cell.condition, sample_seed(sample.id, self.config.seed))
         a, b = (sample.chosen, sample.rejected) if cell.position == "A" else (sample.rejected, sample.chosen)
@@ -164,8 +166,10 @@ class _Run:
             await self.write(cell.error_record(error, latency))
             return
         images = images_seen(judgment)
-        if self.save_evidence and images:
-            self.run_dir.save_evidence(store.get(i) for i in dict.fromkeys(images) if i in store)
+        if self.save_evidence:
+            new = [i for i in dict.fromkeys(images) if i not in saved and i in store]
+            self.run_dir.save_evidence(store.get(i) for i in new)
+            saved.update(new)
         await self.write(cell.judged_record(judgment, latency, images))
 
 

@@ -16,9 +16,13 @@ import pytest
 
 from vrb_agent.benchmark import BenchConfig, CachedBackend, RunConfigError, run_benchmark
 from vrb_agent.benchmark import runner as runner_module
+from vrb_agent.benchmark.config import chosen_position
 from vrb_agent.benchmark.metrics import read_results
-from vrb_agent.benchmark.runner import ResultsFile, chosen_position, strip_userinfo
+from vrb_agent.benchmark.progress import Progress
+from vrb_agent.benchmark.records import ResultRecord
+from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.judges.base import ModelReply, ModelRequest, Usage
+from vrb_agent.judges.provider import public_url
 from vrb_agent.judges.scripted import ScriptedBackend
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,12 +159,12 @@ def test_partial_trailing_line_is_cut_on_open(tmp_path):
     path = tmp_path / "results.jsonl"
     first = '{"sample_id":"a","mode":"single","frames":16,"k":1}'
     path.write_text(first + '\n{"sample_id":"b","mo')
-    results = ResultsFile(path)
-    assert results.repaired and results.records() == [json.loads(first)]
+    results = RunDir(tmp_path).open_results()
+    assert results.repaired and [r.to_dict() for r in results.records()] == [json.loads(first)]
     assert results.quarantined == [] and not (tmp_path / "results.quarantine.jsonl").exists()
-    results.append({"sample_id": "c", "mode": "single", "frames": 16, "k": 1})
+    results.append(ResultRecord(sample_id="c", mode="single", frames=16, k=1))
     results.close()
-    assert path.read_text() == first + '\n{"sample_id":"c","mode":"single","frames":16,"k":1}\n'
+    assert path.read_text() == first + '\n{"sample_id":"c","mode":"single","k":1,"frames":16}\n'  # contract order
 
 
 KILL_SCRIPT = """
@@ -244,7 +248,7 @@ def test_run_json_manifest_and_no_secrets(tmp_path, make_bench_dataset, fake_jud
     config = BenchConfig(dataset="generic", data=str(data), base_url="http://user:pw@host:8000/v1", seed=3)
     run_benchmark(config, tmp_path / "run", backend=ScriptedBackend(), judge=leaky, progress=False)
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert manifest["config"]["base_url"] == "http://host:8000/v1" == strip_userinfo(config.base_url)
+    assert manifest["config"]["base_url"] == "http://host:8000/v1" == public_url(config.base_url)
     assert manifest["identity"]["seed"] == 3 and manifest["identity"]["backend"] == "scripted"
     assert {"python", "pydantic", "numpy"} <= set(manifest["packages"])
     assert manifest["dataset"]["samples"] == 2 and "created" in manifest
@@ -255,8 +259,10 @@ def test_run_json_manifest_and_no_secrets(tmp_path, make_bench_dataset, fake_jud
 
 
 def test_progress_bar_reports_accuracy_errors_and_tokens():
-    progress = runner_module.Progress(total=3, done=0, enabled=False)
-    progress.add({"mode": "single", "status": "ok", "correct": True, "usage": {"input_tokens": 10, "output_tokens": 2}})
-    progress.add({"mode": "single", "status": "ok", "correct": False, "usage": {}})
-    progress.add({"mode": "agentic", "status": "error", "correct": None, "usage": {}})
+    progress = Progress(total=3, done=0, enabled=False)
+    cell = {"sample_id": "s", "frames": 16, "k": 1}
+    usage = {"input_tokens": 10, "output_tokens": 2}
+    progress.add(ResultRecord(**cell, mode="single", status="ok", correct=True, usage=usage))
+    progress.add(ResultRecord(**cell, mode="single", status="ok", correct=False, usage={}))
+    progress.add(ResultRecord(**cell, mode="agentic", status="error", correct=None, usage={}))
     assert progress.line() == "agentic 0.0% single 50.0% | errors 1 | tokens 12"

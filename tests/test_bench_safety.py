@@ -26,7 +26,7 @@ from vrb_agent.benchmark import diskspace as diskspace_module
 from vrb_agent.benchmark.diskspace import DiskFullError
 from vrb_agent.benchmark.failstop import BackendUnreachableError
 from vrb_agent.benchmark.metrics import read_results
-from vrb_agent.benchmark.runner import Progress
+from vrb_agent.benchmark.progress import Progress
 from vrb_agent.cli import app
 from vrb_agent.judges.base import ModelReply, TransientError
 from vrb_agent.judges.scripted import ScriptedBackend

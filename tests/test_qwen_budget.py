@@ -142,7 +142,7 @@ async def test_a_judgment_that_cannot_fit_fails_with_a_message_not_a_traceback(
 
 
 def test_the_budget_flags_reach_the_judge_config() -> None:
-    from vrb_agent.benchmark.runner import BenchConfig
+    from vrb_agent.benchmark.config import BenchConfig
     from vrb_agent.cli.inputs import budget_knobs
 
     assert budget_knobs(4096, None, 12) == {"max_output_tokens": 4096, "max_images": 12}

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vrb_agent.agents.trace import read_index
 from vrb_agent.agents.types import Judgment, ToolCallRecord, Verdict
 from vrb_agent.benchmark import run_benchmark
 from vrb_agent.benchmark.datasets import Sample
@@ -139,9 +140,9 @@ def test_run_dir_manifest_samples_archive_and_evidence(tmp_path):
     ids = [store.put(np.full((8, 8, 3), v, np.uint8), f"frame t={v}s", timestamp=float(v)) for v in (1, 2)]
     run.save_evidence([store.get(i) for i in ids])
     run.save_evidence([store.get(ids[0])])  # already on disk: not indexed twice
-    index = run.read_evidence_index()
+    index = read_index(run.evidence_index)
     assert sorted(index) == sorted(ids) and len(run.evidence_index.read_text().splitlines()) == 2
-    assert index[ids[1]]["label"] == "frame t=2s" and run.has_evidence(ids[0])
+    assert index[ids[1]].label == "frame t=2s" and run.has_evidence(ids[0])
     moved = run.archive("20260101T000000")
     assert sorted(p.name for p in moved) == ["run.json.20260101T000000.old", "samples.jsonl.20260101T000000.old"]
     assert run.report_files()["html"] == tmp_path / "report.html"
@@ -162,3 +163,14 @@ def test_results_file_quarantines_corrupt_lines_and_keeps_the_good_ones(tmp_path
     assert run.results.read_text() == good + good.replace("x", "y") + good.replace("x", "z")
     quarantined = json.loads(run.quarantine.read_text())
     assert quarantined["line"] == 2 and quarantined["text"] == "not json"
+
+
+def test_identity_base_url_has_no_credentials_and_keeps_ipv6_hosts():
+    from vrb_agent.benchmark.config import BenchConfig
+
+    urls = {
+        "http://user:pw@LocalHost:8000/v1?token=x": "http://localhost:8000/v1",
+        "http://[::1]:8000/v1": "http://[::1]:8000/v1",
+    }
+    for given, recorded in urls.items():
+        assert BenchConfig(data="d", base_url=given).identity()["base_url"] == recorded

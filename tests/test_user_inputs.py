@@ -18,8 +18,8 @@ from tests.graph_support import text
 from vrb_agent.benchmark.datasets import DatasetError
 from vrb_agent.benchmark.diskspace import DiskFullError
 from vrb_agent.benchmark.failstop import BackendUnreachableError
+from vrb_agent.benchmark.manifest import OutDirError
 from vrb_agent.benchmark.runlock import RunLockedError
-from vrb_agent.benchmark.runner import OutDirError
 from vrb_agent.cli import app, exits, inputs
 from vrb_agent.cli.exits import failure_exit
 from vrb_agent.errors import VrbError

@@ -1,10 +1,12 @@
 """Benchmarks: datasets, the resumable runner, metrics and reports (agentic vs single-pass judging)."""
 
 from vrb_agent.benchmark.cache import CachedBackend
+from vrb_agent.benchmark.config import BenchConfig
 from vrb_agent.benchmark.datasets import Dataset, DatasetError, Sample, load_dataset
+from vrb_agent.benchmark.manifest import RunConfigError
 from vrb_agent.benchmark.metrics import summarize
 from vrb_agent.benchmark.report import headline, write_report
-from vrb_agent.benchmark.runner import BenchConfig, RunConfigError, RunOutcome, arun_benchmark, run_benchmark
+from vrb_agent.benchmark.runner import RunOutcome, arun_benchmark, run_benchmark
 
 __all__ = [
     "BenchConfig",

@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from vrb_agent.benchmark.rundir import atomic_write
 from vrb_agent.judges.base import Backend, Capabilities, ModelReply, ModelRequest
 
 
@@ -79,6 +80,4 @@ class CachedBackend(Backend):
     @staticmethod
     def _store(path: Path, reply: ModelReply) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(reply.model_dump_json(), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(path, reply.model_dump_json())

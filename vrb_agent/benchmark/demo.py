@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vrb_agent.benchmark.manifest import RunConfigError
 from vrb_agent.benchmark.probes import KINDS, write_suite
 from vrb_agent.benchmark.report import comparison_finding, write_report
-from vrb_agent.benchmark.runner import RunConfigError, RunOutcome, run_benchmark
+from vrb_agent.benchmark.runner import RunOutcome, run_benchmark
 from vrb_agent.benchmark.summary import Report
 from vrb_agent.judges.sim import SimBackend
 

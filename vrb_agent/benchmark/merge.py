@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vrb_agent.benchmark.config import identity_hash
+from vrb_agent.benchmark.manifest import differences
 from vrb_agent.benchmark.metrics import Record, condition_of, read_results, summarize
 from vrb_agent.benchmark.rundir import RunDir
-from vrb_agent.benchmark.runner import _differences, identity_hash
 from vrb_agent.benchmark.shards import Shard
 from vrb_agent.benchmark.summary import RunSummary
 from vrb_agent.errors import VrbError
@@ -77,7 +78,7 @@ def _check_groups(shard_groups: list[list[ReportedRun]]) -> None:
         other = next(g[0] for g in shard_groups if g[0] is not one)
         raise ShardError(
             f"{one.path} (shard {one.shard}) and {other.path} (shard {other.shard}) are shards of different "
-            f"configurations ({_differences(one.base_identity, other.base_identity, one.data) or 'run.json'}); "
+            f"configurations ({differences(one.base_identity, other.base_identity, one.data) or 'run.json'}); "
             "report the shards of one configuration together"
         )
     for group in shard_groups:

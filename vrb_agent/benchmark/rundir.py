@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from vrb_agent.agents.trace import index_line
 from vrb_agent.benchmark.datasets import Sample
 from vrb_agent.benchmark.diskspace import append_all
 from vrb_agent.benchmark.records import RecordLineError, ResultRecord
@@ -135,6 +136,7 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._evidence_dir = ""  # evidence/ as a string once created (a stat per image is the hot path)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -224,13 +226,15 @@ class RunDir:
     # ---- evidence -------------------------------------------------------------------------------
 
     def has_evidence(self, evidence_id: str) -> bool:
-        return (self.evidence / f"{evidence_id}.jpg").exists()
+        return os.path.exists(os.path.join(self._evidence_dir or self.evidence, f"{evidence_id}.jpg"))
 
     def save_evidence(self, images: Iterable[EvidenceImage]) -> None:
         """Write the JPEGs the judge saw and their index lines, for trace pages. An image already on
         disk is skipped. A JPEG exists only with its index line: when the index append fails (disk
         full) this call's new JPEGs are removed again, and written on resume."""
-        self.evidence.mkdir(exist_ok=True)
+        if not self._evidence_dir:
+            self.evidence.mkdir(exist_ok=True)
+            self._evidence_dir = str(self.evidence)
         written: list[Path] = []
         lines = []
         try:
@@ -240,7 +244,7 @@ class RunDir:
                 path = self.evidence / f"{image.id}.jpg"
                 atomic_write(path, image.jpeg)
                 written.append(path)
-                lines.append(json.dumps(_index_entry(image)) + "\n")
+                lines.append(index_line(image))
             if lines:
                 self._append_index("".join(lines))
         except OSError:
@@ -254,15 +258,6 @@ class RunDir:
             append_all(fd, text.encode())
         finally:
             os.close(fd)
-
-    def read_evidence_index(self) -> dict[str, dict[str, Any]]:
-        """evidence/index.jsonl by evidence id (label, timestamp, size, box); empty when missing."""
-        return {str(entry["id"]): entry for entry in _read_jsonl(self.evidence_index)}
-
-
-def _index_entry(image: EvidenceImage) -> dict[str, Any]:
-    entry = {"id": image.id, "label": image.label, "timestamp": image.timestamp, "width": image.width}
-    return {**entry, "height": image.height, "box": image.box}
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

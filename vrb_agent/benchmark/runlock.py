@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.errors import VrbError
-
-LOCK_NAME = "bench.lock"
 
 
 class RunLockedError(VrbError):
@@ -38,7 +37,7 @@ class RunLock:
     """`with RunLock(run_dir):` refuses with RunLockedError while another process holds the lock."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / LOCK_NAME
+        self.path = RunDir(run_dir).lock
         self._fd: int | None = None
 
     def acquire(self) -> None:

@@ -200,7 +200,9 @@ def report_command(
     policy = checked_policy(invalid_policy)
     if bootstrap < 100:
         raise InputError(f"--bootstrap {bootstrap}: use at least 100 resamples")
+    from vrb_agent.benchmark.rundir import RunDir  # noqa: PLC0415
+
     for run_dir in run_dirs:
-        if not (Path(run_dir) / "results.jsonl").is_file():
+        if not RunDir(run_dir).results.is_file():
             raise InputError(f"{run_dir}: no results.jsonl here (is it a RUN_DIR written by `vrb-agent bench`?)")
     print_report(run_dirs, out, policy, bootstrap, seed)

@@ -33,10 +33,10 @@ def _codes() -> list[tuple[tuple[type[BaseException], ...], int]]:
     `--help` loads no benchmark code)."""
     from vrb_agent.benchmark.datasets import DatasetError  # noqa: PLC0415
     from vrb_agent.benchmark.diskspace import DiskFullError  # noqa: PLC0415
+    from vrb_agent.benchmark.manifest import OutDirError  # noqa: PLC0415
     from vrb_agent.benchmark.merge import ShardError  # noqa: PLC0415
     from vrb_agent.benchmark.probes import ProbeError  # noqa: PLC0415
     from vrb_agent.benchmark.runlock import RunLockedError  # noqa: PLC0415
-    from vrb_agent.benchmark.runner import OutDirError  # noqa: PLC0415
     from vrb_agent.judges.base import AuthError, ConfigError  # noqa: PLC0415
     from vrb_agent.tools.media import MediaError  # noqa: PLC0415
 

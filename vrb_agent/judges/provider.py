@@ -37,6 +37,14 @@ from vrb_agent.judges.retry import RetryPolicy, call_with_retries, error_for_sta
 COMMON_OPTIONS = ("model", "base_url", "api_key", "max_images", "timeout_s", "max_retries", "retry_base_s")
 
 
+def public_url(url: str | None) -> str | None:
+    """`url` without `user:password@`, query or fragment (host lowercased): safe to print and record."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1].lower(), parts.path, "", ""))
+
+
 class ApiBackend(Backend):
     """A hosted (or self-hosted) model behind an HTTP API, called through its official SDK.
 
@@ -181,10 +189,7 @@ class ApiBackend(Backend):
 
     def public_url(self) -> str | None:
         """The base URL without credentials, query or fragment: safe to print."""
-        if not self.base_url:
-            return None
-        parts = urlsplit(self.base_url)
-        return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+        return public_url(self.base_url) or None
 
     def endpoint(self) -> str:
         """Where requests go, for connection-error messages."""

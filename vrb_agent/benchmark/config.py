@@ -1,0 +1,151 @@
+"""What a benchmark run measures: `BenchConfig`, its identity (what must match for a RUN_DIR to
+resume) and the seeded per-sample choices (where the chosen response is shown, the judge's seed).
+
+Position: whether the chosen response is shown as A or B is fixed per sample by a seeded hash, so
+position cannot leak the answer, and every mode sees the same presentation (a fair paired test).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vrb_agent.agents.types import JudgeConfig, Mode, Order
+from vrb_agent.benchmark.datasets import Dataset, Sample
+from vrb_agent.benchmark.records import SECRET_NAME, Condition
+from vrb_agent.benchmark.shards import Shard
+from vrb_agent.judges.provider import public_url
+
+# Fields that define what a run measures. The others only say how much of it to do now, so they may
+# change between resumes: concurrency, limit, dims, and the sweep axes (modes, frames, k), since every
+# record names its own condition, so a sweep that grows resumes its finished cells. The data is
+# identified by its content (dataset_fingerprint), not by the path it was named with.
+IDENTITY_FIELDS = (
+    "dataset",
+    "backend",
+    "model",
+    "base_url",
+    "backend_options",
+    "order",
+    "max_turns",
+    "temperature",
+    "max_output_tokens",
+    "max_side",
+    "max_images",
+    "seed",
+    "field_map",
+)
+BUDGET_FIELDS = ("max_output_tokens", "max_side", "max_images")
+
+
+class BenchConfig(BaseModel):
+    """What to run. Lists sweep: every (mode, frames, k) combination is its own condition."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = "generic"
+    data: str
+    backend: str = ""
+    model: str | None = None
+    base_url: str | None = None
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    modes: list[Mode] = Field(default_factory=lambda: ["single", "agentic"], min_length=1)
+    frames: list[int] = Field(default_factory=lambda: [16], min_length=1)
+    k: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    order: Order = "fixed"
+    max_turns: int = Field(default=6, ge=1, le=50)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_output_tokens: int | None = Field(default=None, ge=16)
+    max_side: int | None = Field(default=None, ge=64)
+    max_images: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    field_map: dict[str, str] = Field(default_factory=dict)
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    limit: int | None = Field(default=None, ge=1)
+    dims: list[str] | None = None
+    shard: str | None = None  # "I/N": judge only the samples of shard I of N (see benchmark.shards)
+
+    @field_validator("frames")
+    @classmethod
+    def _frames_in_range(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= f <= 256 for f in value):
+            raise ValueError("every frames value must be in 1..256")
+        return list(dict.fromkeys(value))
+
+    @field_validator("k")
+    @classmethod
+    def _k_positive(cls, value: list[int]) -> list[int]:
+        if any(k < 1 for k in value):
+            raise ValueError("every k must be >= 1")
+        return list(dict.fromkeys(value))
+
+    @field_validator("shard")
+    @classmethod
+    def _valid_shard(cls, value: str | None) -> str | None:
+        return None if value is None else str(Shard.parse(value))
+
+    @field_validator("modes")
+    @classmethod
+    def _unique_modes(cls, value: list[Mode]) -> list[Mode]:
+        return list(dict.fromkeys(value))
+
+    def conditions(self) -> list[Condition]:
+        return [(m, f, k) for f in self.frames for k in self.k for m in self.modes]
+
+    def identity(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", include=set(IDENTITY_FIELDS))
+        data["base_url"] = public_url(self.base_url)
+        data["backend_options"] = public_options(self.backend_options)
+        for key in BUDGET_FIELDS:  # unset budgets are the judge's defaults: runs from before them still resume
+            if data[key] is None:
+                del data[key]
+        if self.shard:  # only when sharded, so an unsharded run's identity (and hash) is unchanged
+            data["shard"] = self.shard
+        return data
+
+    def select(self, dataset: Dataset) -> list[Sample]:
+        """The samples this run judges: --dims, then --limit, then this machine's --shard."""
+        samples = dataset.select(self.dims, self.limit)
+        if self.shard is None:
+            return samples
+        shard = Shard.parse(self.shard)
+        return [s for s in samples if shard.holds(s.id)]
+
+    def judge_config(self, condition: Condition, seed: int) -> JudgeConfig:
+        mode, frames, k = condition
+        given = {"temperature": self.temperature, **{k: getattr(self, k) for k in BUDGET_FIELDS}}
+        extra = {k: v for k, v in given.items() if v is not None}
+        return JudgeConfig(
+            mode=mode, frames=frames, k=k, max_turns=self.max_turns, order=self.order, seed=seed, **extra
+        )
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    return digest(json.dumps(identity, sort_keys=True))[:16]
+
+
+def chosen_position(sample_id: str, seed: int) -> Literal["A", "B"]:
+    """'A' or 'B': where the chosen response is shown, from a seeded hash of the sample id."""
+    return "B" if hashlib.sha256(f"{seed}\0{sample_id}".encode()).digest()[0] & 1 else "A"
+
+
+def sample_seed(sample_id: str, seed: int) -> int:
+    """The judge's seed for one sample (varies across samples, reproducible, same in every mode)."""
+    return int.from_bytes(hashlib.sha256(f"judge\0{seed}\0{sample_id}".encode()).digest()[:4], "big") >> 1
+
+
+def is_secret_name(name: str) -> bool:
+    """api_key, token, password ...: a name whose value must never be recorded."""
+    return bool(SECRET_NAME.search(name.upper())) or "KEY" in name.upper()
+
+
+def public_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Backend options with the values of secret-looking keys (api_key, token, ...) replaced by ***."""
+    return {k: "***" if is_secret_name(k) else v for k, v in options.items()}

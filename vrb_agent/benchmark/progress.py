@@ -1,0 +1,80 @@
+"""The bench progress bar: done/total, running accuracy per mode, errors, tokens and provider
+retries on a terminal; nothing at all when stderr is not a terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vrb_agent.benchmark.logroute import BarLogRoute
+from vrb_agent.benchmark.records import ResultRecord
+
+
+class Progress:
+    """A rich progress bar fed one ResultRecord per finished cell (see the module docstring)."""
+
+    def __init__(self, total: int, done: int, enabled: bool | None = None) -> None:
+        from rich.console import Console  # noqa: PLC0415 - rich only matters for interactive runs
+
+        console = Console(stderr=True)
+        self.enabled = console.is_terminal if enabled is None else enabled
+        self.right: dict[str, int] = {}
+        self.judged: dict[str, int] = {}
+        self.errors = 0
+        self.tokens = 0
+        self._bar: Any = None
+        self._log: BarLogRoute | None = None
+        if self.enabled:
+            self._log = BarLogRoute(console, on_retry=self._refresh)
+            self._bar = _rich_bar(console)
+            self._task = self._bar.add_task("bench", total=total, completed=done, stats="")
+
+    def __enter__(self) -> Progress:
+        if self._bar is not None:
+            self._bar.start()
+        if self._log is not None:
+            self._log.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._log is not None:
+            self._log.__exit__()
+        if self._bar is not None:
+            self._bar.stop()
+
+    @property
+    def retries(self) -> int:
+        return self._log.retries if self._log is not None else 0
+
+    def add(self, record: ResultRecord) -> None:
+        mode = record.mode
+        self.judged[mode] = self.judged.get(mode, 0) + 1
+        self.right[mode] = self.right.get(mode, 0) + bool(record.correct)
+        self.errors += record.status == "error"
+        self.tokens += record.tokens
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, stats=self.line())
+
+    def line(self) -> str:
+        accs = " ".join(f"{m} {100 * self.right[m] / n:.1f}%" for m, n in sorted(self.judged.items()) if n)
+        retries = f" | retries {self.retries}" if self.retries else ""
+        return f"{accs} | errors {self.errors} | tokens {self.tokens:,}{retries}"
+
+
+def _rich_bar(console: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn  # noqa: PLC0415
+    from rich.progress import Progress as RichProgress  # noqa: PLC0415
+
+    return RichProgress(
+        TextColumn("[bold]bench"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+        transient=False,
+    )

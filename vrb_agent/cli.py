@@ -14,6 +14,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
+from vrb_agent.cli_data import DimMapFlag, QuestionTemplateFlag, data_app
+
 # Typer (>= 0.20) vendors click: reach its exception classes through a public name.
 UsageError = typer.BadParameter.__mro__[1]
 ClickException = typer.BadParameter.__mro__[2]
@@ -448,6 +450,8 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     field_map: Annotated[
         str | None, typer.Option(help="videorewardbench columns, e.g. question=prompt,chosen=answers.0")
     ] = None,
+    question_template: QuestionTemplateFlag = None,
+    dim_map: DimMapFlag = None,
     cache: Annotated[str | None, typer.Option(help="Directory of an on-disk response cache.")] = None,
     force_new: Annotated[bool, typer.Option(help="Archive RUN_DIR's results and start over.")] = False,
     retry_errors: Annotated[bool, typer.Option(help="Judge again the cells that ended in error.")] = False,
@@ -464,7 +468,7 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     from pydantic import ValidationError  # noqa: PLC0415
 
     from vrb_agent.benchmark import BenchConfig, run_benchmark  # noqa: PLC0415
-    from vrb_agent.benchmark.datasets import parse_field_map  # noqa: PLC0415
+    from vrb_agent.benchmark.datasets import parse_dim_map, parse_field_map  # noqa: PLC0415
 
     name = checked_backend_name(backend)
     policy = checked_policy(invalid_policy)
@@ -487,6 +491,8 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
             **budget_knobs(max_output_tokens, max_side, max_images),
             seed=seed,
             field_map=parse_field_map(field_map),
+            question_template=question_template,
+            dim_map=parse_dim_map(dim_map),
             concurrency=concurrency,
             limit=limit,
             dims=[d.strip() for d in dims.split(",")] if dims else None,
@@ -504,6 +510,8 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
         )
     if dataset == "videorewardbench":
         typer.echo("fields used: " + ", ".join(f"{k}={v}" for k, v in outcome.fields.items()), err=True)
+    for note in outcome.notes:
+        typer.echo(note, err=True)
     for issue in outcome.issues[:10]:
         typer.echo(f"skipped row: {issue}", err=True)
     if len(outcome.issues) > 10:
@@ -560,6 +568,7 @@ probes_app = typer.Typer(
     help="The perception probe suite: synthetic videos that test where judges go blind.", rich_markup_mode=None
 )
 app.add_typer(probes_app, name="probes")
+app.add_typer(data_app, name="data")
 
 
 @probes_app.command("make")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib
 import importlib.metadata
 import json
 import os
@@ -40,7 +39,7 @@ from vrb_agent.benchmark.cache import CachedBackend
 from vrb_agent.benchmark.datasets import Dataset, DatasetError, Sample, load_dataset
 from vrb_agent.benchmark.diskspace import append_all, disk_full_error, is_disk_full
 from vrb_agent.benchmark.failstop import STOP_AFTER_FAILED_CALLS, FailureWatch
-from vrb_agent.benchmark.fingerprint import dataset_fingerprint
+from vrb_agent.benchmark.fingerprint import annotation_files, data_identity, dataset_fingerprint, prompt_hashes
 from vrb_agent.benchmark.logroute import BarLogRoute
 from vrb_agent.benchmark.pool import MediaPool
 from vrb_agent.benchmark.runlock import RunLock
@@ -87,6 +86,8 @@ IDENTITY_FIELDS = (
     "max_images",
     "seed",
     "field_map",
+    "question_template",
+    "dim_map",
 )
 
 
@@ -123,6 +124,8 @@ class BenchConfig(BaseModel):
     max_images: int | None = Field(default=None, ge=1)
     seed: int = 0
     field_map: dict[str, str] = Field(default_factory=dict)
+    question_template: str | None = None  # videorewardbench: e.g. "{question}\nOptions: {options}"
+    dim_map: dict[str, str] = Field(default_factory=dict)  # videorewardbench: file's name -> dimension
     concurrency: int = Field(default=8, ge=1, le=1024)
     limit: int | None = Field(default=None, ge=1)
     dims: list[str] | None = None
@@ -162,6 +165,9 @@ class BenchConfig(BaseModel):
         for key in BUDGET_FIELDS:  # unset budgets are the judge's defaults: runs from before them still resume
             if data[key] is None:
                 del data[key]
+        for key in ("question_template", "dim_map"):  # unset: the identity of runs from before them
+            if not data[key]:
+                del data[key]
         if self.shard:  # only when sharded, so an unsharded run's identity (and hash) is unchanged
             data["shard"] = self.shard
         return data
@@ -194,6 +200,7 @@ class RunOutcome:
     errors: int = 0
     issues: list[str] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     repaired_partial_line: bool = False
     quarantined: list[str] = field(default_factory=list)
     records: int = 0
@@ -244,24 +251,6 @@ def redact(text: str) -> str:
         if SECRET_ENV.search(name) and len(value) >= 8 and value in text:
             text = text.replace(value, "***")
     return text
-
-
-def prompt_hashes() -> dict[str, str]:
-    """The graph's prompt-set hash plus sha256 (16 hex) of every string template in
-    vrb_agent.agents.prompts; empty when the judge graph is not installed."""
-    try:
-        module = importlib.import_module("vrb_agent.agents.prompts")
-    except ImportError:
-        return {}
-    hashes = {
-        name: _digest(value)[:16]
-        for name, value in sorted(vars(module).items())
-        if not name.startswith("_") and isinstance(value, str)
-    }
-    official = getattr(module, "prompt_hash", None)
-    if callable(official):
-        hashes["prompt_set"] = str(official())
-    return hashes
 
 
 def package_versions() -> dict[str, str]:
@@ -800,6 +789,8 @@ def build_manifest(config: BenchConfig, backend: Backend, dataset: Dataset) -> d
     identity["model"] = backend.model
     identity["prompts"] = prompt_hashes().get("prompt_set")
     identity["dataset_fingerprint"] = dataset_fingerprint(dataset)
+    files = annotation_files(dataset)
+    identity |= data_identity(dataset, files)
     return {
         "identity": identity,
         "identity_hash": identity_hash(identity),
@@ -812,6 +803,8 @@ def build_manifest(config: BenchConfig, backend: Backend, dataset: Dataset) -> d
             "path": str(dataset.path),
             "samples": len(dataset.samples),
             "fields": dataset.fields,
+            "files": files,
+            "notes": dataset.notes,
             "issues": dataset.issues[:200],
             "issue_count": len(dataset.issues),
         },
@@ -838,7 +831,13 @@ async def arun_benchmark(
     Stops early, keeping every finished result, with: BackendUnreachableError after
     `stop_after_failures` consecutive failed model calls, DiskFullError when RUN_DIR's disk is full,
     RunLockedError when another process is writing `out`."""
-    dataset = dataset or load_dataset(config.dataset, config.data, field_map=config.field_map)
+    dataset = dataset or load_dataset(
+        config.dataset,
+        config.data,
+        field_map=config.field_map,
+        question_template=config.question_template,
+        dim_map=config.dim_map,
+    )
     check_selection(dataset, config)
     run_dir = Path(out)
     model_backend, owned = _make_backend(config, backend)
@@ -904,7 +903,8 @@ async def _execute(
         todo = [(s, [c for c in cells if (s.id, *c) not in done]) for s in samples]
         todo = [(s, cs) for s, cs in todo if cs]
         outcome = RunOutcome(
-            run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues, fields=dataset.fields
+            run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues, fields=dataset.fields,
+            notes=dataset.notes
         )
         outcome.repaired_partial_line = results.repaired
         outcome.quarantined = quarantined

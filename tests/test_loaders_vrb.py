@@ -46,8 +46,8 @@ def test_capitalised_columns_and_sources_per_sample(tmp_path):
     ds = load_dataset("videorewardbench", write(tmp_path, rows))
     assert pairs(ds) == [("c1", "yes", "no", "knowledge"), ("c2", "up", "down", "reasoning")]
     assert [s.source for s in ds.samples] == ["VideoMME", "MLVU"]
-    assert ds.fields == {"id": "id", "media": "video", "question": "question", "dimension": "dimension",
-                         "source": "source", "chosen": "chosen", "rejected": "rejected"}  # fmt: skip
+    assert ds.fields == {"id": "ID", "media": "Video", "question": "Question", "chosen": "Chosen",
+                         "rejected": "Rejected", "dimension": "Dimension", "source": "Source"}  # fmt: skip
     assert "2 samples per source: MLVU 1, VideoMME 1" in ds.notes
 
 

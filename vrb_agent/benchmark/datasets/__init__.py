@@ -16,6 +16,7 @@ from vrb_agent.benchmark.datasets.vrb import VrbOptions, load_videorewardbench
 from vrb_agent.benchmark.datasets.vrb_layout import (
     VRB_CANDIDATES,
     canonical_vrb_dimension,
+    checked_dim_map,
     parse_dim_map,
     parse_field_map,
 )
@@ -52,8 +53,7 @@ def load_dataset(
     `question_template` and `dim_map` are VideoRewardBench's (see `vrb_layout`)."""
     if isinstance(field_map, str):
         field_map = parse_field_map(field_map)
-    if isinstance(dim_map, str):
-        dim_map = parse_dim_map(dim_map)
+    dim_map = parse_dim_map(dim_map) if isinstance(dim_map, str) else checked_dim_map(dim_map or {})
     p = Path(path).expanduser().absolute()
     if not p.exists():
         raise DatasetError(f"--data {p}: no such file or directory")

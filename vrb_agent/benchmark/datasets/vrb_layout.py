@@ -88,7 +88,11 @@ def canonical_vrb_dimension(value: str) -> str | None:
 def parse_dim_map(text: str | None) -> dict[str, str]:
     """`--dim-map old=new,...`: keys as written in the file (any spelling; `perception/temporal` for a
     dimension with a sub-dimension), values one of the five dimensions."""
-    mapping = parse_pairs(text, "--dim-map", "OLD=NEW", "'Perception (long)=long-form perception'")
+    return checked_dim_map(parse_pairs(text, "--dim-map", "OLD=NEW", "'Perception (long)=long-form perception'"))
+
+
+def checked_dim_map(mapping: dict[str, str]) -> dict[str, str]:
+    """The map with keys spelled as the loader compares them; a value not a dimension is an error."""
     checked: dict[str, str] = {}
     for old, new in mapping.items():
         target = canonical_vrb_dimension(new)
@@ -145,7 +149,8 @@ def choose_layout(rows: list[dict[str, Any]], field_map: dict[str, str], path: P
     def find(field: str, candidates: tuple[str, ...]) -> str | None:
         if field in field_map:
             return field_map[field]
-        return next((c for c in candidates if any(lookup(r, c) is not None for r in probe)), None)
+        found = next((c for c in candidates if any(lookup(r, c) is not None for r in probe)), None)
+        return None if found is None else _as_spelled(found, probe)
 
     found = {f: find(f, c) for f, c in {**VRB_CANDIDATES, **OPTIONAL_CANDIDATES}.items()}
     pair = _pair_layout(found, field_map)
@@ -160,6 +165,11 @@ def choose_layout(rows: list[dict[str, Any]], field_map: dict[str, str], path: P
         )
     keep = {"id", "media", "question", "dimension", "source", "sub_dimension", *_PAIR_FIELDS[pair]}
     return Layout({f: c for f, c in found.items() if c is not None and f in keep}, pair)
+
+
+def _as_spelled(column: str, rows: list[dict[str, Any]]) -> str:
+    """The column's name as the file spells it (`Question` for the candidate `question`)."""
+    return next((k for r in rows for k in r if isinstance(k, str) and k.casefold() == column.casefold()), column)
 
 
 _PAIR_FIELDS: dict[Pair, tuple[str, ...]] = {

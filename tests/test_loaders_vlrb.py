@@ -52,9 +52,7 @@ def test_hf_snapshot_keeps_repeated_ids_and_strips_placeholders(tmp_path):
     ids = [s.id for s in ds.samples]
     assert ids[0] == "mathverse_1063" and ids[1].startswith("mathverse_1063~") and len(ids) == 4
     assert ds.samples[1].meta["original_id"] == "mathverse_1063" and ds.samples[1].question == "Length?"
-    assert ds.issues == [
-        f"{ds.files[0]}:row 3: duplicate row (same id, query and responses as an earlier one)"
-    ]
+    assert ds.issues == [f"{ds.files[0]}:row 3: duplicate row (same id, query and responses as an earlier one)"]
     assert [s.question for s in ds.samples[2:]] == ["What is shown?", "Describe it."]
     assert [(s.dimension, s.source) for s in ds.samples] == [
         ("reasoning", "reasoning_tasks"), ("reasoning", "reasoning_tasks"),
@@ -72,7 +70,9 @@ def test_group_counts_of_the_full_set(tmp_path):
     full = load_dataset("vlrewardbench", write_parquet(tmp_path / "full.parquet", rows), cache_dir=tmp_path / "c")
     assert full.notes[0] == "1250 samples per group: general 183, hallucination 749, reasoning 318"
     assert full.notes[1] == "1250 samples per source: reasoning_tasks 318, rlhf-v 749, wildvision-battle 183"
-    part = load_dataset("vlrewardbench", write_parquet(tmp_path / "p" / "part.parquet", rows[1:]), cache_dir=tmp_path / "c")
+    part = load_dataset(
+        "vlrewardbench", write_parquet(tmp_path / "p" / "part.parquet", rows[1:]), cache_dir=tmp_path / "c"
+    )
     assert part.notes[1].startswith("warning: the published full set has general 183, hallucination 749")
 
 

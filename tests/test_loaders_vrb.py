@@ -30,11 +30,23 @@ def pairs(ds) -> list[tuple[str, str, str, str]]:
 
 
 def test_flat_lowercase_layout(tmp_path):
-    rows = [{"id": f"f{i}", "video": "a.mp4", "question": "q", "chosen": f"good {i}", "rejected": f"bad {i}",
-             "dimension": dim} for i, dim in enumerate(["Long-Form Perception", "short_perception", "Safety"])]  # fmt: skip
+    rows = [
+        {
+            "id": f"f{i}",
+            "video": "a.mp4",
+            "question": "q",
+            "chosen": f"good {i}",
+            "rejected": f"bad {i}",
+            "dimension": dim,
+        }
+        for i, dim in enumerate(["Long-Form Perception", "short_perception", "Safety"])
+    ]
     ds = load_dataset("videorewardbench", write(tmp_path, rows, "ann.jsonl"))
-    assert pairs(ds) == [("f0", "good 0", "bad 0", "long-form perception"),
-                         ("f1", "good 1", "bad 1", "short-form perception"), ("f2", "good 2", "bad 2", "safety")]  # fmt: skip
+    assert pairs(ds) == [
+        ("f0", "good 0", "bad 0", "long-form perception"),
+        ("f1", "good 1", "bad 1", "short-form perception"),
+        ("f2", "good 2", "bad 2", "safety"),
+    ]
     assert ds.fields["chosen"] == "chosen" and ds.files == [tmp_path / "vrb" / "ann.jsonl"]
 
 

@@ -32,8 +32,6 @@ def data_check(
     from vrb_agent.benchmark.datasets import load_dataset  # noqa: PLC0415
     from vrb_agent.benchmark.datasets.check import check_report  # noqa: PLC0415
 
-    loaded = load_dataset(
-        dataset, data, field_map=field_map, question_template=question_template, dim_map=dim_map
-    )
+    loaded = load_dataset(dataset, data, field_map=field_map, question_template=question_template, dim_map=dim_map)
     for line in check_report(loaded):
         typer.echo(line)

@@ -903,9 +903,9 @@ async def _execute(
         todo = [(s, [c for c in cells if (s.id, *c) not in done]) for s in samples]
         todo = [(s, cs) for s, cs in todo if cs]
         outcome = RunOutcome(
-            run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues, fields=dataset.fields,
-            notes=dataset.notes
+            run_dir, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues, fields=dataset.fields
         )
+        outcome.notes = dataset.notes
         outcome.repaired_partial_line = results.repaired
         outcome.quarantined = quarantined
         with Progress(total, outcome.already_done, progress) as bar:

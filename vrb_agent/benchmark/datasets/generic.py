@@ -40,9 +40,8 @@ def load_jsonl(name: str, path: Path) -> Dataset:
         if row is None:
             issues.append(f"{where}: {problem}")
             continue
-        problem = _row_problem(row)
-        if problem:
-            issues.append(f"{where}: {problem}")
+        if unusable := _row_problem(row):
+            issues.append(f"{where}: {unusable}")
         elif not is_duplicate(str(row["id"]), seen, where, issues):
             samples.append(_sample(row, name, path.parent, number))
     if not samples and not issues:

@@ -38,12 +38,24 @@ VLRB_SOURCES = {
     "wildvision": "wildvision-battle",
     "hallucination": "povid",
 }
-VLRB_SOURCE_GROUPS = {"rlaif-v": "hallucination", "rlhf-v": "hallucination", "povid": "hallucination",
-                      "reasoning_tasks": "reasoning", "wildvision-battle": "general", "vlfeedback": "general"}  # fmt: skip
+VLRB_SOURCE_GROUPS = {
+    "rlaif-v": "hallucination",
+    "rlhf-v": "hallucination",
+    "povid": "hallucination",
+    "reasoning_tasks": "reasoning",
+    "wildvision-battle": "general",
+    "vlfeedback": "general",
+}
 IMAGE_PLACEHOLDER = re.compile(r"<image>\s?")
 TSV_FIELD_LIMIT = 512 * 1024 * 1024  # one base64 image cell of VLMEvalKit's TSV
-FIELDS = {"id": "id", "question": "query (<image> stripped)", "chosen": "response[argmin human_ranking]",
-          "rejected": "response[argmax human_ranking]", "media": "image", "dimension": "id prefix (cal.py)"}  # fmt: skip
+FIELDS = {
+    "id": "id",
+    "question": "query (<image> stripped)",
+    "chosen": "response[argmin human_ranking]",
+    "rejected": "response[argmax human_ranking]",
+    "media": "image",
+    "dimension": "id prefix (cal.py)",
+}
 
 
 def vlrb_source(sample_id: str) -> str:

@@ -125,9 +125,7 @@ def _check_template(template: str | None, rows: list[dict[str, Any]], path: Path
     for name in template_fields(template):
         if name != "question" and all(lookup(r, name) is None for r in rows[:20]):
             columns = sorted({str(k) for r in rows[:20] for k in r})
-            raise DatasetError(
-                f"--question-template: {path} has no column {name!r}; columns are {', '.join(columns)}"
-            )
+            raise DatasetError(f"--question-template: {path} has no column {name!r}; columns are {', '.join(columns)}")
 
 
 class _RowReader:
@@ -161,7 +159,11 @@ class _RowReader:
     def _values(self, row: dict[str, Any], number: int) -> tuple[dict[str, Any], str | None]:
         """The row's field values, or the first problem (a missing field, named with its column)."""
         columns = self.layout.columns
-        values = {f: lookup(row, columns[f]) for f in ("id", "media", "question", "dimension", "source", "sub_dimension") if f in columns}  # fmt: skip
+        values = {
+            f: lookup(row, columns[f])
+            for f in ("id", "media", "question", "dimension", "source", "sub_dimension")
+            if f in columns
+        }
         values["id"] = values.get("id") if values.get("id") is not None else f"vrb-{number}"
         values["chosen"], values["rejected"], problem = derive_pair(row, self.layout)
         if problem:

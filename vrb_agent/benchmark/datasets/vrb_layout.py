@@ -135,7 +135,10 @@ class Layout:
         shown = {k: v for k, v in self.columns.items() if k not in ("responses", "ranking", "label", "first", "second")}
         c = self.columns
         if self.pair == "ranking":
-            shown |= {"chosen": f"{c['responses']}[best {c['ranking']}]", "rejected": f"{c['responses']}[worst {c['ranking']}]"}  # fmt: skip
+            shown |= {
+                "chosen": f"{c['responses']}[best {c['ranking']}]",
+                "rejected": f"{c['responses']}[worst {c['ranking']}]",
+            }
         elif self.pair == "label":
             shown |= {"chosen": f"{c['first']}|{c['second']} named by {c['label']}",
                       "rejected": f"the other of {c['first']}|{c['second']}"}  # fmt: skip
@@ -208,7 +211,9 @@ def _by_label(row: dict[str, Any], c: dict[str, str]) -> tuple[Any, Any, str | N
         return second, first, None
     match = LABEL.fullmatch(value)
     if match is None:
-        problem = f"label {label!r} ({c['label']}) names neither {c['first']} nor {c['second']}; use A/B, 1/2 or a column"
+        problem = (
+            f"label {label!r} ({c['label']}) names neither {c['first']} nor {c['second']}; use A/B, 1/2 or a column"
+        )
         return None, None, problem
     return (first, second, None) if match.group(1) in "a1" else (second, first, None)
 

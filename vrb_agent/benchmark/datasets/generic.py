@@ -59,7 +59,7 @@ def _row_problem(row: dict[str, Any]) -> str | None:
 
 def _sample(row: dict[str, Any], name: str, root: Path, number: int) -> Sample:
     media, error = resolve_media(root, str(row["media"]))
-    meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+    meta: dict[str, Any] = row["meta"] if isinstance(row.get("meta"), dict) else {}
     return Sample(
         id=str(row["id"]),
         media=media,

@@ -159,7 +159,7 @@ class _RowReader:
     def _values(self, row: dict[str, Any], number: int) -> tuple[dict[str, Any], str | None]:
         """The row's field values, or the first problem (a missing field, named with its column)."""
         columns = self.layout.columns
-        values = {
+        values: dict[str, Any] = {
             f: lookup(row, columns[f])
             for f in ("id", "media", "question", "dimension", "source", "sub_dimension")
             if f in columns

@@ -64,3 +64,23 @@ def test_data_check_errors_exit_with_the_usage_and_config_codes(tmp_path, monkey
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     missing = check("--dataset", "vlrewardbench", "--data", str(parquet))
     assert missing.exit_code == EXIT_CONFIG and "pip install 'vrb-agent[data]'" in missing.output
+
+
+def test_bench_takes_the_loader_flags_and_prints_the_counts(tmp_path, bench_video, monkeypatch):
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"text": "Overall Judgment: Answer A is better."}] * 10))
+    monkeypatch.setenv("VRB_SCRIPT", str(script))
+    root = tmp_path / "vrb"
+    root.mkdir()
+    (root / "v.mp4").write_bytes(bench_video.read_bytes())
+    rows = [{"id": "b1", "video": "v.mp4", "question": "Which?", "options": ["A. x", "B. y"], "chosen": "c",
+             "rejected": "r", "dimension": "temporal"}]  # fmt: skip
+    (root / "ann.json").write_text(json.dumps(rows))
+    args = ["bench", "--backend", "scripted", "--modes", "single", "--no-report", "--out", str(tmp_path / "run")]
+    args += ["--dataset", "videorewardbench", "--data", str(root), "--frames", "2"]
+    args += ["--dim-map", "temporal=short-form perception", "--question-template", "{question}\\n{options}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "1 samples per dimension: long-form perception 0, short-form perception 1" in result.output
+    (sample,) = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert sample["question"] == "Which?\nA. x\nB. y" and sample["dimension"] == "short-form perception"

@@ -129,7 +129,7 @@ def test_field_map_syntax_errors():
 @pytest.mark.parametrize(
     ("raw", "dim"),
     [("Long-Form Perception", "long-form perception"), ("short_perception", "short-form perception"),
-     ("Knowledge", "knowledge"), ("REASONING", "reasoning"), ("Safety", "safety"), ("Other Thing", "other thing")],
+     ("Knowledge", "knowledge"), ("REASONING", "reasoning"), ("Safety", "safety"), ("Other Thing", None)],
 )  # fmt: skip
 def test_videorewardbench_dimensions(raw, dim):
     assert canonical_vrb_dimension(raw) == dim

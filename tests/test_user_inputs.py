@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.graph_support import text
-from vrb_agent.benchmark.datasets import DatasetError
+from vrb_agent.benchmark.datasets import DatasetError, load_dataset
 from vrb_agent.benchmark.diskspace import DiskFullError
 from vrb_agent.benchmark.failstop import BackendUnreachableError
 from vrb_agent.benchmark.manifest import OutDirError
@@ -148,13 +148,13 @@ def test_bench_skips_a_non_utf8_line_and_judges_the_rest(tmp_path: Path, make_be
 
 
 def test_an_overlong_jsonl_line_is_skipped_without_reading_it_whole(tmp_path: Path, monkeypatch) -> None:
-    from vrb_agent.benchmark import datasets
+    from vrb_agent.benchmark.datasets import common as datasets
 
     monkeypatch.setattr(datasets, "JSONL_LINE_LIMIT_MB", 1)
     row = {"id": "a", "media": "v.mp4", "question": "q", "chosen": "c", "rejected": "r", "dimension": "d"}
     path = tmp_path / "data.jsonl"
     path.write_bytes(b'{"id": "' + b"x" * (3 << 20) + b'"}\n' + json.dumps(row).encode() + b"\n")
-    dataset = datasets.load_dataset("generic", path)
+    dataset = load_dataset("generic", path)
     assert [s.id for s in dataset.samples] == ["a"]
     assert dataset.issues == [f"{path}:1: line longer than 1 MB"]
 

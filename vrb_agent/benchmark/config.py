@@ -37,6 +37,8 @@ IDENTITY_FIELDS = (
     "max_images",
     "seed",
     "field_map",
+    "question_template",
+    "dim_map",
 )
 BUDGET_FIELDS = ("max_output_tokens", "max_side", "max_images")
 
@@ -63,6 +65,8 @@ class BenchConfig(BaseModel):
     max_images: int | None = Field(default=None, ge=1)
     seed: int = 0
     field_map: dict[str, str] = Field(default_factory=dict)
+    question_template: str | None = None  # videorewardbench: e.g. "{question}\nOptions: {options}"
+    dim_map: dict[str, str] = Field(default_factory=dict)  # videorewardbench: file's name -> dimension
     concurrency: int = Field(default=8, ge=1, le=1024)
     limit: int | None = Field(default=None, ge=1)
     dims: list[str] | None = None
@@ -101,6 +105,9 @@ class BenchConfig(BaseModel):
         data["backend_options"] = public_options(self.backend_options)
         for key in BUDGET_FIELDS:  # unset budgets are the judge's defaults: runs from before them still resume
             if data[key] is None:
+                del data[key]
+        for key in ("question_template", "dim_map"):  # unset: the identity of runs from before them
+            if not data[key]:
                 del data[key]
         if self.shard:  # only when sharded, so an unsharded run's identity (and hash) is unchanged
             data["shard"] = self.shard

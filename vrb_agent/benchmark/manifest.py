@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vrb_agent.benchmark.config import BenchConfig, digest, identity_hash
+from vrb_agent.benchmark.config import BenchConfig, identity_hash
 from vrb_agent.benchmark.datasets import Dataset, DatasetError
 from vrb_agent.benchmark.diskspace import disk_full_error, is_disk_full
-from vrb_agent.benchmark.fingerprint import dataset_fingerprint
+from vrb_agent.benchmark.fingerprint import annotation_files, data_identity, dataset_fingerprint, prompt_hashes
 from vrb_agent.benchmark.records import SECRET_NAME, redact_env
 from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.errors import VrbError
@@ -47,24 +47,6 @@ class OutDirError(VrbError):
     """--out cannot be a RUN_DIR (it names a file, or cannot be created): a usage error (CLI exit 2)."""
 
 
-def prompt_hashes() -> dict[str, str]:
-    """The graph's prompt-set hash plus sha256 (16 hex) of every string template in
-    vrb_agent.agents.prompts; empty when the judge graph is not installed."""
-    try:
-        module = importlib.import_module("vrb_agent.agents.prompts")
-    except ImportError:
-        return {}
-    hashes = {
-        name: digest(value)[:16]
-        for name, value in sorted(vars(module).items())
-        if not name.startswith("_") and isinstance(value, str)
-    }
-    official = getattr(module, "prompt_hash", None)
-    if callable(official):
-        hashes["prompt_set"] = str(official())
-    return hashes
-
-
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -81,6 +63,8 @@ def build_manifest(config: BenchConfig, backend: Backend, dataset: Dataset) -> d
     hashes = prompt_hashes()
     identity["prompts"] = hashes.get("prompt_set")
     identity["dataset_fingerprint"] = dataset_fingerprint(dataset)
+    files = annotation_files(dataset)
+    identity |= data_identity(dataset, files)
     return {
         "identity": identity,
         "identity_hash": identity_hash(identity),
@@ -93,6 +77,8 @@ def build_manifest(config: BenchConfig, backend: Backend, dataset: Dataset) -> d
             "path": str(dataset.path),
             "samples": len(dataset.samples),
             "fields": dataset.fields,
+            "files": files,
+            "notes": dataset.notes,
             "issues": dataset.issues[:200],
             "issue_count": len(dataset.issues),
         },

@@ -58,6 +58,7 @@ class RunOutcome:
     errors: int = 0
     issues: list[str] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     repaired_partial_line: bool = False
     quarantined: list[str] = field(default_factory=list)
     records: int = 0
@@ -205,7 +206,13 @@ async def arun_benchmark(
     Stops early, keeping every finished result, with: BackendUnreachableError after
     `stop_after_failures` consecutive failed model calls, DiskFullError when RUN_DIR's disk is full,
     RunLockedError when another process is writing `out`."""
-    dataset = dataset or load_dataset(config.dataset, config.data, field_map=config.field_map)
+    dataset = dataset or load_dataset(
+        config.dataset,
+        config.data,
+        field_map=config.field_map,
+        question_template=config.question_template,
+        dim_map=config.dim_map,
+    )
     check_selection(dataset, config)
     model_backend, owned = _make_backend(config, backend)
     watched = FailureWatch(model_backend, stop_after_failures)
@@ -275,6 +282,7 @@ async def _execute(
             run_dir.path, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues, fields=dataset.fields
         )
         outcome.repaired_partial_line, outcome.quarantined = results.repaired, list(results.quarantined)
+        outcome.notes = dataset.notes
         with Progress(total, outcome.already_done, progress) as bar:
             run.progress = bar
             try:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from vrb_agent.cli.app import app
+from vrb_agent.cli.data import DimMapFlag, QuestionTemplateFlag
 from vrb_agent.cli.exits import EXIT_NO_VERDICT, Interrupted
 from vrb_agent.cli.inputs import (
     BackendFlag,
@@ -80,7 +81,7 @@ def bench_config(flags: dict[str, Any]) -> BenchConfig:
     from pydantic import ValidationError  # noqa: PLC0415
 
     from vrb_agent.benchmark import BenchConfig  # noqa: PLC0415
-    from vrb_agent.benchmark.datasets import parse_field_map  # noqa: PLC0415
+    from vrb_agent.benchmark.datasets import parse_dim_map, parse_field_map  # noqa: PLC0415
 
     name = checked_backend_name(flags["backend"])
     options = parse_backend_options(flags["backend_option"] or [])
@@ -98,6 +99,8 @@ def bench_config(flags: dict[str, Any]) -> BenchConfig:
             order=flags["order"].value,
             **budget_knobs(flags["max_output_tokens"], flags["max_side"], flags["max_images"]),
             field_map=parse_field_map(flags["field_map"]),
+            question_template=flags["question_template"],
+            dim_map=parse_dim_map(flags["dim_map"]),
             dims=[d.strip() for d in flags["dims"].split(",")] if flags["dims"] else None,
         )
     except ValidationError as exc:
@@ -111,6 +114,8 @@ def print_outcome(outcome: RunOutcome, out: str, dataset: str, cache: str | None
     True when every record is an error."""
     if dataset == "videorewardbench":
         typer.echo("fields used: " + ", ".join(f"{k}={v}" for k, v in outcome.fields.items()), err=True)
+    for note in outcome.notes:
+        typer.echo(note, err=True)
     for issue in outcome.issues[:10]:
         typer.echo(f"skipped row: {issue}", err=True)
     if len(outcome.issues) > 10:
@@ -157,6 +162,8 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     field_map: Annotated[
         str | None, typer.Option(help="videorewardbench columns, e.g. question=prompt,chosen=answers.0")
     ] = None,
+    question_template: QuestionTemplateFlag = None,
+    dim_map: DimMapFlag = None,
     cache: Annotated[str | None, typer.Option(help="Directory of an on-disk response cache.")] = None,
     force_new: Annotated[bool, typer.Option(help="Archive RUN_DIR's results and start over.")] = False,
     retry_errors: Annotated[bool, typer.Option(help="Judge again the cells that ended in error.")] = False,

@@ -8,7 +8,8 @@ import sys
 from typer.testing import CliRunner
 
 from tests.test_loaders_vlrb import item, write_parquet
-from vrb_agent.cli import EXIT_CONFIG, EXIT_USAGE, app
+from vrb_agent.cli import app
+from vrb_agent.cli.exits import EXIT_CONFIG, EXIT_USAGE
 
 
 def check(*args: str):

@@ -10,6 +10,7 @@ conversation) and the latest state of each presentation (what a deadline reports
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections import OrderedDict
 from collections.abc import Callable
@@ -39,6 +40,7 @@ class JudgeContext:
     media: Media | None = None
     show_images: bool = False
     finished: Judgment | None = None
+    writer: Callable[[Any], None] = field(default=lambda _: None, repr=False)
     _opened: OrderedDict[str, Media] = field(default_factory=OrderedDict)
     _toolboxes: dict[tuple[str, int], ToolBox] = field(default_factory=dict)
     _live: dict[str, dict[int, Presentation]] = field(default_factory=dict)
@@ -57,6 +59,15 @@ class JudgeContext:
         cfg = config or JudgeConfig()
         evidence = store if store is not None else EvidenceStore(cfg.jpeg_quality, cfg.max_side)
         return cls(backend=backend, config=cfg, store=evidence, media=media, show_images=show_images)
+
+    def streaming_to(self, writer: Callable[[Any], None]) -> JudgeContext:
+        """This context with the stream writer of the run it serves: the presentation subgraph runs
+        inside a node, and its events go to that run's stream (sharing this context's caches)."""
+        return dataclasses.replace(self, writer=writer)
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """A custom stream event (`stream_mode="custom"`) of the run; a no-op when nobody listens."""
+        self.writer(event)
 
     @property
     def limits(self) -> ToolLimits:
@@ -94,8 +105,17 @@ class JudgeContext:
             self._toolboxes[key] = ToolBox(self.opened(path) or self.media_for(path), self.limits)
         return self._toolboxes[key]
 
-    def track(self, state: Presentation) -> None:
-        """Remember a presentation's latest state: a deadline reports the samples still in flight."""
+    def track(self, state: Presentation, update: dict[str, Any] | None = None) -> None:
+        """Remember a presentation's latest state (`state` with a node's `update` applied): a
+        deadline reports the samples still in flight as they were."""
+        if update:
+            messages, evidence = update.get("messages", []), update.get("evidence", [])
+            state = {
+                **state,
+                **update,
+                "messages": state["messages"] + messages,
+                "evidence": state["evidence"] + evidence,
+            }  # type: ignore[typeddict-item]
         self._live.setdefault(state["run_id"], {})[state["index"]] = state
 
     def tracked(self) -> list[Presentation]:

@@ -142,7 +142,9 @@ async def overview_parts(ctx: JudgeContext, media: Media) -> tuple[str, list[Par
 # ---- the judgment graph -------------------------------------------------------------------------
 
 
-async def prepare(state: JudgeState, runtime: Runtime[Any], bound: JudgeContext | None = None) -> Command[Literal["present"]]:
+async def prepare(
+    state: JudgeState, runtime: Runtime[Any], bound: JudgeContext | None = None
+) -> Command[Literal["present"]]:
     """Open the media, show the overview and send one presentation per sample."""
     ctx = judge_context(runtime, bound)
     check_inputs(state)
@@ -162,24 +164,24 @@ async def prepare(state: JudgeState, runtime: Runtime[Any], bound: JudgeContext 
         first, second = reversed(pair) if swapped else pair
         text = prompts.first_user_text(state["question"], first, second, note)
         message = Message(role="user", parts=[TextPart(text=text), *images])
-        sends.append(Send("present", new_presentation(index, swapped, message, state["media"], run_id, started)))
+        sends.append(
+            Send(
+                "present",
+                new_presentation(index, swapped, first=message, media=state["media"], run_id=run_id, started=started),
+            )
+        )
     return Command(update={"run_id": run_id, "started": started}, goto=sends)
 
 
 async def present(task: Presentation, runtime: Runtime[Any], bound: JudgeContext | None = None) -> Update:
-    """Run one presentation through its subgraph with the run's context, passing its events on and
-    keeping its latest state on the context (a deadline reports it), and hand its outcome to the
-    reducer."""
+    """Run one presentation through its subgraph with the run's context (its events go to this
+    run's stream) and hand its outcome to the reducer. (Streaming the subgraph's own values and
+    events instead would cost about 3 ms of CPU per model call.)"""
     ctx = judge_context(runtime, bound)
-    latest = task
+    ctx.track(task)
     limits: RunnableConfig = {"recursion_limit": recursion_limit(ctx.config)}
-    async for mode, chunk in PRESENTATION.astream(task, limits, context=ctx, stream_mode=["values", "custom"]):
-        if mode == "custom":
-            emit(chunk)
-        else:
-            latest = chunk
-            ctx.track(latest)
-    return {"outcomes": [latest]}
+    outcome = await PRESENTATION.ainvoke(task, limits, context=ctx.streaming_to(runtime.stream_writer))
+    return {"outcomes": [outcome]}
 
 
 async def finalize(state: JudgeState, runtime: Runtime[Any], bound: JudgeContext | None = None) -> JudgeOutput:
@@ -196,23 +198,29 @@ async def finalize(state: JudgeState, runtime: Runtime[Any], bound: JudgeContext
 # ---- the per-presentation subgraph --------------------------------------------------------------
 
 
-async def deliberate(state: Presentation, runtime: Runtime[JudgeContext]) -> Update:
+Step = Literal["deliberate", "act", "conclude", "__end__"]
+
+
+async def deliberate(state: Presentation, runtime: Runtime[JudgeContext]) -> Command[Step]:
     """One model call with the tools (agentic) or without (single-pass), and what its reply means."""
     ctx, cfg = runtime.context, runtime.context.config
     request = build_request(ctx, state, prompts.tool_specs(cfg.mode), "auto", [])
     reply, update = await call_model(ctx, state, request)
-    if reply is None:
-        return update
-    if cfg.mode == "single":
-        return {**update, **read_single_reply(state, reply)}
-    return {**update, **read_agentic_reply(state, reply, update["turns"], cfg.max_turns)}
+    if reply is not None and cfg.mode == "single":
+        update |= read_single_reply(state, reply)
+    elif reply is not None:
+        update |= read_agentic_reply(state, reply, update["turns"], cfg.max_turns)
+    ctx.track(state, update)
+    return Command(update=update, goto=after_deliberate(update))
 
 
-async def act(state: Presentation, runtime: Runtime[JudgeContext]) -> Update:
+async def act(state: Presentation, runtime: Runtime[JudgeContext]) -> Command[Literal["deliberate", "conclude"]]:
     """Run the tool calls of the last reply."""
     ctx = runtime.context
     toolbox = ctx.toolbox(state["run_id"], state["media"], state["index"])  # the media opened in prepare
-    return await run_tool_calls(ctx, state, toolbox, ctx.config.max_turns)
+    update = await run_tool_calls(ctx, state, toolbox, ctx.config.max_turns)
+    ctx.track(state, update)
+    return Command(update=update, goto=after_act(update))
 
 
 async def conclude(state: Presentation, runtime: Runtime[JudgeContext]) -> Update:
@@ -222,21 +230,24 @@ async def conclude(state: Presentation, runtime: Runtime[JudgeContext]) -> Updat
     request = build_request(ctx, state, [prompts.SUBMIT_VERDICT], "submit_verdict", [prompt])
     reply, update = await call_model(ctx, state, request)
     update["messages"] = [prompt, *update.get("messages", [])]
-    if reply is None:
-        return update
-    read = read_concluding_reply(state, reply)
-    return {**update, **read, "messages": [*update["messages"], *read["messages"]]}
+    if reply is not None:
+        read = read_concluding_reply(state, reply)
+        update |= {**read, "messages": [*update["messages"], *read["messages"]]}
+    ctx.track(state, update)
+    return update
 
 
-def after_deliberate(state: Presentation) -> Literal["deliberate", "act", "conclude", "__end__"]:
-    """After a model call: run its tool calls, ask again (a reminder or repair), conclude, or end."""
-    phase = state["phase"]
+def after_deliberate(update: Update) -> Step:
+    """After a model call: run its tool calls, ask again (a reminder or repair), conclude, or end.
+    Nodes route themselves with this (`Command(goto=...)`): a conditional edge costs LangGraph a
+    task of its own and a copy of every channel per step, a measurable share of a judgment's CPU."""
+    phase = update["phase"] if "phase" in update else "deliberate"
     return "__end__" if phase == "done" else phase
 
 
-def after_act(state: Presentation) -> Literal["deliberate", "conclude"]:
+def after_act(update: Update) -> Literal["deliberate", "conclude"]:
     """After a tool round: the next model call, or the last one once the turns are spent."""
-    return "conclude" if state["phase"] == "conclude" else "deliberate"
+    return "conclude" if update["phase"] == "conclude" else "deliberate"
 
 
 def presentation_graph() -> StateGraph:
@@ -246,8 +257,6 @@ def presentation_graph() -> StateGraph:
     graph.add_node("act", act)
     graph.add_node("conclude", conclude)
     graph.add_edge(START, "deliberate")
-    graph.add_conditional_edges("deliberate", after_deliberate)
-    graph.add_conditional_edges("act", after_act)
     graph.add_edge("conclude", END)
     return graph
 
@@ -279,9 +288,7 @@ def build_judge_graph(
     run options to servers (Studio's form).
     """
     bound = JudgeContext.create(backend, config, store=store, media=media, show_images=show_images) if backend else None
-    graph = StateGraph(
-        JudgeState, context_schema or JudgeContext, input_schema=JudgeInput, output_schema=JudgeOutput
-    )
+    graph = StateGraph(JudgeState, context_schema or JudgeContext, input_schema=JudgeInput, output_schema=JudgeOutput)
     graph.add_node("prepare", _bound(prepare, bound), destinations=("present",))
     graph.add_node("present", _bound(present, bound))
     graph.add_node("finalize", _bound(finalize, bound))

@@ -74,10 +74,10 @@ def vote(
         winner = majority(votes)
         if winner is None:
             return "tie", None, f"the votes are tied: {votes}"
-        chosen = next(p["verdict"] for p, v in zip(done, votes, strict=True) if v == winner)
-        assert chosen is not None  # a valid vote comes from a verdict
-        verdict = chosen.model_copy(update={"confidence": votes.count(winner) / len(votes)}) if len(votes) > 1 else chosen
-        return "ok", verdict, None
+        chosen = next(p["verdict"] for p, v in zip(done, votes, strict=True) if v == winner and p["verdict"])
+        if len(votes) > 1:
+            chosen = chosen.model_copy(update={"confidence": votes.count(winner) / len(votes)})
+        return "ok", chosen, None
     statuses = {o.status for o in outcomes}
     first_error = next((o.error for o in outcomes if o.error), None)
     for status in ("error", "refused"):

@@ -74,7 +74,9 @@ class Presentation(TypedDict):
     notes: list[str]
 
 
-def new_presentation(index: int, swapped: bool, first: Message, media: str, run_id: str, started: float) -> Presentation:
+def new_presentation(
+    index: int, swapped: bool, *, first: Message, media: str, run_id: str, started: float
+) -> Presentation:
     """A presentation before its first model call: only the first user message."""
     return Presentation(
         index=index, swapped=swapped, media=media, run_id=run_id, started=started, messages=[first],
@@ -96,6 +98,13 @@ def finished(state: Presentation, status: Status, error: str | None = None, verd
 
 def text_parts(text: str) -> list[Part]:
     return [TextPart(text=text)] if text else []
+
+
+def said_by(reply: ModelReply) -> Message:
+    """The assistant message of a reply: its text, tool calls and reasoning."""
+    return Message(
+        role="assistant", parts=text_parts(reply.text), tool_calls=reply.tool_calls, reasoning=reply.reasoning
+    )
 
 
 def user(text: str) -> Message:
@@ -188,7 +197,7 @@ async def call_model(ctx: JudgeContext, state: Presentation, request: ModelReque
 
 def read_single_reply(state: Presentation, reply: ModelReply) -> Update:
     """Parse the paper-style verdict; one repair request, then `invalid`. Never guesses."""
-    said = Message(role="assistant", parts=text_parts(reply.text), reasoning=reply.reasoning)
+    said = Message(role="assistant", parts=text_parts(reply.text), reasoning=reply.reasoning)  # no tools offered
     preferred = parse_judgment_text(reply.text)
     if preferred is not None:
         verdict = Verdict(preferred=preferred, rationale=reply.text.strip())
@@ -202,7 +211,7 @@ def read_single_reply(state: Presentation, reply: ModelReply) -> Update:
 def read_agentic_reply(state: Presentation, reply: ModelReply, turns: int, max_turns: int) -> Update:
     """A valid submit_verdict ends the presentation; tool calls go to `act`; plain text gets one
     reminder; once the turns are spent the judge must conclude."""
-    said = Message(role="assistant", parts=text_parts(reply.text), tool_calls=reply.tool_calls, reasoning=reply.reasoning)
+    said = said_by(reply)
     verdict = next((s for s in _submissions(reply) if isinstance(s, Verdict)), None)
     if verdict is not None:
         return {"messages": [said], **finished(state, "ok", verdict=verdict)}
@@ -218,7 +227,7 @@ def read_agentic_reply(state: Presentation, reply: ModelReply, turns: int, max_t
 
 def read_concluding_reply(state: Presentation, reply: ModelReply) -> Update:
     """The last call may only submit a verdict: anything else is `invalid`, naming what was wrong."""
-    said = Message(role="assistant", parts=text_parts(reply.text), tool_calls=reply.tool_calls, reasoning=reply.reasoning)
+    said = said_by(reply)
     submissions = _submissions(reply)
     verdict = next((s for s in submissions if isinstance(s, Verdict)), None)
     if verdict is not None:
@@ -243,7 +252,7 @@ async def run_tool_calls(ctx: JudgeContext, state: Presentation, toolbox: ToolBo
     records, results = [], []
     started = time.perf_counter()
     for call in calls:
-        emit({"event": "tool_call", "sample": index, "turn": turn, "name": call.name, "arguments": call.arguments})
+        ctx.emit({"event": "tool_call", "sample": index, "turn": turn, "name": call.name, "arguments": call.arguments})
         seen = await _look(ctx, toolbox, call, turn)
         record = ToolCallRecord(
             name=call.name, arguments=call.arguments, ok=seen.ok, message=seen.text, images=seen.ids,
@@ -253,7 +262,7 @@ async def run_tool_calls(ctx: JudgeContext, state: Presentation, toolbox: ToolBo
         results.append(ToolResult(call_id=call.id, name=call.name, parts=_result_parts(ctx, toolbox.media, call, seen),
                                   is_error=not seen.ok))  # fmt: skip
         shown = record.model_dump(mode="json", include={"name", "ok", "message", "images", "timestamps", "box"})
-        emit({"event": "observation", "sample": index, **shown, **ctx.image_urls(record.images)})
+        ctx.emit({"event": "observation", "sample": index, **shown, **ctx.image_urls(record.images)})
     return {
         "evidence": records,
         "messages": [Message(role="tool", tool_results=results)],

@@ -77,7 +77,7 @@ async def ajudge(
 
 
 @functools.cache
-def _shared_graph() -> CompiledStateGraph:
+def _shared_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
     """One compiled judge graph for every API judgment; each run passes its context (compiling per
     judgment is a measurable CPU cost)."""
     return build_judge_graph().compile()

@@ -15,7 +15,7 @@ import functools
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from vrb_agent.agents.observations import SeenObservation, cached, observation_key, observe
 from vrb_agent.agents.types import JudgeConfig, Judgment
@@ -110,12 +110,8 @@ class JudgeContext:
         deadline reports the samples still in flight as they were."""
         if update:
             messages, evidence = update.get("messages", []), update.get("evidence", [])
-            state = {
-                **state,
-                **update,
-                "messages": state["messages"] + messages,
-                "evidence": state["evidence"] + evidence,
-            }  # type: ignore[typeddict-item]
+            appended = {"messages": state["messages"] + messages, "evidence": state["evidence"] + evidence}
+            state = cast("Presentation", {**state, **update, **appended})
         self._live.setdefault(state["run_id"], {})[state["index"]] = state
 
     def tracked(self) -> list[Presentation]:

@@ -35,6 +35,7 @@ from vrb_agent.agents import prompts
 from vrb_agent.agents.context import JudgeContext
 from vrb_agent.agents.judgment import judgment_dict, summarize
 from vrb_agent.agents.turns import (
+    Phase,
     Presentation,
     Update,
     build_request,
@@ -149,7 +150,8 @@ async def prepare(
     ctx = judge_context(runtime, bound)
     check_inputs(state)
     try:
-        opened = ctx.opened(state["media"]) or await asyncio.to_thread(ctx.media_for, state["media"])
+        known = ctx.opened(state["media"])
+        opened = known if known is not None else await asyncio.to_thread(ctx.media_for, state["media"])
     except MediaError as exc:
         raise MediaInputError(exc.path, exc.reason) from None
     note, images = await overview_parts(ctx, opened)
@@ -241,7 +243,7 @@ def after_deliberate(update: Update) -> Step:
     """After a model call: run its tool calls, ask again (a reminder or repair), conclude, or end.
     Nodes route themselves with this (`Command(goto=...)`): a conditional edge costs LangGraph a
     task of its own and a copy of every channel per step, a measurable share of a judgment's CPU."""
-    phase = update["phase"] if "phase" in update else "deliberate"
+    phase: Phase = update.get("phase", "deliberate")
     return "__end__" if phase == "done" else phase
 
 
@@ -250,7 +252,7 @@ def after_act(update: Update) -> Literal["deliberate", "conclude"]:
     return "conclude" if update["phase"] == "conclude" else "deliberate"
 
 
-def presentation_graph() -> StateGraph:
+def presentation_graph() -> StateGraph[Presentation, JudgeContext, Presentation, Presentation]:
     """deliberate <-> act -> conclude, over one presentation's state."""
     graph = StateGraph(Presentation, context_schema=JudgeContext)
     graph.add_node("deliberate", deliberate)
@@ -278,7 +280,7 @@ def build_judge_graph(
     media: Media | None = None,
     show_images: bool = False,
     context_schema: type[Any] | None = None,
-) -> StateGraph:
+) -> StateGraph[JudgeState, Any, JudgeInput, JudgeOutput]:
     """The judge graph, uncompiled, so applications can embed it as a subgraph (`.compile()` it to run).
 
     Input keys: `media` (path), `question`, `response_a`, `response_b`. Output keys: `status`,

@@ -123,7 +123,9 @@ DEFAULTS = environment_options()
 
 
 @contextlib.asynccontextmanager
-async def make_graph(config: RunnableConfig, runtime: ServerRuntime) -> AsyncIterator[CompiledStateGraph]:
+async def make_graph(
+    config: RunnableConfig, runtime: ServerRuntime
+) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
     """The judge graph for one server access. A run gets a fresh runtime (backend, evidence store)
     built from its options, closed when the run ends; other accesses (schemas, state reads) get
     the same topology without a backend."""

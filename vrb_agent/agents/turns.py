@@ -132,12 +132,14 @@ def window_images(messages: list[Message], limit: int) -> list[Message]:
         return messages
     out = list(messages)
     copied: set[int] = set()
-    for mi, ri, pi in order[:excess]:
+    for mi, result_index, pi in order[:excess]:
         if mi not in copied:
             out[mi] = out[mi].model_copy(deep=True)
             copied.add(mi)
-        parts = out[mi].parts if ri is None else out[mi].tool_results[ri].parts
-        parts[pi] = TextPart(text=prompts.forgotten_image_note(parts[pi].label))
+        parts = out[mi].parts if result_index is None else out[mi].tool_results[result_index].parts
+        image = parts[pi]
+        if isinstance(image, ImagePart):  # every slot is an image part
+            parts[pi] = TextPart(text=prompts.forgotten_image_note(image.label))
     return out
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from vrb_agent.agents.observations import SeenObservation, cached, observation_key, observe
 from vrb_agent.agents.types import JudgeConfig, Judgment
 from vrb_agent.judges.base import Backend, Capabilities
+from vrb_agent.lru import LRU
 from vrb_agent.tools.evidence import EvidenceStore
 from vrb_agent.tools.media import Media, open_media
 from vrb_agent.tools.visual import ToolBox, ToolLimits
@@ -41,7 +41,7 @@ class JudgeContext:
     show_images: bool = False
     finished: Judgment | None = None
     writer: Callable[[Any], None] = field(default=lambda _: None, repr=False)
-    _opened: OrderedDict[str, Media] = field(default_factory=OrderedDict)
+    _opened: LRU[str, Media] = field(default_factory=lambda: LRU(MEDIA_CACHE_SIZE))
     _toolboxes: dict[tuple[str, int], ToolBox] = field(default_factory=dict)
     _live: dict[str, dict[int, Presentation]] = field(default_factory=dict)
 
@@ -93,9 +93,8 @@ class JudgeContext:
         known = self.opened(path)
         if known is not None:
             return known
-        self._opened[path] = opened = open_media(path)
-        while len(self._opened) > MEDIA_CACHE_SIZE:
-            self._opened.popitem(last=False)
+        opened = open_media(path)
+        self._opened.put(path, opened)
         return opened
 
     def toolbox(self, run_id: str, path: str, index: int) -> ToolBox:

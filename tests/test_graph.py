@@ -11,7 +11,7 @@ import pytest
 from tests.graph_support import assert_well_formed, call, image_labels, submit, text, tools
 from vrb_agent import JudgeConfig, judge
 from vrb_agent.agents import prompts
-from vrb_agent.agents.graph import compile_judge_graph
+from vrb_agent.agents.graph import build_judge_graph
 from vrb_agent.judges.base import (
     AuthError,
     Backend,
@@ -246,7 +246,7 @@ def test_timeout_is_an_error_status_that_keeps_the_evidence(square_video: Path) 
 
 
 async def test_timeout_also_bounds_a_graph_run_without_the_api(square_video: Path) -> None:
-    graph = compile_judge_graph(SlowSecondCall(), JudgeConfig(frames=2, timeout_s=1.0))
+    graph = build_judge_graph(SlowSecondCall(), JudgeConfig(frames=2, timeout_s=1.0)).compile()
     output = await graph.ainvoke({"media": str(square_video), "question": Q, "response_a": A, "response_b": B})
     assert output["status"] == "error"
     assert output["judgment"]["error"] == "timed out after 1s"

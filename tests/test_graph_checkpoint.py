@@ -10,7 +10,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from tests.graph_support import call, submit, tools
 from vrb_agent import JudgeConfig
-from vrb_agent.agents.graph import compile_judge_graph
+from vrb_agent.agents.graph import build_judge_graph
 from vrb_agent.judges.scripted import ScriptedBackend
 
 LIMIT = 100_000
@@ -31,7 +31,7 @@ def full_judgment() -> ScriptedBackend:
 
 async def test_in_memory_checkpoint_stays_small(square_video: Path) -> None:
     saver = InMemorySaver()
-    graph = compile_judge_graph(full_judgment(), JudgeConfig(frames=16), checkpointer=saver)
+    graph = build_judge_graph(full_judgment(), JudgeConfig(frames=16)).compile(checkpointer=saver)
     thread = {"configurable": {"thread_id": "judgment-1"}}
     output = await graph.ainvoke({"media": str(square_video), **INPUTS}, thread)
     assert output["status"] == "ok"
@@ -44,16 +44,20 @@ async def test_in_memory_checkpoint_stays_small(square_video: Path) -> None:
     _, blob = saver.serde.dumps_typed(checkpoint["channel_values"])
     assert 2_000 < len(blob) < LIMIT, len(blob)
     history = [s async for s in graph.aget_state_history(thread)]
-    assert len(history) >= 9  # prepare, 4 x deliberate, 3 x act, finalize, plus the input step
-    for state in history:
-        _, step_blob = saver.serde.dumps_typed(state.values)
+    assert len(history) >= 4  # the input step, prepare, present, finalize
+    every = list(saver.list(None))  # the judgment's and its presentation subgraph's checkpoints
+    namespaces = {c.config["configurable"]["checkpoint_ns"] for c in every}
+    assert any(ns.startswith("present:") for ns in namespaces), namespaces
+    assert len(every) >= 4 + 8  # plus the presentation: input, 4 x deliberate, 3 x act
+    for saved in every:
+        _, step_blob = saver.serde.dumps_typed(saved.checkpoint["channel_values"])
         assert len(step_blob) < LIMIT
 
 
 async def test_sqlite_checkpoint_stays_small(square_video: Path, tmp_path: Path) -> None:
     path = tmp_path / "checkpoints.sqlite"
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-        graph = compile_judge_graph(full_judgment(), JudgeConfig(frames=16), checkpointer=saver)
+        graph = build_judge_graph(full_judgment(), JudgeConfig(frames=16)).compile(checkpointer=saver)
         thread = {"configurable": {"thread_id": "judgment-1"}}
         output = await graph.ainvoke({"media": str(square_video), **INPUTS}, thread)
         assert output["status"] == "ok"

@@ -1,4 +1,4 @@
-"""The judge graph's run-scoped runtime: shared observations, remembered messages, clear input errors."""
+"""The judge graph's run context: shared observations, context per run, clear input errors."""
 
 from __future__ import annotations
 
@@ -10,17 +10,10 @@ import pytest
 
 from tests.graph_support import call, submit, tools
 from vrb_agent import JudgeConfig, judge
-from vrb_agent.agents.graph import (
-    JudgeInputError,
-    JudgeRuntime,
-    MediaInputError,
-    compile_judge_graph,
-    graph_for,
-    new_sample,
-)
+from vrb_agent.agents.context import JudgeContext
+from vrb_agent.agents.graph import JudgeInputError, MediaInputError, build_judge_graph
 from vrb_agent.agents.observations import OBSERVATIONS, ObservationCache, SeenObservation
 from vrb_agent.errors import VrbError
-from vrb_agent.judges.base import ImagePart, Message, TextPart
 from vrb_agent.judges.scripted import ScriptedBackend
 from vrb_agent.tools.evidence import EvidenceImage, EvidenceStore
 from vrb_agent.tools.media import MediaError
@@ -95,20 +88,8 @@ def test_the_observation_cache_is_bounded_in_bytes() -> None:
     assert cache.get(keys[2]).text == "c"  # type: ignore[arg-type, union-attr]
 
 
-def test_messages_are_validated_once_and_again_after_a_restore() -> None:
-    rt = JudgeRuntime.create(ScriptedBackend([]))
-    sample = new_sample(0, False)
-    first = Message(role="user", parts=[TextPart(text="hi"), ImagePart(evidence_id="ev-1", label="frame t=1.00s")])
-    rt.append(sample, first)
-    assert rt.conversation(sample)[0] is first  # no validation of what this runtime wrote
-    restored = {**sample, "messages": [dict(m) for m in sample["messages"]]}  # e.g. from a checkpoint
-    again = rt.conversation(restored)[0]
-    assert again is not first
-    assert again == first
-
-
 async def test_missing_inputs_are_named(square_video: Path) -> None:
-    graph = compile_judge_graph(ScriptedBackend([submit("A")]), JudgeConfig(frames=2))
+    graph = build_judge_graph(ScriptedBackend([submit("A")]), JudgeConfig(frames=2)).compile()
     with pytest.raises(JudgeInputError, match="response_b") as caught:
         await graph.ainvoke({"media": str(square_video), "question": Q, "response_a": A})
     assert isinstance(caught.value, ValueError)  # LangGraph's server shows ValueError messages to clients
@@ -120,23 +101,43 @@ async def test_missing_inputs_are_named(square_video: Path) -> None:
     assert isinstance(bad_media.value, ValueError)
 
 
-async def test_an_unbound_graph_needs_its_runtime_as_context(square_video: Path) -> None:
+async def test_a_graph_without_a_backend_needs_its_context(square_video: Path) -> None:
     inputs = {"media": str(square_video), "question": Q, "response_a": A, "response_b": B}
-    graph = graph_for(None).compile()
-    with pytest.raises(VrbError, match="context=JudgeRuntime"):
+    graph = build_judge_graph().compile()
+    with pytest.raises(VrbError, match="context=JudgeContext"):
         await graph.ainvoke(inputs)
-    rt = JudgeRuntime.create(ScriptedBackend([submit("B")]), JudgeConfig(frames=2))
-    output = await graph.ainvoke(inputs, context=rt)
+    ctx = JudgeContext.create(ScriptedBackend([submit("B")]), JudgeConfig(frames=2))
+    output = await graph.ainvoke(inputs, context=ctx)
     assert output["verdict"]["preferred"] == "B"
-    assert rt.finished is not None
-    assert rt.finished.status == "ok"
+    assert ctx.finished is not None
+    assert ctx.finished.status == "ok"
+
+
+async def test_a_run_context_replaces_the_backend_the_graph_was_built_with(square_video: Path) -> None:
+    inputs = {"media": str(square_video), "question": Q, "response_a": A, "response_b": B}
+    built, chosen = ScriptedBackend([submit("A")]), ScriptedBackend([submit("B")])
+    graph = build_judge_graph(built, JudgeConfig(frames=2)).compile()
+    output = await graph.ainvoke(inputs, context=JudgeContext.create(chosen, JudgeConfig(frames=2)))
+    assert output["verdict"]["preferred"] == "B"
+    assert (len(built.requests), len(chosen.requests)) == (0, 1)
+
+
+def test_the_graph_shows_its_presentation_subgraph() -> None:
+    """What Studio draws: prepare, the presentation subgraph (deliberate, act, conclude), finalize."""
+    drawn = build_judge_graph().compile().get_graph(xray=True)
+    assert set(drawn.nodes) >= {"prepare", "finalize", "present:deliberate", "present:act", "present:conclude"}
+    edges = {(e.source, e.target) for e in drawn.edges}
+    assert {("present:deliberate", "present:act"), ("present:act", "present:deliberate")} <= edges
+    assert ("present:act", "present:act") not in edges  # typed routers: only the moves that can happen
+    assert ("present:conclude", "present:__end__") in edges
 
 
 async def test_show_images_puts_data_urls_in_the_events_and_not_in_the_state(square_video: Path) -> None:
     backend = ScriptedBackend([tools(call("select_frames", timestamps=[1.0])), submit("A")])
-    rt = JudgeRuntime.create(backend, JudgeConfig(frames=2), show_images=True)
+    store = EvidenceStore()
+    graph = build_judge_graph(backend, JudgeConfig(frames=2), store=store, show_images=True).compile()
     inputs = {"media": str(square_video), "question": Q, "response_a": A, "response_b": B}
-    chunks = [c async for c in graph_for(rt).compile().astream(inputs, stream_mode=["custom", "values"])]
+    chunks = [c async for c in graph.astream(inputs, stream_mode=["custom", "values"])]
     events = [data for mode, data in chunks if mode == "custom"]
     assert [(e["event"], e.get("name")) for e in events][:3] == [
         ("observation", "overview"),
@@ -144,7 +145,7 @@ async def test_show_images_puts_data_urls_in_the_events_and_not_in_the_state(squ
         ("observation", "select_frames"),
     ]
     assert len(events[0]["image_urls"]) == 2
-    assert events[2]["image_urls"] == [rt.store.get(events[2]["images"][0]).data_url]
+    assert events[2]["image_urls"] == [store.get(events[2]["images"][0]).data_url]
     assert "data:image" not in repr([data for mode, data in chunks if mode == "values"])
 
 

@@ -123,6 +123,20 @@ def test_studio_schemas_show_only_inputs_outputs_and_run_options(server: str) ->
     assert {"backend", "model", "backend_options", "judge", "show_images"} <= set(found["context_schema"]["properties"])
 
 
+def test_studio_draws_the_judge_with_its_presentation_subgraph(server: str) -> None:
+    async def drawn() -> dict[str, Any]:
+        client = get_client(url=server)
+        assistant = (await client.assistants.search(graph_id="vrb_judge"))[0]
+        return await client.assistants.get_graph(assistant["assistant_id"], xray=True)
+
+    graph = asyncio.run(drawn())
+    nodes = {node["id"] for node in graph["nodes"]}
+    assert {"prepare", "finalize", "present:deliberate", "present:act", "present:conclude"} <= nodes
+    edges = {(edge["source"], edge["target"]) for edge in graph["edges"]}
+    assert ("present:deliberate", "present:act") in edges
+    assert ("present:act", "present:deliberate") in edges
+
+
 def test_a_judgment_round_trip_streams_events_and_the_images_seen(
     server: str, square_video: Path, tmp_path: Path
 ) -> None:

@@ -6,13 +6,16 @@ import asyncio
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import ValidationError
 
-from vrb_agent.agents.graph import JudgeRuntime, JudgeState, graph_for, recursion_limit, summarize
+from vrb_agent.agents.context import JudgeContext
+from vrb_agent.agents.graph import build_judge_graph
+from vrb_agent.agents.judgment import summarize
 from vrb_agent.agents.types import JudgeConfig, Judgment, Mode
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import Backend
@@ -65,38 +68,38 @@ async def ajudge(
     model = get_backend(backend) if isinstance(backend, str) else backend
     try:
         opened = media if isinstance(media, Media) else await asyncio.to_thread(open_media, media)
-        rt = JudgeRuntime.create(model, cfg, store=store, media=opened)
+        ctx = JudgeContext.create(model, cfg, store=store, media=opened)
         inputs = {"media": str(opened.path), "question": question, "response_a": response_a, "response_b": response_b}
-        return await _run(rt, inputs, on_event)
+        return await _run(ctx, inputs, on_event)
     finally:
         if owned:
             await model.aclose()
 
 
 @functools.cache
-def _shared_graph() -> CompiledStateGraph:
-    """One compiled judge graph for every API judgment; each run passes its runtime as context."""
-    return graph_for(None).compile()
+def _shared_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
+    """One compiled judge graph for every API judgment; each run passes its context (compiling per
+    judgment is a measurable CPU cost)."""
+    return build_judge_graph().compile()
 
 
-async def _run(rt: JudgeRuntime, inputs: dict[str, str], on_event: EventHandler | None) -> Judgment:
-    """Stream the graph, keeping the latest state so a timeout still reports what was done.
-    Custom events are streamed only to a listener: each one costs a cross-thread wake-up."""
-    latest: JudgeState = {}  # type: ignore[typeddict-item]
-    run_config = {"recursion_limit": recursion_limit(rt.config)}
-    modes = ["values", "custom"] if on_event is not None else ["values"]
+async def _run(ctx: JudgeContext, inputs: dict[str, str], on_event: EventHandler | None) -> Judgment:
+    """Run the graph with the judgment's context. At the deadline, the presentations still in flight
+    are reported as they were (their evidence kept). Custom events are streamed only to a listener:
+    each one costs a cross-thread wake-up."""
+    started = time.time()
     try:
-        async with asyncio.timeout(rt.config.timeout_s):
-            async for mode, chunk in _shared_graph().astream(inputs, run_config, stream_mode=modes, context=rt):
-                if mode == "values":
-                    latest = chunk
-                elif on_event is not None:
-                    on_event(chunk)
+        async with asyncio.timeout(ctx.config.timeout_s):
+            if on_event is None:
+                await _shared_graph().ainvoke(inputs, context=ctx)
+            else:
+                async for event in _shared_graph().astream(inputs, stream_mode="custom", context=ctx):
+                    on_event(event)
     except TimeoutError:
-        return summarize(latest, rt, error=f"timed out after {rt.config.timeout_s:g}s")
-    if rt.finished is None:  # finalize always runs unless the graph raised
+        return summarize(ctx.tracked(), ctx, started, error=f"timed out after {ctx.config.timeout_s:g}s")
+    if ctx.finished is None:  # finalize always runs unless the graph raised
         raise RuntimeError("the judge graph ended without a judgment")
-    return rt.finished
+    return ctx.finished
 
 
 def judge(

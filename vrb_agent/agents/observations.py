@@ -85,7 +85,8 @@ class ObservationCache:
             seen = self._items.get(key)
             running = self._running.get(key)
             if seen is None and running is None:
-                self._running[key] = mine = Future()
+                mine: Future[SeenObservation] = Future()
+                self._running[key] = mine
         if seen is not None:
             return seen
         if running is not None:

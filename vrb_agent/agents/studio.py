@@ -29,7 +29,7 @@ from langgraph_sdk.runtime import ServerRuntime
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vrb_agent.agents.api import resolve_config
-from vrb_agent.agents.graph import JudgeRuntime, graph_for, recursion_limit
+from vrb_agent.agents.graph import build_judge_graph
 from vrb_agent.agents.types import JudgeConfig
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import Backend, ConfigError
@@ -122,24 +122,22 @@ def backend_for(options: StudioOptions) -> Backend:
 DEFAULTS = environment_options()
 
 
-def _compiled(runtime: JudgeRuntime | None, config: JudgeConfig) -> CompiledStateGraph:
-    graph = graph_for(runtime, context_schema=StudioOptions).compile()
-    return graph.with_config(recursion_limit=recursion_limit(config))
-
-
 @contextlib.asynccontextmanager
-async def make_graph(config: RunnableConfig, runtime: ServerRuntime) -> AsyncIterator[CompiledStateGraph]:
+async def make_graph(
+    config: RunnableConfig, runtime: ServerRuntime
+) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
     """The judge graph for one server access. A run gets a fresh runtime (backend, evidence store)
     built from its options, closed when the run ends; other accesses (schemas, state reads) get
     the same topology without a backend."""
     execution = runtime.execution_runtime
     if execution is None:
-        yield _compiled(None, _checked_judge(DEFAULTS.judge, "VRB_JUDGE_CONFIG"))
+        yield build_judge_graph(context_schema=StudioOptions).compile()
         return
     options = run_options(DEFAULTS, config.get("configurable") or {}, execution.context)
     judge_config = _checked_judge(options.judge, "judge")
     backend = await asyncio.to_thread(backend_for, options)  # may read files (a script, credentials)
     try:
-        yield _compiled(JudgeRuntime.create(backend, judge_config, show_images=options.show_images), judge_config)
+        graph = build_judge_graph(backend, judge_config, show_images=options.show_images, context_schema=StudioOptions)
+        yield graph.compile()
     finally:
         await backend.aclose()

@@ -17,7 +17,7 @@ from vrb_agent.agents.prompts import SubmitVerdictArgs
 from vrb_agent.agents.types import Preference, Verdict
 
 _LABEL = r"(?:answer|response|assistant|option|candidate)?\s*(?:#\s*)?\(?\s*([ab12])\s*\)?"
-_LABELS = {"a": "A", "1": "A", "b": "B", "2": "B"}
+_LABELS: dict[str, Preference] = {"a": "A", "1": "A", "b": "B", "2": "B"}
 _MARKUP = re.compile(r"[*_`#>|\[\]]")
 _JUDGMENT = re.compile(r"(?:overall|final)\s+(?:judge?ment|verdict|answer|decision)|\bverdict\b|\bconclusion\b", re.I)
 _TIE = re.compile(

@@ -1,0 +1,93 @@
+"""From presentations to a Judgment: vote over the finished ones, map order, sum costs and times."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from vrb_agent.agents import prompts
+from vrb_agent.agents.context import JudgeContext
+from vrb_agent.agents.turns import Presentation
+from vrb_agent.agents.types import Judgment, Preference, SampleOutcome, Status, Verdict
+from vrb_agent.agents.verdict import majority
+from vrb_agent.judges.base import Usage
+
+
+def summarize(
+    presentations: Sequence[Presentation], ctx: JudgeContext, started: float | None, error: str | None = None
+) -> Judgment:
+    """The Judgment of (possibly unfinished) presentations. `error` marks an interrupted run (e.g. a
+    deadline): the status is then `error` whatever finished, and unfinished samples say so."""
+    done = sorted(presentations, key=lambda p: p["index"])
+    outcomes = [_outcome(p) for p in done]
+    votes = [o.preferred if o.status == "ok" else None for o in outcomes]
+    status, verdict, reason = vote(done, outcomes, votes)
+    if error is not None:
+        status, verdict, reason = "error", None, error
+    cfg = ctx.config
+    system = prompts.system_prompt(cfg.mode, cfg.max_turns)
+    return Judgment(
+        status=status, verdict=verdict, error=reason, mode=cfg.mode, order=cfg.order, k=cfg.k, frames=cfg.frames,
+        votes=votes, order_agreement=_order_agreement(outcomes) if cfg.order == "both" else None, samples=outcomes,
+        evidence=[r for p in done for r in p["evidence"]], images_sent=sum(p["images_sent"] for p in done),
+        notes=list(dict.fromkeys(n for p in done for n in p["notes"])), usage=total_usage([p["usage"] for p in done]),
+        timings={
+            "total_s": round(time.time() - started, 4) if started else 0.0,
+            "model_s": round(sum(p["model_s"] for p in done), 4),
+            "tools_s": round(sum(p["tools_s"] for p in done), 4),
+        },
+        backend=ctx.backend.name, model=ctx.backend.model, transcript=[_transcript(p, system) for p in done],
+    )  # fmt: skip
+
+
+def _outcome(p: Presentation) -> SampleOutcome:
+    verdict = p["verdict"]
+    return SampleOutcome(
+        sample=p["index"], swapped=p["swapped"], status=p["status"] or "error",
+        preferred=verdict.preferred if verdict else None, confidence=verdict.confidence if verdict else None,
+        turns=p["turns"], error=p["error"] or (None if p["status"] else "unfinished"),
+    )  # fmt: skip
+
+
+def _transcript(p: Presentation, system: str) -> dict[str, Any]:
+    """A presentation's conversation as JSON: the one place its messages are converted."""
+    messages = [m.model_dump(mode="json") for m in p["messages"]]
+    return {"sample": p["index"], "swapped": p["swapped"], "system": system, "messages": messages}
+
+
+def total_usage(usages: list[Usage]) -> Usage:
+    """The sum of the presentations' usage (cost stays None unless some call was priced)."""
+    return sum(usages, Usage())
+
+
+def judgment_dict(judgment: Judgment) -> dict[str, Any]:
+    """The Judgment as JSON for the graph's output; the transcript already is JSON."""
+    return {**judgment.model_dump(mode="json", exclude={"transcript"}), "transcript": judgment.transcript}
+
+
+def vote(
+    done: list[Presentation], outcomes: list[SampleOutcome], votes: list[Preference | None]
+) -> tuple[Status, Verdict | None, str | None]:
+    """Majority over valid votes; a tie is a status. Without valid votes the samples' failure decides."""
+    if any(v is not None for v in votes):
+        winner = majority(votes)
+        if winner is None:
+            return "tie", None, f"the votes are tied: {votes}"
+        chosen = next(p["verdict"] for p, v in zip(done, votes, strict=True) if v == winner and p["verdict"])
+        if len(votes) > 1:
+            chosen = chosen.model_copy(update={"confidence": votes.count(winner) / len(votes)})
+        return "ok", chosen, None
+    statuses = {o.status for o in outcomes}
+    first_error = next((o.error for o in outcomes if o.error), None)
+    for status in ("error", "refused"):
+        if status in statuses:
+            return status, None, first_error  # type: ignore[return-value]
+    return "invalid", None, first_error
+
+
+def _order_agreement(outcomes: list[SampleOutcome]) -> bool | None:
+    """Whether the majority in the original order equals the majority in the swapped order."""
+    straight = majority([o.preferred for o in outcomes if not o.swapped and o.status == "ok"])
+    swapped = majority([o.preferred for o in outcomes if o.swapped and o.status == "ok"])
+    return None if straight is None or swapped is None else straight == swapped

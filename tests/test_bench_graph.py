@@ -11,7 +11,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from vrb_agent.agents.prompts import extract_pair
+from vrb_agent.pairblock import extract_pair
 from vrb_agent.benchmark import run_benchmark
 from vrb_agent.benchmark.metrics import read_results
 from vrb_agent.benchmark.report import trace_name, write_report

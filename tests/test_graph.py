@@ -10,6 +10,7 @@ import pytest
 
 from tests.graph_support import assert_well_formed, call, image_labels, submit, text, tools
 from vrb_agent import JudgeConfig, judge
+from vrb_agent import pairblock
 from vrb_agent.agents import prompts
 from vrb_agent.agents.graph import compile_judge_graph
 from vrb_agent.judges.base import (
@@ -66,7 +67,7 @@ def test_agentic_three_tool_rounds(square_video: Path) -> None:
 
     # The first user message holds the pair in presentation order, then the overview frames.
     first = backend.requests[0].messages[0]
-    assert prompts.extract_pair(first.text) == (Q, A, B)
+    assert pairblock.extract_pair(first.text) == (Q, A, B)
     assert image_labels(backend.requests[0]) == ["frame t=0.60s", "frame t=1.87s", "frame t=3.10s", "frame t=4.37s"]
 
     # Round 1: frames at the requested times, with the right pixels (red square visible only at 2.2 s).

@@ -33,7 +33,7 @@ from vrb_agent.judges.sim import (
 )
 from vrb_agent.tools import open_media
 from vrb_agent.tools.evidence import EvidenceStore
-from vrb_agent.tools.synth import NAMED_COLORS, text_scale
+from vrb_agent.benchmark.synth import NAMED_COLORS, text_scale
 from vrb_agent.tools.visual import ObservedImage, ToolBox, overview, overview_times
 
 TOOLS = [

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from tests.graph_support import assert_well_formed, call, image_labels, submit, text, tools
-from vrb_agent import JudgeConfig, judge
-from vrb_agent import pairblock
+from vrb_agent import JudgeConfig, judge, pairblock
 from vrb_agent.agents import prompts
 from vrb_agent.agents.graph import compile_judge_graph
 from vrb_agent.judges.base import (

@@ -111,7 +111,9 @@ def test_the_check_sees_every_kind_of_upward_reference(tmp_path: Path) -> None:
     write(package, "judges/registry.py", 'TABLE = {"sim": "vrb_agent.benchmark.sim:SimBackend"}\n')
     write(package, "judges/sim.py", "from ..agents import prompts\nfrom . import registry\n")
     write(package, "agents/api.py", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import vrb_agent\n")
-    write(package, "agents/graph.py", '"""Uses `vrb_agent.benchmark.runner` in prose only."""\nimport vrb_agent.judges\n')
+    write(
+        package, "agents/graph.py", '"""Uses `vrb_agent.benchmark.runner` in prose only."""\nimport vrb_agent.judges\n'
+    )
     problems = violations(package)
     assert [p.split(":")[0] for p in problems] == [
         "vrb_agent/agents/api.py",

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import GREEN, RED, square_spec
-from vrb_agent.tools import FRAME_CACHE, MediaError, open_media
 from vrb_agent.benchmark.synth import VideoSpec, render_frame, write_video
+from vrb_agent.tools import FRAME_CACHE, MediaError, open_media
 
 DECODERS = ["pyav", "decord", "opencv"]
 

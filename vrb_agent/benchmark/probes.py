@@ -32,9 +32,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from vrb_agent.errors import VrbError
 from vrb_agent.benchmark.sim.grammar import count_answer, flash_answer, number_answer, order_answer, shape_answer
 from vrb_agent.benchmark.synth import NAMED_COLORS, Shape, Text, VideoSpec, text_scale, write_video
+from vrb_agent.errors import VrbError
 
 KINDS: tuple[str, ...] = ("count", "brief_event", "small_text", "temporal_order", "attribute")
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "sweep")

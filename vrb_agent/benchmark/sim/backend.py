@@ -23,7 +23,7 @@ from vrb_agent.judges.base import (
 )
 from vrb_agent.pairblock import extract_pair
 
-
+CONFIDENT, PARTIAL, UNSURE = 0.9, 0.7, 0.5  # one claim held and the other refuted; one of those; neither
 
 
 def seeded_pick(seed: int | None, text: str) -> str:

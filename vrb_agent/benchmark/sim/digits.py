@@ -102,4 +102,3 @@ def read_glyphs(value: np.ndarray) -> tuple[dict[str, float], ...] | None:
             if best is None or score > best[0]:
                 best = (score, glyphs)
     return tuple(best[1]) if best else None
-

@@ -254,7 +254,6 @@ def judge_shape(claims: tuple[Claim, Claim], seen: Sequence[Seen]) -> Finding:
     return Finding((0, 0), [f"I see no {color} object."], [], _tile_actions(seen))
 
 
-
 JUDGES: dict[str, Callable[[tuple[Claim, Claim], Sequence[Seen]], Finding]] = {
     "count": judge_count,
     "flash": judge_flash,

@@ -14,7 +14,21 @@ from typing import Any
 
 from vrb_agent.benchmark.synth import NAMED_COLORS
 
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+NUMBER_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+)
 _NUMBER_VALUES = {word: value for value, word in enumerate(NUMBER_WORDS)}
 
 

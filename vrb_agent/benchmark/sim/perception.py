@@ -73,7 +73,6 @@ class Seen:
     overview: bool = False  # one of the uniform frames of the first user message
 
 
-
 @cache
 def _palette() -> tuple[list[str], np.ndarray, np.ndarray]:
     """Named colours, a lookup from OpenCV hue to colour index + 1 (0: no named hue), and the
@@ -140,8 +139,6 @@ def _blobs(hsv: np.ndarray, box: tuple[float, float, float, float]) -> tuple[lis
         touches |= (x + w >= width and bx1 < 1) or (y + h >= height and by1 < 1)
         (cut if touches else seen).append(blob)
     return seen, cut
-
-
 
 
 def _lines(stats: np.ndarray) -> list[tuple[int, int, int, int]]:

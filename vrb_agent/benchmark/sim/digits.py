@@ -59,9 +59,9 @@ def _normalise_glyph(mask: np.ndarray) -> np.ndarray:
     canvas = np.zeros((GLYPH_H, GLYPH_W), np.float32)
     left = (GLYPH_W - width) // 2
     canvas[:, left : left + width] = scaled
-    canvas = cv2.GaussianBlur(canvas, (5, 5), 1.5)
-    canvas -= canvas.mean()
-    return canvas / (np.linalg.norm(canvas) + 1e-6)
+    blurred = np.asarray(cv2.GaussianBlur(canvas, (5, 5), 1.5), np.float32)
+    blurred -= blurred.mean()
+    return blurred / (np.linalg.norm(blurred) + 1e-6)
 
 
 def _cells(ink: np.ndarray, box: tuple[int, int, int, int], n: int) -> list[dict[str, float]] | None:

@@ -80,7 +80,7 @@ def _palette() -> tuple[list[str], np.ndarray, np.ndarray]:
     import cv2  # noqa: PLC0415
 
     names = list(NAMED_COLORS)
-    hsv = [cv2.cvtColor(np.uint8([[NAMED_COLORS[n]]]), cv2.COLOR_RGB2HSV)[0, 0] for n in names]
+    hsv = [cv2.cvtColor(np.array([[NAMED_COLORS[n]]], np.uint8), cv2.COLOR_RGB2HSV)[0, 0] for n in names]
     hue_to_color = np.zeros(256, np.uint8)
     for hue in range(180):
         distance = [min(abs(hue - int(c[0])), 180 - abs(hue - int(c[0]))) for c in hsv]

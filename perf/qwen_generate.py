@@ -38,9 +38,9 @@ from tests.qwen_tiny import (  # noqa: E402 - the tests' offline tokenizer/proce
     tiny_config,
     vision_token_ids,
 )
+from vrb_agent.benchmark.synth import Shape, Text, VideoSpec, render_frame  # noqa: E402
 from vrb_agent.judges.base import ImagePart, Message, ModelRequest, TextPart, ToolSpec  # noqa: E402
 from vrb_agent.tools.evidence import EvidenceStore  # noqa: E402
-from vrb_agent.tools.synth import Shape, Text, VideoSpec, render_frame  # noqa: E402
 from vrb_agent.tools.visual import ReexamineClipArgs, SelectFramesArgs, ZoomArgs, schema_of  # noqa: E402
 
 K = 5

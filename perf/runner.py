@@ -30,8 +30,8 @@ from typing import Any
 
 from vrb_agent.agents.types import JudgeConfig, Judgment, Verdict
 from vrb_agent.benchmark import run_benchmark
+from vrb_agent.benchmark.synth import Shape, VideoSpec, write_video
 from vrb_agent.judges.base import Backend, ImagePart, ModelReply, ModelRequest, ToolCall, Usage
-from vrb_agent.tools.synth import Shape, VideoSpec, write_video
 
 AGENTIC_CALLS = 3
 DIMENSIONS = ("long-form perception", "short-form perception", "knowledge", "reasoning", "safety")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vrb_agent.tools.synth import Shape, Text, VideoSpec, write_image, write_video
+from vrb_agent.benchmark.synth import Shape, Text, VideoSpec, write_image, write_video
 
 RED = (255, 0, 0)
 GREEN = (0, 200, 0)

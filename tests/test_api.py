@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 import vrb_agent
 from tests.graph_support import call, submit, text, tools
 from vrb_agent import JudgeConfig, ajudge, judge
-from vrb_agent.agents import prompts
 from vrb_agent.agents.graph import presentation_orders
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import Backend, ModelReply, ModelRequest
 from vrb_agent.judges.scripted import ScriptedBackend
+from vrb_agent.pairblock import extract_pair
 from vrb_agent.tools.evidence import EvidenceStore
 from vrb_agent.tools.media import FRAME_CACHE, MediaError, open_media
 
@@ -25,7 +25,7 @@ Q, RED, BLUE = "What appears at 2 seconds?", "A red square appears.", "A blue ci
 
 
 def presented(request: ModelRequest) -> tuple[str, str, str]:
-    pair = prompts.extract_pair(request.messages[0].text)
+    pair = extract_pair(request.messages[0].text)
     assert pair is not None
     return pair
 

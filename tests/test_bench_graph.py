@@ -11,13 +11,13 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from vrb_agent.agents.prompts import extract_pair
 from vrb_agent.benchmark import run_benchmark
 from vrb_agent.benchmark.metrics import read_results
 from vrb_agent.benchmark.report import trace_name, write_report
 from vrb_agent.cli import app
 from vrb_agent.judges.base import ModelReply, ModelRequest, ToolCall, Usage
 from vrb_agent.judges.scripted import ScriptedBackend
+from vrb_agent.pairblock import extract_pair
 
 REPO = Path(__file__).resolve().parents[1]
 BOX = [100.0, 100.0, 600.0, 700.0]

@@ -65,7 +65,7 @@ def test_default_demo_suite_agentic_beats_single_on_blind_spots(tmp_path: Path) 
     from vrb_agent.benchmark.probes import write_suite
     from vrb_agent.benchmark.report import write_report
     from vrb_agent.benchmark.runner import run_benchmark
-    from vrb_agent.judges.sim import SimBackend
+    from vrb_agent.benchmark.sim import SimBackend
 
     kinds = [d.removeprefix("probe/") for d in BLIND_SPOTS]
     write_suite(tmp_path / "suite", n=DEMO_PER_KIND, seed=DEMO_SEED, kinds=kinds)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.graph_support import assert_well_formed, call, image_labels, submit, text, tools
-from vrb_agent import JudgeConfig, judge
+from vrb_agent import JudgeConfig, judge, pairblock
 from vrb_agent.agents import prompts
 from vrb_agent.agents.graph import build_judge_graph
 from vrb_agent.judges.base import (
@@ -66,7 +66,7 @@ def test_agentic_three_tool_rounds(square_video: Path) -> None:
 
     # The first user message holds the pair in presentation order, then the overview frames.
     first = backend.requests[0].messages[0]
-    assert prompts.extract_pair(first.text) == (Q, A, B)
+    assert pairblock.extract_pair(first.text) == (Q, A, B)
     assert image_labels(backend.requests[0]) == ["frame t=0.60s", "frame t=1.87s", "frame t=3.10s", "frame t=4.37s"]
 
     # Round 1: frames at the requested times, with the right pixels (red square visible only at 2.2 s).

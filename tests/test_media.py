@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import GREEN, RED, square_spec
+from vrb_agent.benchmark.synth import VideoSpec, render_frame, write_video
 from vrb_agent.tools import FRAME_CACHE, MediaError, open_media
-from vrb_agent.tools.synth import VideoSpec, render_frame, write_video
 
 DECODERS = ["pyav", "decord", "opencv"]
 
@@ -151,7 +151,7 @@ def test_other_containers(media_dir: Path, suffix: str) -> None:
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
 def test_images_are_one_frame_media(media_dir: Path, suffix: str) -> None:
-    from vrb_agent.tools.synth import write_image
+    from vrb_agent.benchmark.synth import write_image
 
     path = write_image(media_dir / f"still{suffix}", square_spec(), t=2.2)
     media = open_media(path)

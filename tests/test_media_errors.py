@@ -15,8 +15,8 @@ import pytest
 
 from tests.graph_support import submit
 from tests.test_cli_judge import pair, vrb, write_script
+from vrb_agent.benchmark.synth import VideoSpec, write_video
 from vrb_agent.tools import MediaError, open_media
-from vrb_agent.tools.synth import VideoSpec, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 

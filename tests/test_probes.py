@@ -20,16 +20,16 @@ import pytest
 
 from vrb_agent.benchmark.probes import (
     KINDS,
-    NUMBER_WORDS,
     SWEEP_RANGES,
     ProbeError,
     ProbeKnobs,
     make_probe,
     write_suite,
 )
+from vrb_agent.benchmark.sim.grammar import NUMBER_WORDS
+from vrb_agent.benchmark.synth import NAMED_COLORS, text_scale
 from vrb_agent.tools import open_media
 from vrb_agent.tools.media import Media
-from vrb_agent.tools.synth import NAMED_COLORS, text_scale
 from vrb_agent.tools.visual import overview_times
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,23 +17,30 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vrb_agent.benchmark.probes import KINDS, make_probe
+from vrb_agent.benchmark.sim import SimBackend
+from vrb_agent.benchmark.sim.backend import CONFIDENT, UNSURE
+from vrb_agent.benchmark.sim.findings import tile_boxes
+from vrb_agent.benchmark.sim.grammar import (
+    NUMBER_WORDS,
+    count_answer,
+    flash_answer,
+    number_answer,
+    order_answer,
+    parse_claim,
+    shape_answer,
+)
+from vrb_agent.benchmark.sim.perception import ACUITY_PX, READ_PX, perceive
+from vrb_agent.benchmark.synth import NAMED_COLORS, text_scale
 from vrb_agent.judges.base import ImagePart, Message, ModelReply, ModelRequest, TextPart, ToolResult, ToolSpec
 from vrb_agent.judges.registry import get_backend
-from vrb_agent.judges.sim import (
-    ACUITY_PX,
-    CONFIDENT,
-    READ_PX,
-    UNSURE,
-    SimBackend,
-    parse_claim,
-    perceive,
-    tile_boxes,
-)
+from vrb_agent.pairblock import pair_block
 from vrb_agent.tools import open_media
 from vrb_agent.tools.evidence import EvidenceStore
-from vrb_agent.tools.synth import NAMED_COLORS, text_scale
+from vrb_agent.tools.labels import frame_label, zoom_label
 from vrb_agent.tools.visual import ObservedImage, ToolBox, overview, overview_times
 
 TOOLS = [
@@ -44,8 +51,7 @@ FrameSource = Callable[[str, dict[str, Any]], list[ObservedImage]]
 
 
 def prompt(question: str, answer_a: str, answer_b: str) -> str:
-    blocks = {"question": question, "answer_a": answer_a, "answer_b": answer_b}
-    return "\n\n".join(f"<{tag}>\n{text}\n</{tag}>" for tag, text in blocks.items())
+    return pair_block(question, answer_a, answer_b)
 
 
 def put(store: EvidenceStore, images: list[ObservedImage]) -> list[ImagePart]:
@@ -170,6 +176,31 @@ def test_claims_follow_the_probe_grammar() -> None:
     assert parse_claim("The video shows a nice sunset over the sea.") is None
 
 
+@given(
+    n=st.integers(0, len(NUMBER_WORDS) - 1),
+    color=st.sampled_from(list(NAMED_COLORS)),
+    other=st.sampled_from(list(NAMED_COLORS)),
+    shapes=st.tuples(st.sampled_from(["square", "circle"]), st.sampled_from(["square", "circle"])),
+    start=st.floats(0, 600, allow_nan=False),
+    digits=st.from_regex(r"[1-9][0-9]{0,7}", fullmatch=True),
+)
+def test_grammar_reads_back_what_its_writers_write(  # noqa: PLR0917 (one argument per strategy)
+    n: int, color: str, other: str, shapes: tuple[str, str], start: float, digits: str
+) -> None:
+    first, second = f"{color} {shapes[0]}", f"{other} {shapes[1]}"
+    expected = {
+        count_answer(n, color, shapes[0]): ("count", {"n": n, "color": color, "shape": shapes[0]}),
+        flash_answer(color, start): ("flash", {"color": color, "t": round(start, 1)}),
+        number_answer(digits): ("number", {"digits": digits}),
+        order_answer(first, second): ("order", {"c1": color, "s1": shapes[0], "c2": other, "s2": shapes[1]}),
+        shape_answer(color, shapes[1]): ("shape", {"color": color, "shape": shapes[1]}),
+    }
+    for answer, (kind, fields) in expected.items():
+        claim = parse_claim(answer)
+        assert claim is not None and claim.kind == kind, answer
+        assert claim.fields == fields, answer
+
+
 def test_tiles_cover_the_frame_with_overlap() -> None:
     boxes = tile_boxes()
     grid = np.zeros((100, 100), bool)
@@ -253,14 +284,13 @@ def blank_source(width: int = 192, height: int = 108) -> FrameSource:
 
     def answer(name: str, args: dict[str, Any]) -> list[ObservedImage]:
         if name == "zoom":
-            box = "[" + ",".join(f"{v:g}" for v in args["box"]) + "]"
-            return [ObservedImage(blank, f"zoom t={args['timestamp']:.2f}s box={box}", args["timestamp"])]
+            return [ObservedImage(blank, zoom_label(args["timestamp"], args["box"]), args["timestamp"])]
         if name == "select_frames":
             times = args["timestamps"]
         else:
             n = args.get("num_frames", 8)
             times = [args["start"] + i * (args["end"] - args["start"]) / (n - 1) for i in range(n)]
-        return [ObservedImage(blank, f"frame t={t:.2f}s", t) for t in times]
+        return [ObservedImage(blank, frame_label(t), t) for t in times]
 
     return answer
 
@@ -278,7 +308,7 @@ def test_blank_frames_judge_at_chance(agentic: bool) -> None:
             chosen_first = rng.random() < 0.5
             a, b = (probe.chosen, probe.rejected) if chosen_first else (probe.rejected, probe.chosen)
             first = [
-                ObservedImage(source("select_frames", {"timestamps": [t]})[0].image, f"frame t={t:.2f}s", t)
+                ObservedImage(source("select_frames", {"timestamps": [t]})[0].image, frame_label(t), t)
                 for t in [(i + 0.5) * 0.5 for i in range(16)]
             ]
             preferred, confidence, _ = asyncio.run(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from vrb_agent.judges.registry import register_backend
+
 __version__ = "0.1.0"
 
 # Public names, imported on first use so `import vrb_agent` stays cheap (no LangGraph, no SDKs).
@@ -23,6 +25,11 @@ if TYPE_CHECKING:
     from vrb_agent.agents.api import ajudge, judge
     from vrb_agent.agents.graph import build_judge_graph
     from vrb_agent.agents.types import JudgeConfig, Judgment, Verdict
+
+
+# Backends defined above the backend layer register here, lazily (imported when first asked for), so
+# `--backend sim` and `judge(..., backend="sim")` work however vrb_agent is entered.
+register_backend("sim", "vrb_agent.benchmark.sim:SimBackend")
 
 
 def __getattr__(name: str) -> Any:

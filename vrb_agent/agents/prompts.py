@@ -1,24 +1,19 @@
-"""Every text the judge model sees, in one module: system prompts, the pair block, reminders, tools.
+"""Every text the judge model sees, in one module: system prompts, the first user message, reminders, tools.
 
-The pair block format is a contract (the `sim` backend parses it with `extract_pair`):
-
-    <question>\\n{question}\\n</question>\\n\\n<answer_a>\\n{first}\\n</answer_a>\\n\\n<answer_b>\\n{second}\\n</answer_b>
-
-`first`/`second` are the responses in presentation order. Any of those six tags inside the
-user-supplied texts is escaped (its `<` becomes `&lt;`, reversibly) so a response cannot close its
-block and smuggle text outside it.
+The question and answers go into the first user message as the pair block of `vrb_agent.pairblock`
+(its one writer and parser, shared with offline judges that read it back).
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from vrb_agent.agents.types import EvidenceItem, Mode, Preference
 from vrb_agent.judges.base import ToolSpec
+from vrb_agent.pairblock import pair_block
 from vrb_agent.tools.visual import ARG_MODELS, schema_of, tool_description
 
 # ---- system prompts -----------------------------------------------------------------------------
@@ -64,41 +59,7 @@ def system_prompt(mode: Mode, max_turns: int) -> str:
     return f"{SYSTEM_SHARED}\n\n{tail}"
 
 
-# ---- the pair block -----------------------------------------------------------------------------
-
-TAG_NAMES = ("question", "answer_a", "answer_b")
-_TAG = r"(?=\s*/?\s*(?:question|answer_a|answer_b)\b[^<>]*>)"
-_ESCAPE = re.compile(r"(<|&(?:amp;)*lt;)" + _TAG, re.IGNORECASE)
-_UNESCAPE = re.compile(r"&((?:amp;)*)lt;" + _TAG, re.IGNORECASE)
-_PAIR = re.compile(
-    r"<question>\n(.*?)\n</question>\n\n<answer_a>\n(.*?)\n</answer_a>\n\n<answer_b>\n(.*?)\n</answer_b>",
-    re.DOTALL,
-)
-
-
-def escape_tags(text: str) -> str:
-    """Neutralise our delimiter tags inside user text; reversible by `unescape_tags`."""
-    return _ESCAPE.sub(lambda m: "&lt;" if m.group(1) == "<" else "&amp;" + m.group(1)[1:], text)
-
-
-def unescape_tags(text: str) -> str:
-    """Invert `escape_tags`."""
-    return _UNESCAPE.sub(lambda m: "&" + m.group(1)[4:] + "lt;" if m.group(1) else "<", text)
-
-
-def pair_block(question: str, first: str, second: str) -> str:
-    """The question and both answers, in presentation order, between delimiters."""
-    q, a, b = (escape_tags(t) for t in (question, first, second))
-    return f"<question>\n{q}\n</question>\n\n<answer_a>\n{a}\n</answer_a>\n\n<answer_b>\n{b}\n</answer_b>"
-
-
-def extract_pair(text: str) -> tuple[str, str, str] | None:
-    """(question, answer_a, answer_b) as presented, unescaped; None when the text holds no block."""
-    match = _PAIR.search(text)
-    if match is None:
-        return None
-    q, a, b = (unescape_tags(g) for g in match.groups())
-    return q, a, b
+# ---- the first user message ------------------------------------------------------------------
 
 
 def first_user_text(question: str, first: str, second: str, media_note: str) -> str:

@@ -3,7 +3,7 @@
 Everything runs locally (no keys, no GPU, no downloads): the suite is rendered, the benchmark
 runner judges every probe in both modes through the real judge graph and visual tools, and the
 report writer produces summary.json, report.md and report.html. `sim` is a stand-in judge for
-demos and tests, not a reward model (see `vrb_agent.judges.sim`).
+demos and tests, not a reward model (see `vrb_agent.benchmark.sim`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from vrb_agent.benchmark.manifest import RunConfigError
 from vrb_agent.benchmark.probes import KINDS, write_suite
 from vrb_agent.benchmark.report import comparison_finding, write_report
 from vrb_agent.benchmark.runner import RunOutcome, run_benchmark
+from vrb_agent.benchmark.sim import SimBackend
 from vrb_agent.benchmark.summary import Report
-from vrb_agent.judges.sim import SimBackend
 
 DEMO_PER_KIND = 16
 DEMO_SEED = 0

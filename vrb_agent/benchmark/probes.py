@@ -32,28 +32,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from vrb_agent.benchmark.sim.grammar import count_answer, flash_answer, number_answer, order_answer, shape_answer
+from vrb_agent.benchmark.synth import NAMED_COLORS, Shape, Text, VideoSpec, text_scale, write_video
 from vrb_agent.errors import VrbError
-from vrb_agent.tools.synth import NAMED_COLORS, Shape, Text, VideoSpec, text_scale, write_video
 
 KINDS: tuple[str, ...] = ("count", "brief_event", "small_text", "temporal_order", "attribute")
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "sweep")
 Placement = Literal["random", "between"]
 SHAPES: tuple[Literal["square", "circle"], ...] = ("square", "circle")
-NUMBER_WORDS = (
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-)
 EVENT_SIZE_FRACTION = 0.06  # brief / ordered events are large: 6 % of the frame height
 BACKGROUND = (30, 30, 30)
 
@@ -261,9 +247,8 @@ def _count(rng: random.Random, knobs: ProbeKnobs) -> Made:
     rng.shuffle(others)
     shapes = targets + _distractors(rng, knobs, others[:2], knobs.object_size, taken)
     question = f"How many {color} {shape}s are there in the video?"
-    answer = "There are {} " + f"{color} {shape}s in the video."
     truth = {"color": color, "shape": shape, "count": n, "wrong_count": wrong}
-    return _spec(knobs, shapes), question, answer.format(NUMBER_WORDS[n]), answer.format(NUMBER_WORDS[wrong]), truth
+    return _spec(knobs, shapes), question, count_answer(n, color, shape), count_answer(wrong, color, shape), truth
 
 
 def _brief_event(rng: random.Random, knobs: ProbeKnobs) -> Made:
@@ -277,9 +262,8 @@ def _brief_event(rng: random.Random, knobs: ProbeKnobs) -> Made:
     others = [wrong] + [c for c in NAMED_COLORS if c not in (color, wrong)]
     shapes = [flash, *_distractors(rng, knobs, others, size, taken)]
     question = "A square flashes briefly at some point in the video. What colour is it, and when does it appear?"
-    answer = "A {} square flashes briefly at about " + f"{start:.1f} seconds."
     truth = {"color": color, "wrong_color": wrong, "start": start, "end": end, "box": [x, y, size]}
-    return _spec(knobs, shapes), question, answer.format(color), answer.format(wrong), truth
+    return _spec(knobs, shapes), question, flash_answer(color, start), flash_answer(wrong, start), truth
 
 
 def _small_text(rng: random.Random, knobs: ProbeKnobs) -> Made:
@@ -301,9 +285,8 @@ def _small_text(rng: random.Random, knobs: ProbeKnobs) -> Made:
     rng.shuffle(colors)
     shapes = _distractors(rng, knobs, colors, max(knobs.object_size, 12), taken)
     question = "A small number is printed somewhere in the video. What number is it?"
-    answer = "The small number printed in the video is {}."
     truth = {"digits": digits, "wrong_digits": wrong, "x": text.x, "y": text.y, "width": text_w}
-    return _spec(knobs, shapes, [text]), question, answer.format(digits), answer.format(wrong), truth
+    return _spec(knobs, shapes, [text]), question, number_answer(digits), number_answer(wrong), truth
 
 
 def _temporal_order(rng: random.Random, knobs: ProbeKnobs) -> Made:
@@ -323,9 +306,8 @@ def _temporal_order(rng: random.Random, knobs: ProbeKnobs) -> Made:
     a, b = f"{c1} {s1}", f"{c2} {s2}"
     asked = [a, b] if rng.random() < 0.5 else [b, a]
     question = f"Two shapes appear one after the other. Which appears first, the {asked[0]} or the {asked[1]}?"
-    answer = "The {} appears first, then the {}."
     truth = {"first": a, "second": b, "first_window": list(first), "second_window": list(second)}
-    return _spec(knobs, shapes), question, answer.format(a, b), answer.format(b, a), truth
+    return _spec(knobs, shapes), question, order_answer(a, b), order_answer(b, a), truth
 
 
 def _attribute(rng: random.Random, knobs: ProbeKnobs) -> Made:
@@ -341,9 +323,8 @@ def _attribute(rng: random.Random, knobs: ProbeKnobs) -> Made:
         *_distractors(rng, knobs, others, knobs.attribute_size, taken),
     ]
     question = f"What shape is the small {color} object in the video?"
-    answer = f"The small {color} object is a " + "{}."
     truth = {"color": color, "shape": shape, "wrong_shape": wrong, "box": [x, y, knobs.attribute_size]}
-    return _spec(knobs, shapes), question, answer.format(shape), answer.format(wrong), truth
+    return _spec(knobs, shapes), question, shape_answer(color, shape), shape_answer(color, wrong), truth
 
 
 MAKERS: dict[str, Callable[[random.Random, ProbeKnobs], Made]] = {

@@ -20,7 +20,7 @@ from vrb_agent.judges.base import (
     Usage,
     VideoPart,
 )
-from vrb_agent.judges.registry import backend_names, get_backend
+from vrb_agent.judges.registry import backend_names, get_backend, register_backend
 from vrb_agent.judges.scripted import ScriptedBackend
 
 __all__ = [
@@ -45,4 +45,5 @@ __all__ = [
     "VideoPart",
     "backend_names",
     "get_backend",
+    "register_backend",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vrb_agent.tools.labels import box_text, frame_label, zoom_label
 from vrb_agent.tools.media import Media, MediaError
 
 BOX_SCALE = 1000.0
@@ -131,10 +132,6 @@ def _clamp_note(media: Media, requested: Sequence[float]) -> str:
     return f" Note: time(s) {shown} are outside the video (0 to {media.last_time:.2f}s) and were clamped into it."
 
 
-def _label_frame(t: float) -> str:
-    return f"frame t={t:.2f}s"
-
-
 def _frames(media: Media, times: Sequence[float], limits: ToolLimits) -> list[ObservedImage]:
     frames = media.frames_at(times, limits.max_side)
     seen: set[int] = set()
@@ -143,7 +140,7 @@ def _frames(media: Media, times: Sequence[float], limits: ToolLimits) -> list[Ob
         if frame.index in seen:
             continue
         seen.add(frame.index)
-        images.append(ObservedImage(frame.image, _label_frame(frame.timestamp), frame.timestamp))
+        images.append(ObservedImage(frame.image, frame_label(frame.timestamp), frame.timestamp))
     return images
 
 
@@ -270,12 +267,11 @@ def zoom(media: Media, timestamp: float, box: Sequence[float], *, limits: ToolLi
                 f"{media.width}x{media.height} frame; choose a larger box. Call it as {USAGE['zoom']}.",
                 raw,
             )
-        box_text = "[" + ",".join(f"{v:g}" for v in args.box) + "]"
-        label = f"zoom t={frame.timestamp:.2f}s box={box_text}"
+        label = zoom_label(frame.timestamp, args.box)
         bx = (args.box[0], args.box[1], args.box[2], args.box[3])
         image = ObservedImage(_upscale(crop, limits), label, frame.timestamp, bx)
         text = (
-            f"Zoomed into {box_text} of the frame at {frame.timestamp:.2f}s "
+            f"Zoomed into {box_text(args.box)} of the frame at {frame.timestamp:.2f}s "
             f"({crop.shape[1]}x{crop.shape[0]} source pixels shown at "
             f"{image.image.shape[1]}x{image.image.shape[0]})." + _clamp_note(media, [args.timestamp])
         )

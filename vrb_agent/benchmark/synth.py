@@ -121,15 +121,16 @@ def write_video(path: str | Path, spec: VideoSpec, codec: str | None = None) -> 
     if fourcc is None:
         raise ValueError(f"no default codec for {path.suffix!r}; pass codec=")
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), spec.fps, (spec.width, spec.height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), spec.fps, (spec.width, spec.height))
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot write {path} with codec {fourcc}")
     try:
         shown: tuple[bool, ...] | None = None
         bgr = None
+        items: list[Shape | Text] = [*spec.shapes, *spec.texts]
         for i in range(spec.num_frames):
             t = i / spec.fps
-            visible = tuple(item.visible(t) for item in [*spec.shapes, *spec.texts])
+            visible = tuple(item.visible(t) for item in items)
             if bgr is None or spec.moving_bar or visible != shown:  # re-render only when the scene changes
                 bgr = cv2.cvtColor(render_frame(spec, t), cv2.COLOR_RGB2BGR)
                 shown = visible

@@ -4,8 +4,8 @@ The default decoder is PyAV (chosen by perf/media.py: fastest and smallest per o
 judgment's frames); OpenCV and decord are the fallbacks, tried in that order when PyAV cannot open
 or decode a file, and each can be chosen explicitly. Frames are addressed by presentation time
 (see `timeline`, `pyav_reader`, `decoders`), so variable-frame-rate video is exact. Decoding runs on
-one small process-wide thread pool (`VRB_DECODE_THREADS`, default one per core), so samples in flight share the cores and
-async callers (`Media.aframes_at`) never block their event loop. Decoded full-resolution frames live
+one small process-wide thread pool (`VRB_DECODE_THREADS`, default one per core), so samples in flight
+share the cores and async callers (`Media.aframes_at`) never block their event loop. Decoded full-resolution frames live
 in one process-wide, byte-bounded LRU cache, so repeated requests within a judgment, across modes
 and across K samples of the same sample cost no decoding. Every failure a user can cause becomes a
 `MediaError` that names the file and a plain reason.

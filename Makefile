@@ -10,13 +10,15 @@ STAMP := $(VENV)/.installed
 TRANSFORMERS_MIN := 5.0.0
 TFMIN_VENV := .venv-tfmin
 VLLM_VENV := .venv-vllm
+TORCH_PAIR ?= torch==2.13.0 torchvision==0.28.0
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch pinned: 2.13.0 is the CPU wheel these machines hold; an unpinned torch pulls a CUDA build.
 	# torchvision 0.28.0 is its pair (Qwen-VL processors need it; tests load it without its C ops).
-	$(BIN)/python -m pip install -q torch==2.13.0 torchvision==0.28.0
+	# TORCH_PAIR="torch==2.14.1 torchvision==0.29.1" gives a pair whose C ops load (README: Local Qwen).
+	$(BIN)/python -m pip install -q $(TORCH_PAIR)
 	$(BIN)/python -m pip install -q -e '.[dev,qwen]'
 	touch $(STAMP)
 

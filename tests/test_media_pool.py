@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from vrb_agent.tools import FRAME_CACHE, MediaError, open_media
-from vrb_agent.tools.decoders import PyAVReader
 from vrb_agent.tools.media import _split_by_gop, decode_pool, decode_threads
+from vrb_agent.tools.pyav_reader import PyAVReader
 
 av = pytest.importorskip("av")
 ROOT = Path(__file__).resolve().parents[1]

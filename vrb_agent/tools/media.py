@@ -3,9 +3,9 @@
 The default decoder is PyAV (chosen by perf/media.py: fastest and smallest per open handle on one
 judgment's frames); OpenCV and decord are the fallbacks, tried in that order when PyAV cannot open
 or decode a file, and each can be chosen explicitly. Frames are addressed by presentation time
-(see `decoders`), so variable-frame-rate video is exact. Decoding runs on one small process-wide
-thread pool (`VRB_DECODE_THREADS`, default one per core), so samples in flight share the cores and
-async callers (`Media.aframes_at`) never block their event loop. Decoded full-resolution frames live
+(see `timeline`, `pyav_reader`, `decoders`), so variable-frame-rate video is exact. Decoding runs on
+one small process-wide thread pool (`VRB_DECODE_THREADS`, default one per core), so samples in flight
+share the cores and async callers (`Media.aframes_at`) never block their event loop. Decoded full-resolution frames live
 in one process-wide, byte-bounded LRU cache, so repeated requests within a judgment, across modes
 and across K samples of the same sample cost no decoding. Every failure a user can cause becomes a
 `MediaError` that names the file and a plain reason.
@@ -27,22 +27,10 @@ from typing import Literal
 
 import numpy as np
 
-from vrb_agent.tools.decoders import (
-    AnyFrame,
-    DecordReader,
-    ImageReader,
-    MediaError,
-    OpenCVReader,
-    PackedFrame,
-    PyAVReader,
-    Reader,
-    Timeline,
-    probe_header,
-    quiet_native_logs,
-    read_timeline,
-    short_reason,
-    to_rgb,
-)
+from vrb_agent.tools.decoders import DecordReader, ImageReader, OpenCVReader, Reader
+from vrb_agent.tools.native_logs import quiet_native_logs, short_reason
+from vrb_agent.tools.pyav_reader import AnyFrame, PackedFrame, PyAVReader, to_rgb
+from vrb_agent.tools.timeline import MediaError, Timeline, probe_header, read_timeline
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})

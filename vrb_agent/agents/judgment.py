@@ -82,7 +82,7 @@ def vote(
     first_error = next((o.error for o in outcomes if o.error), None)
     for status in ("error", "refused"):
         if status in statuses:
-            return status, None, first_error  # type: ignore[return-value]
+            return status, None, first_error
     return "invalid", None, first_error
 
 

@@ -54,7 +54,7 @@ class BenchConfig(BaseModel):
     model: str | None = None
     base_url: str | None = None
     backend_options: dict[str, Any] = Field(default_factory=dict)
-    modes: list[Mode] = Field(default_factory=lambda: ["single", "agentic"], min_length=1)
+    modes: list[Mode] = Field(default_factory=lambda: list[Mode](["single", "agentic"]), min_length=1)
     frames: list[int] = Field(default_factory=lambda: [16], min_length=1)
     k: list[int] = Field(default_factory=lambda: [1], min_length=1)
     order: Order = "fixed"

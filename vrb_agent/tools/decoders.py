@@ -69,8 +69,8 @@ class OpenCVReader:
         self._origin_s: float | None = None  # POS_MSEC of the first frame, read on first use
         self._at = -1  # timeline position of the frame last grabbed (-1: unknown)
 
-    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
-        frames = []
+    def read(self, indices: Sequence[int]) -> list[AnyFrame]:
+        frames: list[AnyFrame] = []
         for index in indices:
             self._grab(index)
             ok, bgr = self._cap.retrieve()
@@ -146,10 +146,10 @@ class DecordReader:
             first = self._vr[0].asnumpy() if count else None
         self.fps = float(self._vr.get_avg_fps())
         self.times = np.asarray(starts, dtype=np.float64) - (starts[0] if count else 0.0)
-        self.height, self.width = first.shape[:2] if first is not None else (0, 0)
+        self.height, self.width = (int(first.shape[0]), int(first.shape[1])) if first is not None else (0, 0)
         self.first_frame = first
 
-    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
+    def read(self, indices: Sequence[int]) -> list[AnyFrame]:
         # One frame at a time in sorted order: a whole-batch buffer would hold every frame twice.
         with native_stderr_silenced():
             return [self._vr[index].asnumpy() for index in indices]
@@ -193,7 +193,7 @@ class ImageReader:
             raise MediaError(path, f"not a readable image ({exc.__class__.__name__}: {exc})") from None
         self.height, self.width = self._pixels.shape[:2]
 
-    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
+    def read(self, indices: Sequence[int]) -> list[AnyFrame]:
         return [self._pixels for _ in indices]
 
     def close(self) -> None:

@@ -56,7 +56,7 @@ class _HeldStderr:
                 sys.stderr.flush()
                 self._held = tempfile.TemporaryFile()
                 self._saved = os.dup(2)
-                os.dup2(self._held.fileno(), 2)  # type: ignore[attr-defined]
+                os.dup2(self._held.fileno(), 2)
             self._depth += 1
 
     def leave(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +43,8 @@ class Timeline:
         return (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
 
 
-def video_stream(path: str, container: object) -> object:
-    streams = container.streams.video  # type: ignore[attr-defined]
+def video_stream(path: str, container: Any) -> Any:
+    streams = container.streams.video
     if not streams:
         raise MediaError(path, "the file has no video stream (audio only?)")
     return streams[0]
@@ -84,7 +85,7 @@ def header_of(container: object, stream: object) -> Header:
     return Header(int(stream.frames or 0), seconds, str(stream.codec_context.name))  # type: ignore[attr-defined]
 
 
-def read_timeline(path: str, container: object | None = None) -> Timeline:
+def read_timeline(path: str, container: Any = None) -> Timeline:
     """Demux the first video stream's packets for their pts. Opens (and closes) its own container
     unless one is given; a given container is left rewound to the start."""
     import av  # noqa: PLC0415
@@ -95,16 +96,16 @@ def read_timeline(path: str, container: object | None = None) -> Timeline:
         if own:
             container = av.open(path)
         stream = video_stream(path, container)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate  # type: ignore[attr-defined]
-        time_base, codec = stream.time_base, stream.codec_context.name  # type: ignore[attr-defined]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        time_base, codec = stream.time_base, stream.codec_context.name
         pts, keys = _packet_stamps(container, stream)
         if not own:
-            container.seek(0, stream=stream, backward=True)  # type: ignore[attr-defined]
+            container.seek(0, stream=stream, backward=True)
     except av.error.FFmpegError as exc:
         raise MediaError(path, f"not a readable video ({short_reason(exc)})") from None
     finally:
         if own and container is not None:
-            container.close()  # type: ignore[attr-defined]
+            container.close()
     if not pts:
         raise MediaError(path, "the video has zero frames")
     order = np.unique(np.asarray(pts, dtype=np.int64))

@@ -187,8 +187,8 @@ def _pair_layout(found: dict[str, str | None], field_map: dict[str, str]) -> Pai
     if {"chosen", "rejected"} & set(field_map):
         return "direct"
     for pair in ("label", "ranking"):
-        if all(found[f] is not None for f in _PAIR_FIELDS[pair]):  # type: ignore[index]
-            return pair  # type: ignore[return-value]
+        if all(found[f] is not None for f in _PAIR_FIELDS[pair]):
+            return pair
     return "direct"
 
 

@@ -11,12 +11,12 @@ import base64
 import functools
 import hashlib
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from vrb_agent.errors import VrbError
+from vrb_agent.lru import LRU
 from vrb_agent.tools.media import _fit
 
 
@@ -67,40 +67,9 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return bgr[:, :, ::-1].copy()
 
 
-class EncodedCache:
-    """Process-wide LRU of JPEG bytes by (pixel digest, quality), bounded in bytes: the same frame
-    judged for several questions, modes or samples (each with its own store) is encoded once."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[bytes, int], bytes] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[bytes, int]) -> bytes | None:
-        with self._lock:
-            data = self._items.get(key)
-            if data is not None:
-                self._items.move_to_end(key)
-            return data
-
-    def put(self, key: tuple[bytes, int], data: bytes) -> None:
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = data
-            self._bytes += len(data)
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= len(old)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
-
-
-ENCODED_CACHE = EncodedCache(32 * 1024 * 1024)
+# Process-wide JPEG bytes by (pixel digest, quality), bounded in bytes: the same frame judged for
+# several questions, modes or samples (each with its own store) is encoded once.
+ENCODED_CACHE: LRU[tuple[bytes, int], bytes] = LRU(max_weight=32 * 1024 * 1024, weigh=len)
 
 
 class EvidenceStore:

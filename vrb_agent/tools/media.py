@@ -18,7 +18,6 @@ import itertools
 import os
 import stat
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from vrb_agent.lru import LRU
 from vrb_agent.tools.decoders import DecordReader, ImageReader, OpenCVReader, Reader
 from vrb_agent.tools.native_logs import quiet_native_logs, short_reason
 from vrb_agent.tools.pyav_reader import AnyFrame, PackedFrame, PyAVReader, to_rgb
@@ -51,47 +51,31 @@ class Frame:
     index: int
 
 
-class FrameCache:
-    """A thread-safe LRU of decoded frames bounded in bytes, shared by every Media in the process."""
+def _frame_bytes(frame: AnyFrame) -> int:
+    return frame.nbytes
+
+
+class FrameCache(LRU[tuple[str, int], AnyFrame]):
+    """Decoded frames bounded in bytes, shared by every Media in the process; frames are stored
+    read-only so a caller cannot change what the next judgment sees."""
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        super().__init__(max_weight=max_bytes, weigh=_frame_bytes)
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, int], AnyFrame] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
-    def get(self, key: tuple[str, int]) -> AnyFrame | None:
-        with self._lock:
-            frame = self._items.get(key)
-            if frame is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return frame
-
-    def put(self, key: tuple[str, int], frame: AnyFrame) -> None:
-        with self._lock:
-            if key in self._items:
-                return
-            (frame.planes if isinstance(frame, PackedFrame) else frame).setflags(write=False)
-            self._items[key] = frame
-            self._bytes += frame.nbytes
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= old.nbytes
+    def put(self, key: tuple[str, int], frame: AnyFrame) -> list[tuple[tuple[str, int], AnyFrame]]:
+        if key in self:
+            return []
+        (frame.planes if isinstance(frame, PackedFrame) else frame).setflags(write=False)
+        return super().put(key, frame)
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
-            self.hits = self.misses = 0
+        super().clear()
+        self.hits = self.misses = 0
 
     @property
     def nbytes(self) -> int:
-        return self._bytes
+        return self.weight
 
 
 FRAME_CACHE = FrameCache(int(os.environ.get("VRB_FRAME_CACHE_MB", "256")) * 1024 * 1024)

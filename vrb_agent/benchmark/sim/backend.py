@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,6 +20,7 @@ from vrb_agent.judges.base import (
     ToolCall,
     Usage,
 )
+from vrb_agent.lru import LRU
 from vrb_agent.pairblock import extract_pair
 
 CONFIDENT, PARTIAL, UNSURE = 0.9, 0.7, 0.5  # one claim held and the other refuted; one of those; neither
@@ -63,19 +63,17 @@ class SimBackend(Backend):
 
     def __init__(self, model: str = "sim-1", **_: Any) -> None:
         super().__init__(model)
-        self._seen: OrderedDict[str, Seen | None] = OrderedDict()
+        self._seen: LRU[str, Seen | None] = LRU(self.CACHE_ENTRIES)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(images_in_tool_results=True, max_images_per_request=1000)
 
     def _perceive(self, request: ModelRequest, part: ImagePart) -> Seen | None:
-        if part.evidence_id in self._seen:
-            return self._seen[part.evidence_id]
+        if part.evidence_id in self._seen:  # a cached None means "looked, saw nothing"
+            return self._seen.get(part.evidence_id)
         image = request.evidence_store().get(part.evidence_id)
         result = perceive(image.to_array(), part.label or image.label)
-        self._seen[part.evidence_id] = result
-        while len(self._seen) > self.CACHE_ENTRIES:
-            self._seen.popitem(last=False)
+        self._seen.put(part.evidence_id, result)
         return result
 
     def decide(self, request: ModelRequest) -> Decision:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from vrb_agent.judges.base import ImagePart
+from vrb_agent.lru import LRU
 from vrb_agent.tools.evidence import EvidenceImage, EvidenceStore
 from vrb_agent.tools.media import Media
 from vrb_agent.tools.visual import Observation, ToolLimits
@@ -59,6 +59,10 @@ class SeenObservation:
         return cls(tool=tool, text=text, ok=False)
 
 
+def _jpeg_bytes(seen: SeenObservation) -> int:
+    return sum(len(image.jpeg) for image in seen.images)
+
+
 class ObservationCache:
     """Thread-safe LRU of encoded observations, bounded by the bytes of their JPEGs. A call that is
     being computed is computed once: concurrent identical calls (the two modes of one sample start
@@ -66,17 +70,12 @@ class ObservationCache:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[ObservationKey, SeenObservation] = OrderedDict()
+        self._items: LRU[ObservationKey, SeenObservation] = LRU(max_weight=max_bytes, weigh=_jpeg_bytes)
         self._running: dict[ObservationKey, Future[SeenObservation]] = {}
-        self._bytes = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _running; the LRU has its own
 
     def get(self, key: ObservationKey) -> SeenObservation | None:
-        with self._lock:
-            seen = self._items.get(key)
-            if seen is not None:
-                self._items.move_to_end(key)
-            return seen
+        return self._items.get(key)
 
     def compute(self, key: ObservationKey, run: Callable[[], SeenObservation]) -> SeenObservation:
         """The cached result, else the one being computed, else `run()` (blocking; call it from a
@@ -105,23 +104,15 @@ class ObservationCache:
         return seen
 
     def put(self, key: ObservationKey, seen: SeenObservation) -> None:
-        size = sum(len(image.jpeg) for image in seen.images)
-        with self._lock:
-            if key in self._items or size > self.max_bytes:
-                return
-            self._items[key] = seen
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= sum(len(image.jpeg) for image in old.images)
+        """Keep `seen` unless it alone is over the bound (the LRU would keep one oversized entry)."""
+        if key not in self._items and _jpeg_bytes(seen) <= self.max_bytes:
+            self._items.put(key, seen)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
+        self._items.clear()
 
 
 OBSERVATIONS = ObservationCache(CACHE_BYTES)

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from vrb_agent.agents.context import JudgeContext
 from vrb_agent.agents.graph import build_judge_graph
-from vrb_agent.agents.judgment import summarize
+from vrb_agent.agents.judgment import judgment_of
 from vrb_agent.agents.types import JudgeConfig, Judgment, Mode
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import Backend
@@ -96,7 +96,7 @@ async def _run(ctx: JudgeContext, inputs: dict[str, str], on_event: EventHandler
                 async for event in _shared_graph().astream(inputs, stream_mode="custom", context=ctx):
                     on_event(event)
     except TimeoutError:
-        return summarize(ctx.tracked(), ctx, started, error=f"timed out after {ctx.config.timeout_s:g}s")
+        return judgment_of(ctx.tracked(), ctx, started, error=f"timed out after {ctx.config.timeout_s:g}s")
     if ctx.finished is None:  # finalize always runs unless the graph raised
         raise RuntimeError("the judge graph ended without a judgment")
     return ctx.finished

@@ -33,7 +33,7 @@ from typing_extensions import TypedDict
 
 from vrb_agent.agents import prompts
 from vrb_agent.agents.context import JudgeContext
-from vrb_agent.agents.judgment import judgment_dict, summarize
+from vrb_agent.agents.judgment import judgment_dict, judgment_of
 from vrb_agent.agents.turns import (
     Phase,
     Presentation,
@@ -189,7 +189,7 @@ async def present(task: Presentation, runtime: Runtime[Any], bound: JudgeContext
 async def finalize(state: JudgeState, runtime: Runtime[Any], bound: JudgeContext | None = None) -> JudgeOutput:
     """Vote over the presentations and return the Judgment (and stream the verdict)."""
     ctx = judge_context(runtime, bound)
-    judgment = summarize(state["outcomes"], ctx, state.get("started"))
+    judgment = judgment_of(state["outcomes"], ctx, state.get("started"))
     ctx.finished = judgment
     ctx.release(state.get("run_id", ""))
     verdict = judgment.verdict.model_dump() if judgment.verdict else None

@@ -14,7 +14,7 @@ from vrb_agent.agents.verdict import majority
 from vrb_agent.judges.base import Usage
 
 
-def summarize(
+def judgment_of(
     presentations: Sequence[Presentation], ctx: JudgeContext, started: float | None, error: str | None = None
 ) -> Judgment:
     """The Judgment of (possibly unfinished) presentations. `error` marks an interrupted run (e.g. a

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vrb_agent.agents.types import JudgeConfig, Mode, Order
 from vrb_agent.benchmark.datasets import Dataset, Sample
-from vrb_agent.benchmark.records import SECRET_NAME, Condition
+from vrb_agent.benchmark.records import SECRET_NAME, ConditionKey
 from vrb_agent.benchmark.shards import Shard
 from vrb_agent.judges.provider import public_url
 
@@ -96,7 +96,7 @@ class BenchConfig(BaseModel):
     def _unique_modes(cls, value: list[Mode]) -> list[Mode]:
         return list(dict.fromkeys(value))
 
-    def conditions(self) -> list[Condition]:
+    def conditions(self) -> list[ConditionKey]:
         return [(m, f, k) for f in self.frames for k in self.k for m in self.modes]
 
     def identity(self) -> dict[str, Any]:
@@ -121,7 +121,7 @@ class BenchConfig(BaseModel):
         shard = Shard.parse(self.shard)
         return [s for s in samples if shard.holds(s.id)]
 
-    def judge_config(self, condition: Condition, seed: int) -> JudgeConfig:
+    def judge_config(self, condition: ConditionKey, seed: int) -> JudgeConfig:
         mode, frames, k = condition
         given = {"temperature": self.temperature, **{k: getattr(self, k) for k in BUDGET_FIELDS}}
         extra = {k: v for k, v in given.items() if v is not None}

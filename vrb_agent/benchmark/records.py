@@ -22,7 +22,7 @@ from vrb_agent.agents.types import Judgment, Status
 from vrb_agent.benchmark.datasets import Sample
 from vrb_agent.judges.retry import redact
 
-Condition = tuple[str, int, int]  # (mode, frames, k): what a record was judged under
+ConditionKey = tuple[str, int, int]  # (mode, frames, k): what a record was judged under (summary.Condition as a key)
 CellKey = tuple[str, str, int, int]  # (sample_id, mode, frames, k): one record per cell
 Side = Literal["A", "B"]
 
@@ -82,7 +82,7 @@ class ResultRecord(BaseModel):
     _keys: tuple[str, ...] = PrivateAttr(default=())  # the key order of the line it was read from
 
     @property
-    def condition(self) -> Condition:
+    def condition(self) -> ConditionKey:
         return (self.mode, self.frames, self.k)
 
     @property
@@ -131,7 +131,7 @@ class Cell(BaseModel):
     """What every record of one cell shares: the sample, its condition, and the run's identity."""
 
     sample: Sample
-    condition: Condition
+    condition: ConditionKey
     dataset: str
     position: Side
     order: str

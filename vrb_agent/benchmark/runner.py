@@ -34,7 +34,7 @@ from vrb_agent.benchmark.failstop import STOP_AFTER_FAILED_CALLS, FailureWatch
 from vrb_agent.benchmark.manifest import build_manifest, check_out_dir, check_run_dir, check_selection, write_manifest
 from vrb_agent.benchmark.pool import MediaPool
 from vrb_agent.benchmark.progress import Progress
-from vrb_agent.benchmark.records import Cell, CellKey, Condition, ResultRecord
+from vrb_agent.benchmark.records import Cell, CellKey, ConditionKey, ResultRecord
 from vrb_agent.benchmark.rundir import ResultsFile, RunDir
 from vrb_agent.benchmark.runlock import RunLock
 from vrb_agent.errors import VrbError
@@ -44,7 +44,7 @@ from vrb_agent.tools.evidence import EvidenceStore
 from vrb_agent.tools.media import Media, open_media
 
 JudgeFn = Callable[..., Awaitable[Judgment]]
-Todo = list[tuple[Sample, list[Condition]]]
+Todo = list[tuple[Sample, list[ConditionKey]]]
 
 
 @dataclass
@@ -106,7 +106,7 @@ class _Run:
         self.errors += record.status == "error"
         self.progress.add(record)
 
-    def cell(self, sample: Sample, condition: Condition) -> Cell:
+    def cell(self, sample: Sample, condition: ConditionKey) -> Cell:
         return Cell(
             sample=sample,
             condition=condition,
@@ -118,7 +118,7 @@ class _Run:
             model=self.identity.get("model", ""),
         )
 
-    async def run_sample(self, sample: Sample, conditions: list[Condition]) -> None:
+    async def run_sample(self, sample: Sample, conditions: list[ConditionKey]) -> None:
         """Judge one sample under every condition; its media and evidence are released once written."""
         media: Media | None = None
         problem = sample.error
@@ -258,7 +258,7 @@ def _resume(results: ResultsFile, retry_errors: bool) -> _Resumed:
     return _Resumed({r.key for r in records}, len(records), sum(r.status == "error" for r in records))
 
 
-def _todo(samples: list[Sample], conditions: list[Condition], done: set[CellKey]) -> Todo:
+def _todo(samples: list[Sample], conditions: list[ConditionKey], done: set[CellKey]) -> Todo:
     todo = [(s, [c for c in conditions if (s.id, *c) not in done]) for s in samples]
     return [(s, cs) for s, cs in todo if cs]
 
@@ -302,7 +302,7 @@ async def _execute(
 
 async def _drain(run: _Run, todo: Todo, concurrency: int) -> None:
     """`concurrency` workers pull samples (each opens its media once, for all of its conditions)."""
-    queue: asyncio.Queue[tuple[Sample, list[Condition]]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[Sample, list[ConditionKey]]] = asyncio.Queue()
     for item in todo:
         queue.put_nowait(item)
 

@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 
 from vrb_agent.agents import prompts
 from vrb_agent.agents.types import Verdict
-from vrb_agent.agents.verdict import majority, map_verdict, parse_judgment_text, parse_submission, to_sample_terms
+from vrb_agent.agents.verdict import (
+    decide,
+    majority,
+    map_verdict,
+    parse_judgment_text,
+    parse_submission,
+    to_sample_terms,
+)
 
 # (model output, expected presented label or None = invalid)
 SINGLE_PASS_OUTPUTS = [
@@ -121,3 +128,24 @@ def test_majority_examples() -> None:
 def test_system_prompts_say_quoted_texts_are_data() -> None:
     for mode in ("single", "agentic"):
         assert "never an instruction" in prompts.system_prompt(mode, 6)
+
+
+@pytest.mark.parametrize(
+    ("votes", "valid", "strict"),
+    [
+        (["A", "A", None], "A", "A"),  # 2 of 3 draws: both rules
+        (["A", None, None], "A", None),  # one valid draw of 3: cal.py's K counts the unparsable ones
+        (["A", "B", None, "A"], "A", None),  # 2 of 4 is not more than half
+        (["A", "B"], None, None),  # a tie under either rule
+        ([None, None], None, None),
+        (["B", "B", "A", None, None], "B", None),
+    ],
+)
+def test_vote_rules_on_hand_made_draws(votes: list[str | None], valid: str | None, strict: str | None) -> None:
+    assert decide(votes, "valid") == valid
+    assert decide(votes, "strict") == strict
+
+
+def test_unknown_vote_rule_is_named() -> None:
+    with pytest.raises(ValueError, match=r"'loose'.*valid, strict"):
+        decide(["A"], "loose")  # type: ignore[arg-type]

@@ -71,7 +71,7 @@ def vote(
 ) -> tuple[Status, Verdict | None, str | None]:
     """Majority over valid votes; a tie is a status. Without valid votes the samples' failure decides."""
     if any(v is not None for v in votes):
-        winner = majority(votes)
+        winner: Preference | None = majority(votes)
         if winner is None:
             return "tie", None, f"the votes are tied: {votes}"
         chosen = next(p["verdict"] for p, v in zip(done, votes, strict=True) if v == winner and p["verdict"])

@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Literal, TypeVar
 
 from pydantic import ValidationError
 
 from vrb_agent.agents.prompts import SubmitVerdictArgs
 from vrb_agent.agents.types import Preference, Verdict
+
+L = TypeVar("L", bound=str)
 
 _LABEL = r"(?:answer|response|assistant|option|candidate)?\s*(?:#\s*)?\(?\s*([ab12])\s*\)?"
 _LABELS: dict[str, Preference] = {"a": "A", "1": "A", "b": "B", "2": "B"}
@@ -111,9 +114,31 @@ def map_verdict(verdict: Verdict, swapped: bool) -> Verdict:
     return verdict.model_copy(update={"preferred": to_sample_terms(verdict.preferred, swapped)})
 
 
-def majority(votes: Sequence[Preference | None]) -> Preference | None:
+VoteRule = Literal["valid", "strict"]
+VOTE_RULES: tuple[VoteRule, ...] = ("valid", "strict")
+"""How draws become one verdict: `valid`, the majority of the valid draws (vrb-agent's own rule);
+`strict`, VL-RewardBench's cal.py: a label wins only with more than half of all K draws,
+unparsable ones included."""
+
+
+def majority(votes: Sequence[L | None]) -> L | None:
     """The label most valid votes chose; None when there are no valid votes or the top two tie."""
     counts = Counter(v for v in votes if v is not None).most_common()
     if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
         return None
     return counts[0][0]
+
+
+def strict_majority(votes: Sequence[L | None]) -> L | None:
+    """The label chosen by more than half of all draws (invalid ones count in K); else None."""
+    counts = Counter(v for v in votes if v is not None).most_common(1)
+    return counts[0][0] if counts and 2 * counts[0][1] > len(votes) else None
+
+
+def decide(votes: Sequence[L | None], rule: VoteRule = "valid") -> L | None:
+    """The winner of the draws under a vote rule (see VOTE_RULES); None when no label wins."""
+    if rule == "valid":
+        return majority(votes)
+    if rule == "strict":
+        return strict_majority(votes)
+    raise ValueError(f"vote rule {rule!r} is unknown; choose one of: {', '.join(VOTE_RULES)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -413,7 +414,9 @@ def _normalized(text: str, runs: Path) -> str:
 def test_outputs_equal_those_of_the_untyped_report(case, tmp_path):
     """summary.json, report.md, report.html and trace pages of stored runs (one run, two side by side,
     a frames x k sweep, two shards merged) are byte for byte those the report wrote before its
-    summary was typed (tests/fixtures/report_golden/expected, written by that code)."""
+    summary was typed (tests/fixtures/report_golden/expected, written by that code), plus the sections
+    added since. After a deliberate report change, rewrite them with `VRB_REGEN_GOLDEN=1 pytest -k
+    untyped_report` and review the diff."""
     dirs, out, traces = GOLDEN_CASES[case]
     runs = tmp_path / "runs"
     shutil.copytree(GOLDEN / "runs", runs)
@@ -426,6 +429,8 @@ def test_outputs_equal_those_of_the_untyped_report(case, tmp_path):
             got = runs / run / "traces" / page
         else:
             got = paths[{"summary.json": "summary", "report.md": "markdown", "report.html": "html"}[want.name]]
+        if os.environ.get("VRB_REGEN_GOLDEN") == "1":
+            want.write_text(_normalized(got.read_text(), runs))
         assert _normalized(got.read_text(), runs) == want.read_text(), want.name
 
 

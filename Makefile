@@ -10,14 +10,22 @@ STAMP := $(VENV)/.installed
 TRANSFORMERS_MIN := 5.0.0
 TFMIN_VENV := .venv-tfmin
 VLLM_VENV := .venv-vllm
-TORCH_PAIR ?= torch==2.13.0 torchvision==0.28.0
+# A torch/torchvision pair built together, so torchvision's C operators load and `--backend qwen`
+# runs from this venv (README: Local Qwen). Both are pinned: an unpinned torch pulls whatever CUDA
+# build is newest. On x86_64 the pair is a CUDA build (about 5.5 GB; it runs on CPU too); on aarch64
+# PyPI has a CPU pair. TORCH_PAIR="torch==2.13.0 torchvision==0.28.0" is a 0.2 GB CPU torch whose
+# PyPI torchvision does not load beside it: the tests still run (they skip its C operators), but
+# `--backend qwen` then exits 3.
+ifeq ($(shell uname -m),aarch64)
+TORCH_PAIR ?= torch==2.9.1 torchvision==0.24.1
+else
+TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
+endif
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch pinned: 2.13.0 is the CPU wheel these machines hold; an unpinned torch pulls a CUDA build.
-	# torchvision 0.28.0 is its pair (Qwen-VL processors need it; tests load it without its C ops).
-	# TORCH_PAIR="torch==2.14.1 torchvision==0.29.1" gives a pair whose C ops load (README: Local Qwen).
+	# The pair first, so the qwen extra's torch/torchvision ranges install nothing more.
 	$(BIN)/python -m pip install -q $(TORCH_PAIR)
 	$(BIN)/python -m pip install -q -e '.[dev,qwen]'
 	touch $(STAMP)

@@ -98,14 +98,17 @@ async def test_native_video_judgment_sends_timed_clips(tiny_qwen_dirs: dict[str,
     assert backend.exchanges[0][1].usage.output_tokens >= 1
 
 
-def judge_with_qwen_cli(video: Path, model: Path) -> subprocess.CompletedProcess[str]:
-    """`vrb-agent judge --backend qwen --model MODEL` in a fresh process (no test-only patches)."""
-    command = ["judge", str(video), "--question", "q", "--response-a", "a", "--response-b", "b"]
+def judge_with_qwen_cli(
+    video: Path, model: Path, *options: str, shadow: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`vrb-agent judge --backend qwen --model MODEL` in a fresh process (no test-only patches);
+    `shadow` is a directory put before the project on the import path."""
+    command = ["judge", str(video), "--question", "q", "--response-a", "a", "--response-b", "b", *options]
     return subprocess.run(
         [sys.executable, "-m", "vrb_agent.cli", *command, "--backend", "qwen", "--model", str(model)],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (shadow, ROOT) if p)},
         timeout=300,
         check=False,
     )
@@ -145,15 +148,21 @@ def test_benchmark_run_shares_one_model_across_concurrent_judgments(
 
 
 def test_cli_where_torchvision_cannot_load_exits_3_naming_a_matching_pair(
-    tiny_qwen_dirs: dict[str, Path], square_video: Path
+    tiny_qwen_dirs: dict[str, Path], square_video: Path, tmp_path: Path
 ) -> None:
     """Outside the tests nothing patches torchvision: a wheel whose C operators do not load beside
-    this torch (make's CPU torch with PyPI's CUDA torchvision) is a configuration error that says
-    what to install, not a traceback."""
+    this torch (a CPU torch with PyPI's CUDA torchvision) is a configuration error that says what to
+    install, not a traceback. Where this venv's pair matches, a stand-in package that fails to
+    import as such a wheel does shadows the real one."""
+    shadow: Path | None = None
     probe = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True, check=False)
     if probe.returncode == 0:
-        pytest.skip("torchvision loads with this torch: nothing to report")
-    result = judge_with_qwen_cli(square_video, tiny_qwen_dirs["qwen3_vl_8b_instruct"])
+        shadow = tmp_path / "mismatched"
+        (shadow / "torchvision").mkdir(parents=True)
+        (shadow / "torchvision" / "__init__.py").write_text(
+            'raise RuntimeError("operator torchvision::nms does not exist")\n'
+        )
+    result = judge_with_qwen_cli(square_video, tiny_qwen_dirs["qwen3_vl_8b_instruct"], shadow=shadow)
     assert result.returncode == 3, result.stderr
     assert "torch==2.14.1 torchvision==0.29.1" in result.stderr and "Traceback" not in result.stderr
 
@@ -161,12 +170,15 @@ def test_cli_where_torchvision_cannot_load_exits_3_naming_a_matching_pair(
 def test_cli_from_a_venv_with_a_matching_pair_reaches_generation(
     tiny_qwen_dirs: dict[str, Path], square_video: Path
 ) -> None:
-    """With a torch/torchvision pair whose C operators load (README: `make install TORCH_PAIR=...`),
+    """With a torch/torchvision pair whose C operators load (the pair `make install` pins),
     `--backend qwen` in a fresh process with no test patches loads the checkpoint and generates:
     the tiny model's gibberish is no verdict (exit 5), never a configuration error (exit 3)."""
     probe = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True, check=False)
     if probe.returncode != 0:
-        pytest.skip("this venv's torchvision does not load beside its torch (make's default CPU pair)")
-    result = judge_with_qwen_cli(square_video, tiny_qwen_dirs["qwen3_vl_8b_instruct"])
+        pytest.skip("this venv's torchvision does not load beside its torch (a mismatched TORCH_PAIR)")
+    # One short turn: generation is reached either way, and 2,048 gibberish tokens x 6 turns on CPU
+    # take minutes on a loaded machine.
+    options = ("--max-turns", "1", "--max-output-tokens", "32")
+    result = judge_with_qwen_cli(square_video, tiny_qwen_dirs["qwen3_vl_8b_instruct"], *options)
     assert result.returncode == 5, result.stderr
     assert "No verdict: status invalid" in result.stderr + result.stdout

@@ -16,14 +16,27 @@ _EXPORTS = {
     "Judgment": "vrb_agent.agents.types",
     "Verdict": "vrb_agent.agents.types",
     "JudgeConfig": "vrb_agent.agents.types",
+    "Protocol": "vrb_agent.agents.protocol",
+    "get_protocol": "vrb_agent.agents.protocol",
     "build_judge_graph": "vrb_agent.agents.graph",
 }
 
-__all__ = ["JudgeConfig", "Judgment", "Verdict", "__version__", "ajudge", "build_judge_graph", "judge"]
+__all__ = [
+    "JudgeConfig",
+    "Judgment",
+    "Protocol",
+    "Verdict",
+    "__version__",
+    "ajudge",
+    "build_judge_graph",
+    "get_protocol",
+    "judge",
+]
 
 if TYPE_CHECKING:
     from vrb_agent.agents.api import ajudge, judge
     from vrb_agent.agents.graph import build_judge_graph
+    from vrb_agent.agents.protocol import Protocol, get_protocol
     from vrb_agent.agents.types import JudgeConfig, Judgment, Verdict
 
 

@@ -36,7 +36,7 @@ def resolve_config(config: JudgeConfig | None, mode: Mode | None, overrides: dic
         )
     update = {**overrides, **({"mode": mode} if mode is not None else {})}
     try:
-        return JudgeConfig.model_validate({**base.model_dump(), **update})
+        return JudgeConfig.model_validate({**base.model_dump(exclude_unset=True), **update})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise VrbError(f"invalid judge configuration: {problems}") from None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import operator
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from typing_extensions import TypedDict
 from vrb_agent.agents import prompts
 from vrb_agent.agents.context import JudgeContext
 from vrb_agent.agents.judgment import judgment_dict, judgment_of
+from vrb_agent.agents.protocol import get_protocol
 from vrb_agent.agents.turns import (
     Phase,
     Presentation,
@@ -50,7 +50,7 @@ from vrb_agent.agents.turns import (
 )
 from vrb_agent.agents.types import JudgeConfig, Status
 from vrb_agent.errors import VrbError
-from vrb_agent.judges.base import Backend, ImagePart, Message, Part, TextPart, VideoPart
+from vrb_agent.judges.base import Backend, ImagePart, Part, VideoPart
 from vrb_agent.tools.evidence import EvidenceStore
 from vrb_agent.tools.media import Media, MediaError
 from vrb_agent.tools.visual import overview
@@ -94,10 +94,9 @@ class JudgeState(JudgeInput, JudgeOutput, total=False):
 
 
 def presentation_orders(config: JudgeConfig) -> list[bool]:
-    """`swapped` per sample: k samples alternating order (2k for order=both); random is seeded."""
-    count = config.k * (2 if config.order == "both" else 1)
-    first_swapped = config.order == "random" and random.Random(config.seed).random() < 0.5
-    return [first_swapped != (i % 2 == 1) for i in range(count)]
+    """`swapped` per sample: k samples alternating order (2k for order=both), random seeded; the
+    protocol may decide otherwise (vlrb: each draw its own seeded coin flip)."""
+    return get_protocol(config.protocol).swapped(config.k, config.order, config.seed)
 
 
 def recursion_limit(config: JudgeConfig) -> int:
@@ -160,12 +159,12 @@ async def prepare(
         emit({"event": "observation", "sample": None, "name": "overview", "ok": True, "message": note,
               "images": ids, **ctx.image_urls(ids)})  # fmt: skip
     run_id, started = uuid.uuid4().hex, time.time()
-    sends = []
+    sends, protocol = [], get_protocol(ctx.config.protocol)
     for index, swapped in enumerate(presentation_orders(ctx.config)):
         pair = (state["response_a"], state["response_b"])
         first, second = reversed(pair) if swapped else pair
-        text = prompts.first_user_text(state["question"], first, second, note)
-        message = Message(role="user", parts=[TextPart(text=text), *images])
+        shown = (state["question"], first, second)
+        message = protocol.first_message(ctx.config.mode, shown, note, images, still=opened.kind == "image")
         sends.append(
             Send(
                 "present",
@@ -209,7 +208,7 @@ async def deliberate(state: Presentation, runtime: Runtime[JudgeContext]) -> Com
     request = build_request(ctx, state, prompts.tool_specs(cfg.mode), "auto", [])
     reply, update = await call_model(ctx, state, request)
     if reply is not None and cfg.mode == "single":
-        update |= read_single_reply(state, reply)
+        update |= read_single_reply(state, reply, get_protocol(cfg.protocol))
     elif reply is not None:
         update |= read_agentic_reply(state, reply, update["turns"], cfg.max_turns)
     ctx.track(state, update)

@@ -8,9 +8,10 @@ from typing import Any
 
 from vrb_agent.agents import prompts
 from vrb_agent.agents.context import JudgeContext
+from vrb_agent.agents.protocol import get_protocol
 from vrb_agent.agents.turns import Presentation
-from vrb_agent.agents.types import Judgment, Preference, SampleOutcome, Status, Verdict
-from vrb_agent.agents.verdict import majority
+from vrb_agent.agents.types import JudgeConfig, Judgment, Preference, SampleOutcome, Status, Verdict
+from vrb_agent.agents.verdict import VoteRule, decide, majority
 from vrb_agent.judges.base import Usage
 
 
@@ -22,16 +23,17 @@ def judgment_of(
     done = sorted(presentations, key=lambda p: p["index"])
     outcomes = [_outcome(p) for p in done]
     votes = [o.preferred if o.status == "ok" else None for o in outcomes]
-    status, verdict, reason = vote(done, outcomes, votes)
+    cfg = ctx.config
+    status, verdict, reason = vote(done, outcomes, votes, get_protocol(cfg.protocol).vote_rule)
     if error is not None:
         status, verdict, reason = "error", None, error
-    cfg = ctx.config
-    system = prompts.system_prompt(cfg.mode, cfg.max_turns)
+    system = prompts.system_prompt(cfg.mode, cfg.max_turns, cfg.protocol)
+    notes = [*dict.fromkeys(n for p in done for n in p["notes"]), *protocol_notes(cfg, outcomes)]
     return Judgment(
         status=status, verdict=verdict, error=reason, mode=cfg.mode, order=cfg.order, k=cfg.k, frames=cfg.frames,
-        votes=votes, order_agreement=_order_agreement(outcomes) if cfg.order == "both" else None, samples=outcomes,
-        evidence=[r for p in done for r in p["evidence"]], images_sent=sum(p["images_sent"] for p in done),
-        notes=list(dict.fromkeys(n for p in done for n in p["notes"])), usage=total_usage([p["usage"] for p in done]),
+        protocol=cfg.protocol, votes=votes, order_agreement=_order_agreement(outcomes) if cfg.order == "both" else None,
+        samples=outcomes, evidence=[r for p in done for r in p["evidence"]],
+        images_sent=sum(p["images_sent"] for p in done), notes=notes, usage=total_usage([p["usage"] for p in done]),
         timings={
             "total_s": round(time.time() - started, 4) if started else 0.0,
             "model_s": round(sum(p["model_s"] for p in done), 4),
@@ -46,7 +48,7 @@ def _outcome(p: Presentation) -> SampleOutcome:
     return SampleOutcome(
         sample=p["index"], swapped=p["swapped"], status=p["status"] or "error",
         preferred=verdict.preferred if verdict else None, confidence=verdict.confidence if verdict else None,
-        turns=p["turns"], error=p["error"] or (None if p["status"] else "unfinished"),
+        turns=p["turns"], error=p["error"] or (None if p["status"] else "unfinished"), fallback=p["fallback"],
     )  # fmt: skip
 
 
@@ -67,13 +69,16 @@ def judgment_dict(judgment: Judgment) -> dict[str, Any]:
 
 
 def vote(
-    done: list[Presentation], outcomes: list[SampleOutcome], votes: list[Preference | None]
+    done: list[Presentation], outcomes: list[SampleOutcome], votes: list[Preference | None], rule: VoteRule = "valid"
 ) -> tuple[Status, Verdict | None, str | None]:
-    """Majority over valid votes; a tie is a status. Without valid votes the samples' failure decides."""
-    if any(v is not None for v in votes):
-        winner: Preference | None = majority(votes)
+    """The rule's winner (see verdict.VOTE_RULES); no winner is `tie`, unless (strict rule) most
+    draws gave no vote or none did: then the samples' failure decides."""
+    unvoted = votes.count(None)
+    if votes and unvoted < len(votes) and not (rule == "strict" and 2 * unvoted > len(votes)):
+        winner: Preference | None = decide(votes, rule)
         if winner is None:
-            return "tie", None, f"the votes are tied: {votes}"
+            kind = "tied" if rule == "valid" else "without a strict majority (more than half of all draws)"
+            return "tie", None, f"the votes are {kind}: {votes}"
         chosen = next(p["verdict"] for p, v in zip(done, votes, strict=True) if v == winner and p["verdict"])
         if len(votes) > 1:
             chosen = chosen.model_copy(update={"confidence": votes.count(winner) / len(votes)})
@@ -91,3 +96,23 @@ def _order_agreement(outcomes: list[SampleOutcome]) -> bool | None:
     straight = majority([o.preferred for o in outcomes if not o.swapped and o.status == "ok"])
     swapped = majority([o.preferred for o in outcomes if o.swapped and o.status == "ok"])
     return None if straight is None or swapped is None else straight == swapped
+
+
+def protocol_notes(cfg: JudgeConfig, outcomes: list[SampleOutcome]) -> list[str]:
+    """What a reader of the numbers must know about how they were drawn and read."""
+    notes = [sampling_warning(cfg.k, cfg.temperature)] if cfg.k > 1 and cfg.temperature == 0 else []
+    fallback = sum(o.fallback for o in outcomes)
+    if fallback:
+        notes.append(
+            f"{cfg.protocol}: {fallback} of {len(outcomes)} draws were read by the fallback parser (the official "
+            "regex found no verdict); the official-only vote counts them as unparsable"
+        )
+    return notes
+
+
+def sampling_warning(k: int, temperature: float) -> str:
+    """The warning for k > 1 draws at temperature 0 (near-identical draws: the vote adds little)."""
+    return (
+        f"k={k} draws at temperature 0: they are (nearly) identical, so the vote measures little; "
+        "set a temperature (e.g. --temperature 1.0) or use k=1"
+    )

@@ -23,8 +23,9 @@ from typing_extensions import TypedDict
 from vrb_agent.agents import prompts
 from vrb_agent.agents.context import JudgeContext
 from vrb_agent.agents.observations import SeenObservation
+from vrb_agent.agents.protocol import VRB_AGENT, Protocol
 from vrb_agent.agents.types import Status, ToolCallRecord, Verdict
-from vrb_agent.agents.verdict import map_verdict, parse_judgment_text, parse_submission
+from vrb_agent.agents.verdict import map_verdict, parse_submission
 from vrb_agent.judges.base import (
     AuthError,
     BackendError,
@@ -72,6 +73,7 @@ class Presentation(TypedDict):
     model_s: float
     tools_s: float
     notes: list[str]
+    fallback: bool  # its verdict was read only by the fallback parser (protocols with an official one)
 
 
 def new_presentation(
@@ -81,7 +83,7 @@ def new_presentation(
     return Presentation(
         index=index, swapped=swapped, media=media, run_id=run_id, started=started, messages=[first],
         phase="deliberate", turns=0, reminded=False, repaired=False, status=None, verdict=None, error=None,
-        evidence=[], usage=Usage(), images_sent=0, model_s=0.0, tools_s=0.0, notes=[],
+        evidence=[], usage=Usage(), images_sent=0, model_s=0.0, tools_s=0.0, notes=[], fallback=False,
     )  # fmt: skip
 
 
@@ -149,11 +151,12 @@ def build_request(
     """The conversation so far plus `extra` (not yet in the state) as the next request."""
     limit = min(ctx.config.max_images, ctx.caps.max_images_per_request)
     return ModelRequest(
-        system=prompts.system_prompt(ctx.config.mode, ctx.config.max_turns),
+        system=prompts.system_prompt(ctx.config.mode, ctx.config.max_turns, ctx.config.protocol),
         messages=window_images([*state["messages"], *extra], limit),
         tools=tools,
         tool_choice=tool_choice,
         temperature=ctx.config.temperature,
+        top_p=ctx.config.top_p,
         max_output_tokens=ctx.config.max_output_tokens,
         seed=ctx.config.seed + state["index"],
         evidence=ctx.store,
@@ -197,16 +200,18 @@ async def call_model(ctx: JudgeContext, state: Presentation, request: ModelReque
     return reply, update
 
 
-def read_single_reply(state: Presentation, reply: ModelReply) -> Update:
-    """Parse the paper-style verdict; one repair request, then `invalid`. Never guesses."""
+def read_single_reply(state: Presentation, reply: ModelReply, protocol: Protocol = VRB_AGENT) -> Update:
+    """Parse the paper-style verdict as the protocol reads it; one repair request (where the
+    protocol has one), then `invalid`. Never guesses."""
     said = Message(role="assistant", parts=text_parts(reply.text), reasoning=reply.reasoning)  # no tools offered
-    preferred = parse_judgment_text(reply.text)
-    if preferred is not None:
-        verdict = Verdict(preferred=preferred, rationale=reply.text.strip())
-        return {"messages": [said], **finished(state, "ok", verdict=verdict)}
-    if not state["repaired"]:
+    read = protocol.read_text(reply.text)
+    if read.preferred is not None:
+        verdict = Verdict(preferred=read.preferred, rationale=reply.text.strip())
+        return {"messages": [said], "fallback": read.fallback, **finished(state, "ok", verdict=verdict)}
+    if protocol.repair and not state["repaired"]:
         return {"messages": [said, user(prompts.REPAIR)], "repaired": True, "phase": "deliberate"}
-    problem = "no parseable 'Overall Judgment: Answer X is better.' after a repair request"
+    after = "after a repair request" if state["repaired"] else f"(the {protocol.name} protocol asks no repair)"
+    problem = f"no parseable 'Overall Judgment: Answer X is better.' {after}"
     return {"messages": [said], **finished(state, "invalid", problem)}
 
 

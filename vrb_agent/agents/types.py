@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from vrb_agent.judges.base import Usage
 
@@ -12,6 +12,7 @@ Preference = Literal["A", "B"]
 Mode = Literal["single", "agentic"]
 Order = Literal["fixed", "random", "both"]
 Status = Literal["ok", "invalid", "tie", "refused", "error"]
+ProtocolName = Literal["vrb-agent", "vlrb", "videorewardbench"]
 
 
 class EvidenceItem(BaseModel):
@@ -52,9 +53,34 @@ class JudgeConfig(BaseModel):
     order: Order = "fixed"
     seed: int = 0
     k: int = Field(default=1, ge=1, description="samples for majority vote")
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="unset: the protocol's default")
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0, description="nucleus sampling; None: the provider's")
     max_output_tokens: int = Field(default=2048, ge=16)
     timeout_s: float = Field(default=600.0, gt=0, description="per-judgment wall-clock limit")
+    protocol: ProtocolName = Field(
+        default="vrb-agent", description="prompts, parsing, order, sampling and vote (vrb_agent.Protocol)"
+    )
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_name(cls, value: Any) -> Any:
+        """A `Protocol` object stands for its name (the config stays plain, hashable data)."""
+        return getattr(value, "name", value)
+
+    @model_validator(mode="after")
+    def _protocol_defaults(self) -> JudgeConfig:
+        """The protocol's sampling where the caller set none, and its presentation order."""
+        from vrb_agent.agents.protocol import get_protocol  # noqa: PLC0415 - protocol.py imports this module
+
+        preset = get_protocol(self.protocol)
+        temperature, top_p = preset.sampling(self.k)
+        # Written past __setattr__, so they stay unset: a copy with another protocol or k re-derives them.
+        if "temperature" not in self.model_fields_set:
+            self.__dict__["temperature"] = temperature
+        if "top_p" not in self.model_fields_set:
+            self.__dict__["top_p"] = top_p
+        self.__dict__["order"] = preset.presentation_order(self.order)
+        return self
 
 
 class ToolCallRecord(BaseModel):
@@ -81,6 +107,9 @@ class SampleOutcome(BaseModel):
     confidence: float | None = None
     turns: int = 0
     error: str | None = None
+    fallback: bool = Field(
+        default=False, description="read only by the tolerant fallback parser (the protocol's official one failed)"
+    )
 
 
 class Judgment(BaseModel):
@@ -93,6 +122,7 @@ class Judgment(BaseModel):
     order: Order = "fixed"
     k: int = 1
     frames: int = 16
+    protocol: ProtocolName = "vrb-agent"
     votes: list[Preference | None] = Field(default_factory=list)
     order_agreement: bool | None = None
     evidence: list[ToolCallRecord] = Field(default_factory=list)

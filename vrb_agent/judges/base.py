@@ -151,6 +151,7 @@ class ModelRequest(BaseModel):
     tools: list[ToolSpec] = Field(default_factory=list)
     tool_choice: ToolChoice = "auto"
     temperature: float = 0.0
+    top_p: float | None = Field(default=None, description="nucleus sampling; None leaves the provider's default")
     max_output_tokens: int = 2048
     n: int = 1
     seed: int | None = None

@@ -70,7 +70,8 @@ async def test_anthropic_cannot_send_top_p_and_says_so_in_the_reply_notes() -> N
         noted = await judge.complete(request(0.2))
         plain = await judge.complete(request(None))
     assert all("top_p" not in r.json and "temperature" not in r.json for r in server.requests)
-    assert noted.notes == ["anthropic: top_p=0.2 not applied (the Messages API of SDK 2.x takes no sampling parameters)"]
+    (note,) = noted.notes
+    assert note == "anthropic: top_p=0.2 not applied (the Messages API of SDK 2.x takes no sampling parameters)"
     assert plain.notes == []
 
 

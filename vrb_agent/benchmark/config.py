@@ -117,7 +117,7 @@ class BenchConfig(BaseModel):
         for key in BUDGET_FIELDS:  # unset budgets are the judge's defaults: runs from before them still resume
             if data[key] is None:
                 del data[key]
-        for key in ("question_template", "dim_map", "top_p"):  # unset: the identity of runs from before them
+        for key in ("question_template", "dim_map"):  # unset: the identity of runs from before them
             if not data[key]:
                 del data[key]
         if self.shard:  # only when sharded, so an unsharded run's identity (and hash) is unchanged

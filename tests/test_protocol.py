@@ -101,7 +101,7 @@ def test_the_fallback_parser_is_flagged_and_vrb_agent_has_no_official_parser() -
     assert not get_protocol("vrb-agent").read_text("Answer 2 is more accurate.").fallback
 
 
-def scripted_draws(wanted: list[str | None], fallback: set[int] = frozenset()):  # type: ignore[assignment]
+def scripted_draws(wanted: list[str | None], fallback: frozenset[int] = frozenset()) -> ScriptedBackend:
     """A backend whose draw i prefers the sample's own `wanted[i]` ("A": FIRST, "B": SECOND), or
     writes no verdict (None); draws in `fallback` say it in words only the fallback parser reads."""
 
@@ -139,7 +139,7 @@ async def test_vlrb_votes_as_cal_py(square_image: Path, wanted, status, preferre
 
 
 async def test_fallback_draws_are_counted_apart_so_the_official_only_vote_can_be_told(square_image: Path) -> None:
-    backend = scripted_draws(["A", "A", "B"], fallback={1})
+    backend = scripted_draws(["A", "A", "B"], fallback=frozenset({1}))
     judgment = await ajudge(square_image, QUERY, FIRST, SECOND, backend=backend, mode="single", protocol="vlrb", k=3)
     assert judgment.status == "ok" and judgment.verdict and judgment.verdict.preferred == "A"
     assert [s.fallback for s in judgment.samples] == [False, True, False]

@@ -106,3 +106,18 @@ def test_judge_cli_takes_protocol_and_top_p(square_image: Path, tmp_path: Path) 
     assert system == ""  # vlrb single-pass: no system prompt
     bad = vrb("judge", *pair, "-b", "scripted", "-O", f"script={script}", "--protocol", "vlrb", "--order", "both")
     assert bad.returncode == 2 and "order 'both' is not part of the vlrb protocol" in bad.stderr
+
+
+def test_bench_cli_records_the_protocol_and_top_p(tmp_path: Path, make_bench_dataset) -> None:
+    from tests.test_cli_judge import vrb
+
+    data = make_bench_dataset(n=1)
+    out = tmp_path / "run"
+    done = vrb("bench", "--data", str(data), "--out", str(out), "--backend", "sim", "--modes", "single",
+               "--k", "3", "--protocol", "videorewardbench", "--top-p", "0.9", "--no-report")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    identity = json.loads((out / "run.json").read_text())["identity"]
+    assert (identity["protocol"], identity["top_p"]) == ("videorewardbench", 0.9)
+    (record,) = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert record["protocol"] == "videorewardbench" and len(record["votes"]) == 3
+    assert "temperature 0" not in done.stderr  # k=3 samples at 1.0 under this protocol

@@ -120,13 +120,13 @@ async def test_a_judgment_over_a_small_context_is_shrunk_and_says_so(
     roomy = QwenBackend(str(tiny_qwen_dirs["qwen2_5_vl_7b_instruct"]))
     request_tokens = roomy.fit(frames_request(1)).request  # warm the shared model
     assert request_tokens.image_count() == 1
-    backend = QwenBackend(str(tiny_qwen_dirs["qwen2_5_vl_7b_instruct"]), max_model_len=2048)
+    backend = QwenBackend(str(tiny_qwen_dirs["qwen2_5_vl_7b_instruct"]), max_model_len=2000)
     judgment = await ajudge(
         square_video, QUESTION, "7", "1", backend=backend, mode="single", frames=16, max_output_tokens=16
     )
     assert judgment.status == "invalid", judgment.error  # gibberish, but the request went through
-    assert judgment.notes and "2048-token context (option max_model_len)" in judgment.notes[0]
-    assert judgment.usage.input_tokens > 0 and judgment.usage.input_tokens <= 2 * (2048 - 16)
+    assert judgment.notes and "2000-token context (option max_model_len)" in judgment.notes[0]
+    assert judgment.usage.input_tokens > 0 and judgment.usage.input_tokens <= 2 * (2000 - 16)
 
 
 async def test_a_judgment_that_cannot_fit_fails_with_a_message_not_a_traceback(
@@ -159,7 +159,7 @@ def test_bench_records_carry_the_shrink_notes(
 
     from vrb_agent.benchmark.runner import run_benchmark
 
-    backend = QwenBackend(str(tiny_qwen_dirs["qwen3_vl_8b_instruct"]), max_model_len=1600)
+    backend = QwenBackend(str(tiny_qwen_dirs["qwen3_vl_8b_instruct"]), max_model_len=1800)
     data = make_bench_dataset(n=1, dims=("d0",))
     outcome = run_benchmark(
         out=tmp_path / "run", data=str(data), backend=backend, modes=["single"], frames=[16],
@@ -167,4 +167,4 @@ def test_bench_records_carry_the_shrink_notes(
     )  # fmt: skip
     (record,) = [json.loads(line) for line in (outcome.run_dir / "results.jsonl").read_text().splitlines()]
     assert record["status"] != "error", record["error"]
-    assert record["notes"] and "1600-token context" in record["notes"][0]
+    assert record["notes"] and "1800-token context" in record["notes"][0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -101,6 +103,8 @@ def _order_agreement(outcomes: list[SampleOutcome]) -> bool | None:
 def protocol_notes(cfg: JudgeConfig, outcomes: list[SampleOutcome]) -> list[str]:
     """What a reader of the numbers must know about how they were drawn and read."""
     notes = [sampling_warning(cfg.k, cfg.temperature)] if cfg.k > 1 and cfg.temperature == 0 else []
+    for note in notes:
+        log_once(note)
     fallback = sum(o.fallback for o in outcomes)
     if fallback:
         notes.append(
@@ -110,9 +114,15 @@ def protocol_notes(cfg: JudgeConfig, outcomes: list[SampleOutcome]) -> list[str]
     return notes
 
 
+@functools.cache
+def log_once(message: str) -> None:
+    """Log a warning once per process (a benchmark would repeat it for every judgment)."""
+    logging.getLogger(__name__).warning(message)
+
+
 def sampling_warning(k: int, temperature: float) -> str:
     """The warning for k > 1 draws at temperature 0 (near-identical draws: the vote adds little)."""
     return (
-        f"k={k} draws at temperature 0: they are (nearly) identical, so the vote measures little; "
-        "set a temperature (e.g. --temperature 1.0) or use k=1"
+        f"k={k} draws at temperature 0: a backend that applies it answers (nearly) the same each time, so the "
+        "vote measures little; set a temperature (e.g. --temperature 1.0) or use k=1"
     )

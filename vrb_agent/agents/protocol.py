@@ -110,7 +110,7 @@ class Protocol:
             return Message(role="user", parts=[TextPart(text=text), *images])
         text = prompts.vlrb_user_text(question, first, second)
         if mode == "single" and still:
-            images = [p.model_copy(update={"label": ""}) if isinstance(p, ImagePart) else p for p in images]
+            images = [p.model_copy(update={"unlabelled": True}) if isinstance(p, ImagePart) else p for p in images]
         else:
             text = f"{text}\n\n{media_note}"
         return Message(role="user", parts=[TextPart(text=text), *images])

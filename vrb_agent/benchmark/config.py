@@ -11,9 +11,11 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vrb_agent.agents.types import JudgeConfig, Mode, Order
+from vrb_agent.agents.judgment import sampling_warning
+from vrb_agent.agents.protocol import get_protocol
+from vrb_agent.agents.types import JudgeConfig, Mode, Order, ProtocolName
 from vrb_agent.benchmark.datasets import Dataset, Sample
 from vrb_agent.benchmark.records import SECRET_NAME, ConditionKey
 from vrb_agent.benchmark.shards import Shard
@@ -39,6 +41,8 @@ IDENTITY_FIELDS = (
     "field_map",
     "question_template",
     "dim_map",
+    "protocol",
+    "top_p",
 )
 BUDGET_FIELDS = ("max_output_tokens", "max_side", "max_images")
 
@@ -60,6 +64,8 @@ class BenchConfig(BaseModel):
     order: Order = "fixed"
     max_turns: int = Field(default=6, ge=1, le=50)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    protocol: ProtocolName = "vrb-agent"
     max_output_tokens: int | None = Field(default=None, ge=16)
     max_side: int | None = Field(default=None, ge=64)
     max_images: int | None = Field(default=None, ge=1)
@@ -90,6 +96,11 @@ class BenchConfig(BaseModel):
     @classmethod
     def _valid_shard(cls, value: str | None) -> str | None:
         return None if value is None else str(Shard.parse(value))
+
+    @model_validator(mode="after")
+    def _order_fits_protocol(self) -> BenchConfig:
+        get_protocol(self.protocol).presentation_order(self.order)  # raises for e.g. vlrb with order=both
+        return self
 
     @field_validator("modes")
     @classmethod
@@ -123,11 +134,17 @@ class BenchConfig(BaseModel):
 
     def judge_config(self, condition: ConditionKey, seed: int) -> JudgeConfig:
         mode, frames, k = condition
-        given = {"temperature": self.temperature, **{k: getattr(self, k) for k in BUDGET_FIELDS}}
+        given = {"temperature": self.temperature, "top_p": self.top_p, **{k: getattr(self, k) for k in BUDGET_FIELDS}}
         extra = {k: v for k, v in given.items() if v is not None}
         return JudgeConfig(
-            mode=mode, frames=frames, k=k, max_turns=self.max_turns, order=self.order, seed=seed, **extra
-        )
+            mode=mode, frames=frames, k=k, max_turns=self.max_turns, order=self.order, seed=seed,
+            protocol=self.protocol, **extra,
+        )  # fmt: skip
+
+    def sampling_notes(self) -> list[str]:
+        """Warnings about how the run samples, for the run's notes (k > 1 draws at temperature 0)."""
+        temperatures = {k: self.judge_config(("single", 1, k), 0).temperature for k in self.k if k > 1}
+        return [sampling_warning(k, t) for k, t in temperatures.items() if t == 0]
 
 
 def digest(text: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vrb_agent.agents import prompts
+from vrb_agent.agents.types import ProtocolName
 from vrb_agent.benchmark.datasets import Dataset, Sample
 
 REFERENCE_TURNS = 6  # prompts are rendered at one budget: max_turns is in the identity on its own
@@ -84,12 +85,18 @@ def data_identity(dataset: Dataset, files: list[dict[str, Any]]) -> dict[str, st
     return {"annotations": annotations, "media_list": media}
 
 
-def rendered_prompts() -> dict[str, Any]:
-    """Every text and tool spec the judge model can be sent, rendered with placeholder inputs."""
+def rendered_prompts(protocol: ProtocolName = "vrb-agent") -> dict[str, Any]:
+    """Every text and tool spec the judge model can be sent under a protocol, rendered with
+    placeholder inputs (vrb-agent's keys stay as they were, so its hash is comparable over versions)."""
+    first_user = (
+        prompts.vlrb_user_text("{question}", "{first}", "{second}")
+        if protocol == "vlrb"
+        else prompts.first_user_text("{question}", "{first}", "{second}", "{media_note}")
+    )
     return {
-        "system_single": prompts.system_prompt("single", REFERENCE_TURNS),
-        "system_agentic": prompts.system_prompt("agentic", REFERENCE_TURNS),
-        "first_user": prompts.first_user_text("{question}", "{first}", "{second}", "{media_note}"),
+        "system_single": prompts.system_prompt("single", REFERENCE_TURNS, protocol),
+        "system_agentic": prompts.system_prompt("agentic", REFERENCE_TURNS, protocol),
+        "first_user": first_user,
         "reminder": prompts.REMINDER,
         "conclude": prompts.CONCLUDE,
         "repair": prompts.REPAIR,
@@ -99,10 +106,10 @@ def rendered_prompts() -> dict[str, Any]:
     }
 
 
-def prompt_hashes() -> dict[str, str]:
+def prompt_hashes(protocol: ProtocolName = "vrb-agent") -> dict[str, str]:
     """sha256 (16 hex) of each rendered prompt and of the tool specs, plus `prompt_set` over all of
     them (the identity's `prompts`)."""
-    rendered = rendered_prompts()
+    rendered = rendered_prompts(protocol)
     hashes = {name: hashlib.sha256(_json_line(value)).hexdigest()[:16] for name, value in rendered.items()}
     hashes["prompt_set"] = hashlib.sha256(_json_line(rendered)).hexdigest()[:16]
     return hashes

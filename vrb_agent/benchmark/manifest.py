@@ -60,7 +60,7 @@ def build_manifest(config: BenchConfig, backend: Backend, dataset: Dataset) -> d
     identity = config.identity()
     identity["backend"] = backend.name
     identity["model"] = backend.model
-    hashes = prompt_hashes()
+    hashes = prompt_hashes(config.protocol)
     identity["prompts"] = hashes.get("prompt_set")
     identity["dataset_fingerprint"] = dataset_fingerprint(dataset)
     files = annotation_files(dataset)
@@ -83,6 +83,7 @@ def build_manifest(config: BenchConfig, backend: Backend, dataset: Dataset) -> d
             "issue_count": len(dataset.issues),
         },
         "command": [redact_env(arg) for arg in sys.argv],
+        **({"notes": notes} if (notes := config.sampling_notes()) else {}),
     }
 
 

@@ -79,6 +79,10 @@ class ResultRecord(BaseModel):
     images: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    protocol: str = "vrb-agent"  # written only for another protocol, so default records read as before
+    fallback_draws: list[int] = Field(
+        default_factory=list, description="draws whose vote only the fallback parser read (the official one found none)"
+    )
     _keys: tuple[str, ...] = PrivateAttr(default=())  # the key order of the line it was read from
 
     @property
@@ -178,7 +182,9 @@ class Cell(BaseModel):
         """The record of a judgment (any status), with its trace fields for the report."""
         base = self.base(latency_s)
         verdict = judgment.verdict if judgment.status == "ok" else None
-        optional = {"notes": judgment.notes} if judgment.notes else {}  # e.g. images shrunk to fit the context
+        optional = protocol_extras(judgment)
+        if judgment.notes:  # e.g. images shrunk to fit the context
+            optional["notes"] = judgment.notes
         return ResultRecord(
             **{**base, "backend": judgment.backend or self.backend, "model": judgment.model or self.model},
             status=judgment.status,
@@ -215,3 +221,15 @@ def iter_records(path: str | Path) -> Iterator[ResultRecord]:
 
 def read_records(path: str | Path) -> list[ResultRecord]:
     return list(iter_records(path))
+
+
+def protocol_extras(judgment: Judgment) -> dict[str, Any]:
+    """A non-default protocol and the draws only its fallback parser read (so the official-only
+    vote can be recomputed from `votes`); nothing for a default judgment, whose line stays as it was."""
+    extras: dict[str, Any] = {}
+    if judgment.protocol != "vrb-agent":
+        extras["protocol"] = judgment.protocol
+    fallback = [i for i, s in enumerate(judgment.samples) if s.fallback]
+    if fallback:
+        extras["fallback_draws"] = fallback
+    return extras

@@ -282,7 +282,7 @@ async def _execute(
             run_dir.path, total, total - sum(len(cs) for _, cs in todo), issues=dataset.issues, fields=dataset.fields
         )
         outcome.repaired_partial_line, outcome.quarantined = results.repaired, list(results.quarantined)
-        outcome.notes = dataset.notes
+        outcome.notes = [*dataset.notes, *config.sampling_notes()]
         with Progress(total, outcome.already_done, progress) as bar:
             run.progress = bar
             try:

@@ -20,6 +20,9 @@ from vrb_agent.cli.inputs import (
     MaxSideFlag,
     ModelFlag,
     OrderChoice,
+    ProtocolChoice,
+    ProtocolFlag,
+    TopPFlag,
     budget_knobs,
     checked_backend_name,
     parse_backend_options,
@@ -38,6 +41,8 @@ BENCH_FLAGS = {
     "max_turns": "--max-turns",
     "order": "--order",
     "temperature": "--temperature",
+    "top_p": "--top-p",
+    "protocol": "--protocol",
     "max_output_tokens": "--max-output-tokens",
     "max_side": "--max-side",
     "max_images": "--max-images",
@@ -97,6 +102,8 @@ def bench_config(flags: dict[str, Any]) -> BenchConfig:
             k=int_list("--k", flags["k"]),
             frames=int_list("--frames", flags["frames"]),
             order=flags["order"].value,
+            protocol=flags["protocol"].value,
+            top_p=flags["top_p"],
             **budget_knobs(flags["max_output_tokens"], flags["max_side"], flags["max_images"]),
             field_map=parse_field_map(flags["field_map"]),
             question_template=flags["question_template"],
@@ -105,7 +112,8 @@ def bench_config(flags: dict[str, Any]) -> BenchConfig:
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        flag = BENCH_FLAGS.get(str(first["loc"][0]), str(first["loc"][0]))
+        field = str(first["loc"][0]) if first["loc"] else "protocol"  # the one model-wide check: order vs protocol
+        flag = BENCH_FLAGS.get(field, field)
         raise InputError(f"{flag}: {first['msg']} (got {first.get('input')!r})") from None
 
 
@@ -148,7 +156,9 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     frames: Annotated[str, typer.Option(help="Overview frames; a comma list sweeps, e.g. 4,16,64.")] = "16",
     order: Annotated[OrderChoice, typer.Option(help="Presentation order inside the judge.")] = OrderChoice.fixed,
     max_turns: Annotated[int, typer.Option(help="Model turns before an agentic judge must conclude.")] = 6,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (default: the judge's).")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (default: the protocol's).")] = None,
+    top_p: TopPFlag = None,
+    protocol: ProtocolFlag = ProtocolChoice.vrb_agent,
     max_output_tokens: MaxOutputTokensFlag = None,
     max_side: MaxSideFlag = None,
     max_images: MaxImagesFlag = None,

@@ -44,6 +44,25 @@ class OrderChoice(StrEnum):
     both = "both"
 
 
+class ProtocolChoice(StrEnum):
+    vrb_agent = "vrb-agent"
+    vlrb = "vlrb"
+    videorewardbench = "videorewardbench"
+
+
+ProtocolFlag = Annotated[
+    ProtocolChoice,
+    typer.Option(
+        help="Judging protocol: vrb-agent (own prompts), vlrb (VL-RewardBench's official prompt, parsing, sampling "
+        "and vote), videorewardbench (the paper's published setup). See README, 'Reproducing published numbers'."
+    ),
+]
+TopPFlag = Annotated[
+    float | None,
+    typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling (default: the protocol's, else the provider's)."),
+]
+
+
 def budget_knobs(max_output_tokens: int | None, max_side: int | None, max_images: int | None) -> dict[str, int]:
     """The token/image budget flags that were given, as JudgeConfig fields."""
     given = {"max_output_tokens": max_output_tokens, "max_side": max_side, "max_images": max_images}

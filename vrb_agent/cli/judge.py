@@ -22,6 +22,9 @@ from vrb_agent.cli.inputs import (
     ModeChoice,
     ModelFlag,
     OrderChoice,
+    ProtocolChoice,
+    ProtocolFlag,
+    TopPFlag,
     budget_knobs,
     checked_backend_name,
     pair_inputs,
@@ -86,12 +89,15 @@ def judge_progress() -> Iterator[Callable[[dict[str, Any]], None]]:
         yield show
 
 
-def judge_config(mode: Mode, temperature: float | None, knobs: dict[str, Any]) -> JudgeConfig:
-    """The JudgeConfig of the flags given; a value it rejects is a usage error."""
+def judge_config(
+    mode: Mode, temperature: float | None, knobs: dict[str, Any], top_p: float | None = None
+) -> JudgeConfig:
+    """The JudgeConfig of the flags given (unset sampling flags: the protocol's); a value it
+    rejects is a usage error."""
     from vrb_agent.agents.api import resolve_config  # noqa: PLC0415
 
-    if temperature is not None:
-        knobs = {**knobs, "temperature": temperature}
+    given = {"temperature": temperature, "top_p": top_p}
+    knobs = {**knobs, **{key: value for key, value in given.items() if value is not None}}
     try:
         return resolve_config(None, mode, knobs)
     except VrbError as exc:
@@ -117,7 +123,9 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
         float | None,
         typer.Option(min=0.0, max=2.0, help="Sampling temperature (default 0; qwen: the checkpoint's own)."),
     ] = None,
+    top_p: TopPFlag = None,
     order: Annotated[OrderChoice, typer.Option(help="Presentation order of A/B.")] = OrderChoice.fixed,
+    protocol: ProtocolFlag = ProtocolChoice.vrb_agent,
     seed: Annotated[int, typer.Option(help="Seed for order=random and the model.")] = 0,
     max_turns: Annotated[int, typer.Option(min=1, help="Model turns before the judge must conclude.")] = 6,
     frames: Annotated[int, typer.Option(min=1, help="Overview frames (uniform).")] = 16,
@@ -142,7 +150,8 @@ def judge_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     options.update({k: v for k, v in {"model": model, "base_url": base_url}.items() if v is not None})
     sampling_option(name, temperature, options)
     knobs = {"k": k, "order": order.value, "seed": seed, "max_turns": max_turns, "frames": frames, "timeout_s": timeout}
-    config = judge_config(mode.value, temperature, knobs | budget_knobs(max_output_tokens, max_side, max_images))
+    knobs |= {"protocol": protocol.value, **budget_knobs(max_output_tokens, max_side, max_images)}
+    config = judge_config(mode.value, temperature, knobs, top_p)
     model_backend = get_backend(name, **options)  # configuration errors surface before any decoding
     result = run_judgment(inputs, model_backend, config, trace_dir)
     if json_out:

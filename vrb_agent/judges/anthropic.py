@@ -3,7 +3,9 @@
 Tool results carry their images inside the `tool_result` block, so observations stay next to the
 call that produced them. The API takes at most 100 images per request: the capability tells the
 graph's visual memory window to stay under it, and a request over it fails here, before sending.
-Messages API (SDK 2.x) has no sampling temperature: k samples use the model's default sampling.
+Messages API (SDK 2.x) has no sampling temperature and no top_p: k samples use the model's default
+sampling. A request's top_p is therefore not sent, and every reply to one says so in its notes (so
+a protocol's top_p, e.g. vlrb's 0.2, is visibly not applied).
 """
 
 from __future__ import annotations
@@ -171,10 +173,14 @@ class AnthropicBackend(ApiBackend):
             usage=usage,
             latency_s=latency,
             model=model,
+            notes=[TOP_P_NOT_SENT.format(top_p=request.top_p)] if request.top_p is not None else [],
         )
 
     def classify(self, exc: Exception) -> BackendError | None:
         return self.classify_stainless(anthropic, exc)
+
+
+TOP_P_NOT_SENT = "anthropic: top_p={top_p} not applied (the Messages API of SDK 2.x takes no sampling parameters)"
 
 
 def _tool_choice(choice: str) -> dict[str, str]:

@@ -41,6 +41,7 @@ class ImagePart(BaseModel):
     type: Literal["image"] = "image"
     evidence_id: str
     label: str = ""
+    unlabelled: bool = Field(default=False, description="sent without any label (a protocol's official layout)")
 
 
 class VideoPart(BaseModel):
@@ -371,7 +372,7 @@ def choice_option(backend: str, name: str, value: Any, choices: Sequence[str], d
 def resolve_image(request: ModelRequest, part: ImagePart) -> tuple[EvidenceImage, str]:
     """The encoded image behind `part` and the label to show next to it."""
     image = request.evidence_store().get(part.evidence_id)
-    return image, part.label or image.label
+    return image, "" if part.unlabelled else part.label or image.label
 
 
 def result_text(result: ToolResult) -> str:

@@ -171,6 +171,8 @@ class GeminiBackend(ApiBackend):
         }
         if not self._is_gemini3():  # Gemini 3 is tuned for its default temperature; Google advises not to set it
             config["temperature"] = request.temperature
+        if request.top_p is not None:
+            config["top_p"] = request.top_p
         if request.tools:
             declarations = [
                 types.FunctionDeclaration(name=t.name, description=t.description, parameters_json_schema=t.parameters)

@@ -65,6 +65,11 @@ JPEG_QUALITY = 90  # images re-encoded after a resize for the context budget
 _IMAGE_CAP: ContextVar[int | None] = ContextVar("vrb_vllm_image_cap", default=None)
 
 
+def top_p(request: ModelRequest) -> Payload:
+    """`top_p` when the request sets one (unset: the server's default)."""
+    return {} if request.top_p is None else {"top_p": request.top_p}
+
+
 class OpenAIBackend(ApiBackend):
     """Chat Completions through the official `openai` SDK (its retries off: ours apply).
 
@@ -141,12 +146,18 @@ class OpenAIBackend(ApiBackend):
 
     def _sampling(self, request: ModelRequest) -> Payload:
         if self._is_reasoning_model():
+            if request.top_p not in (None, 1.0):
+                raise ConfigError(
+                    f"{self.name}: {self.model} is a reasoning model, which accepts no top_p (nor temperature); "
+                    "pass --top-p 1 (no nucleus cut) or use a model that samples"
+                )
             headroom = 0 if self.reasoning_effort == "none" else self.reasoning_tokens
             return {
                 "reasoning_effort": self.reasoning_effort,
                 "max_completion_tokens": request.max_output_tokens + headroom,
             }
-        return {"temperature": request.temperature, "max_completion_tokens": request.max_output_tokens}
+        tokens = request.max_output_tokens
+        return {"temperature": request.temperature, "max_completion_tokens": tokens, **top_p(request)}
 
     @staticmethod
     def _tool_choice(choice: str) -> Any:
@@ -332,7 +343,7 @@ class VLLMBackend(OpenAIBackend):
 
     def _sampling(self, request: ModelRequest) -> Payload:
         # `max_tokens`: older OpenAI-compatible servers do not know `max_completion_tokens`.
-        return {"temperature": request.temperature, "max_tokens": request.max_output_tokens}
+        return {"temperature": request.temperature, "max_tokens": request.max_output_tokens, **top_p(request)}
 
     async def complete(self, request: ModelRequest) -> ModelReply:
         """The request fitted to `max_model_len` (when known), its images resized here to the pixel

@@ -58,7 +58,8 @@ class QwenBackend(Backend):
     `max_position_embeddings`) with the processor's own resize rules. Sampling: `auto` samples with
     the request's temperature when it is above 0 and otherwise with the checkpoint's
     generation_config (greedy when it does not sample); `request` always uses the request's
-    temperature (0 = greedy), as the CLI does when --temperature is given.
+    temperature (0 = greedy), as the CLI does when --temperature is given. A request's top_p applies
+    whenever it samples (greedy decoding has no nucleus to cut).
     """
 
     name = "qwen"
@@ -241,13 +242,14 @@ class QwenBackend(Backend):
                 **options,
                 "do_sample": True,
                 "temperature": request.temperature,
-                "top_p": 1.0,
+                "top_p": 1.0 if request.top_p is None else request.top_p,
                 "top_k": 0,
                 "num_return_sequences": request.n,
             }
         config = self.loaded.model.generation_config
         if self.sampling == "auto" and getattr(config, "do_sample", False):
-            return {**options, "do_sample": True, "num_return_sequences": request.n}  # its temperature/top_p/top_k
+            nucleus = {} if request.top_p is None else {"top_p": request.top_p}  # else its temperature/top_p/top_k
+            return {**options, "do_sample": True, "num_return_sequences": request.n, **nucleus}
         # greedy: clear sampling defaults a checkpoint's generation_config may carry
         return {**options, "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
 

@@ -32,16 +32,18 @@ def rec(sid, dim, chosen, votes, status, *, source=None, k=3):
 
 # K = 3 draws each; None is an unparsable draw. Status and correct are what the graph records (its
 # valid-only majority). Outcome per rule: 1 agree (chosen wins), 0 reject, N no verdict.
-RECORDS = [  #                                                             valid  strict
-    rec("s1", "g", "A", ["A", "A", "B"], "right", source="povid"),  #   1      1 (2 > 3/2)
-    rec("s2", "g", "B", ["A", None, None], "wrong", source="povid"),  # 0      N (1 of 3)
-    rec("s3", "g", "A", ["A", None, "B"], "tie", source="povid"),  #       N tie  N
-    rec("s8", "g", "A", ["A", None, None], "right", source="povid"),  # 1      N (1 of 3)
-    rec("s4", "h", "B", ["B", "B", None], "right", source="rlaif"),  #  1      1 (2 of 3)
-    rec("s5", "h", "A", [None, None, None], "invalid", source="rlaif"),  # N      N
-    rec("s6", "h", "B", ["A", "A", "A"], "wrong", source="rlaif"),  #  0      0
-    rec("s7", "h", "B", ["B"], "error"),  #                                 N      N (unfinished)
+# fmt: off
+RECORDS = [                                                                   # valid, strict
+    rec("s1", "g", "A", ["A", "A", "B"], "right", source="povid"),            # 1      1 (2 > 3/2)
+    rec("s2", "g", "B", ["A", None, None], "wrong", source="povid"),          # 0      N (1 of 3)
+    rec("s3", "g", "A", ["A", None, "B"], "tie", source="povid"),             # N tie  N
+    rec("s8", "g", "A", ["A", None, None], "right", source="povid"),          # 1      N (1 of 3)
+    rec("s4", "h", "B", ["B", "B", None], "right", source="rlaif"),           # 1      1 (2 of 3)
+    rec("s5", "h", "A", [None, None, None], "invalid", source="rlaif"),       # N      N
+    rec("s6", "h", "B", ["A", "A", "A"], "wrong", source="rlaif"),            # 0      0
+    rec("s7", "h", "B", ["B"], "error"),                                      # N      N (unfinished)
 ]
+# fmt: on
 NO_VERDICT = {"valid": ["s3", "s5", "s7"], "strict": ["s2", "s3", "s8", "s5", "s7"]}
 # (rule, policy): (acc g, acc h, overall, macro, n scored). g = s1 s2 s3 s8, h = s4 s5 s6 s7.
 EXPECTED = {

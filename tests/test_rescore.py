@@ -12,12 +12,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from vrb_agent.benchmark.metrics import POLICIES, accuracy_table, coin_flip, score, summarize
+from vrb_agent.benchmark import run_benchmark
+from vrb_agent.benchmark.metrics import POLICIES, accuracy_table, coin_flip, read_results, score, summarize
 from vrb_agent.benchmark.records import ResultRecord
 from vrb_agent.benchmark.report import write_report
 from vrb_agent.benchmark.report.tables import RULE_LABELS
 from vrb_agent.benchmark.rescore import HARNESSES, rescore_rows, revoted
 from vrb_agent.cli import app
+from vrb_agent.judges.base import ModelReply, ModelRequest
+from vrb_agent.judges.scripted import ScriptedBackend
+from vrb_agent.pairblock import extract_pair
 
 
 def rec(sid, dim, chosen, votes, status, *, source=None, k=3):
@@ -199,3 +203,56 @@ def test_report_cli_rescore_and_random_policy(tmp_path):
     assert summarize(RECORDS, "random", n_boot=100, seed=4).conditions[0].overall.correct == pytest.approx(3 + coins)
     bad = CliRunner().invoke(app, ["report", str(run), "--invalid-policy", "coin"])
     assert bad.exit_code == 2 and "wrong, drop, half, random" in bad.output
+
+
+# ---- through the real judge graph ----------------------------------------------------------------
+
+# Sample number -> (reply when the chosen answer is shown first, when shown second): right, wrong or
+# unparsable (also after the repair request, so that draw is invalid). k=2 alternates the order.
+DRAWS = {
+    0: ("right", "right"),
+    1: ("right", "?"),
+    2: ("right", "wrong"),
+    3: ("wrong", "wrong"),
+    4: ("wrong", "?"),
+    5: ("?", "?"),
+}
+
+
+def drawing_judge(request: ModelRequest) -> ModelReply:
+    pair = extract_pair(request.messages[0].text)
+    assert pair is not None
+    _, first, _ = pair
+    good_first = first.startswith("good")
+    reply = DRAWS[int(first.split()[-1])][0 if good_first else 1]
+    if reply == "?":
+        return ModelReply(text="Both answers have merits; I cannot tell.")
+    letter = "A" if good_first == (reply == "right") else "B"
+    return ModelReply(text=f"Overall Judgment: Answer {letter} is better.")
+
+
+def test_bench_records_votes_and_sources_that_rescore_by_hand(tmp_path, make_bench_dataset):
+    data = make_bench_dataset(n=6)  # dimensions d0 = samples 0 2 4, d1 = 1 3 5
+    rows = [
+        json.loads(line) | {"source": "x" if i < 3 else "y"} for i, line in enumerate(data.read_text().splitlines())
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    run_benchmark(out=out, data=str(data), backend=ScriptedBackend(drawing_judge), modes=["single"], k=[2], frames=[2])
+    records = {r["sample_id"]: r for r in read_results(out / "results.jsonl")}
+    assert [records[f"s00{i}"]["source"] for i in range(6)] == ["x", "x", "x", "y", "y", "y"]
+    assert [records[f"s00{i}"]["status"] for i in range(6)] == ["ok", "ok", "tie", "ok", "ok", "invalid"]
+    assert all(len(r["votes"]) == 2 for r in records.values())
+    paths = write_report([out], n_boot=100, traces=False, rescore=True)
+    cond = json.loads(paths["summary"].read_text())["runs"][0]["conditions"][0]
+    # main table (valid votes, wrong): right = 0, 1 -> source x 2/3, source y 0/3
+    assert {s: c["accuracy"] for s, c in cond["by_source"].items()} == {"x": pytest.approx(2 / 3), "y": 0.0}
+    rows = {(r["rule"], r["policy"]): r for r in cond["rescore"]}
+    # valid: agree 0 1, reject 3 4, none 2 5; strict: agree 0, reject 3, none 1 2 4 5
+    assert rows[("valid", "drop")]["overall"]["accuracy"] == pytest.approx(2 / 4)
+    assert rows[("valid", "wrong")]["overall"]["accuracy"] == pytest.approx(2 / 6)
+    strict = rows[("strict", "drop")]
+    assert strict["overall"]["accuracy"] == pytest.approx(1 / 2) and strict["overall"]["n"] == 2
+    assert {d: c["accuracy"] for d, c in strict["by_dimension"].items()} == {"d0": 1.0, "d1": 0.0}
+    assert strict["macro"]["accuracy"] == pytest.approx(1 / 2)
+    assert rows[("strict", "wrong")]["overall"]["accuracy"] == pytest.approx(1 / 6)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.test_report import _md_rows
 from vrb_agent.benchmark import run_benchmark
 from vrb_agent.benchmark.metrics import POLICIES, accuracy_table, coin_flip, read_results, score, summarize
 from vrb_agent.benchmark.records import ResultRecord
@@ -150,23 +151,12 @@ def write_run(tmp_path: Path, records) -> Path:
     return run
 
 
-def md_table(markdown: str, header_start: str) -> list[list[str]]:
-    lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split(" | ")])
-    return rows
-
-
 def test_report_shows_the_rescore_and_source_tables_with_summary_numbers(tmp_path):
     run = write_run(tmp_path, RECORDS)
     paths = write_report([run], invalid_policy="drop", n_boot=100, traces=False, rescore=True)
     cond = json.loads(paths["summary"].read_text())["runs"][0]["conditions"][0]
     markdown, html = paths["markdown"].read_text(), unescape(paths["html"].read_text())
-    rows = md_table(markdown, "vote rule")
+    rows = _md_rows(markdown, "vote rule")
     assert [(r[0], r[1]) for r in rows] == [(RULE_LABELS[x["rule"]], x["policy"]) for x in cond["rescore"]]
     for row, want in zip(rows, cond["rescore"], strict=True):
         overall = f"{100 * want['overall']['accuracy']:.1f}"
@@ -176,7 +166,7 @@ def test_report_shows_the_rescore_and_source_tables_with_summary_numbers(tmp_pat
         assert f"<td>{row[3]}</td>" in html
     strict_drop = next(r for r in rows if r[2] == "VL-RewardBench official (cal.py)")
     assert strict_drop[3].startswith("66.7 [") and strict_drop[4].startswith("75.0 [")  # 2/3 and (1 + 1/2)/2
-    sources = md_table(markdown, "source")
+    sources = _md_rows(markdown, "source")
     assert [r[0] for r in sources] == ["povid", "rlaif", "unknown"]
     assert sources[0][1].startswith("66.7 [") and sources[0][1].endswith("(n=3)")  # s1, s2, s8 scored: 2/3
     assert f"<td>{sources[1][1]}</td>" in html and "Accuracy by source (%)" in html

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.test_report import _md_rows
+from tests.test_report import CHROMIUM, _md_rows, chromium_console
 from vrb_agent.benchmark import run_benchmark
 from vrb_agent.benchmark.metrics import POLICIES, accuracy_table, coin_flip, read_results, score, summarize
 from vrb_agent.benchmark.records import ResultRecord
@@ -170,6 +170,9 @@ def test_report_shows_the_rescore_and_source_tables_with_summary_numbers(tmp_pat
     assert [r[0] for r in sources] == ["povid", "rlaif", "unknown"]
     assert sources[0][1].startswith("66.7 [") and sources[0][1].endswith("(n=3)")  # s1, s2, s8 scored: 2/3
     assert f"<td>{sources[1][1]}</td>" in html and "Accuracy by source (%)" in html
+    if CHROMIUM:  # the page with the new sections still opens cleanly
+        dom, console = chromium_console(paths["html"])
+        assert console == [] and "Rescored under every invalid policy" in dom
 
 
 def test_one_source_is_said_and_no_rescore_without_the_flag(tmp_path):

@@ -13,6 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.test_report import CHROMIUM, _md_rows, chromium_console
+from vrb_agent.agents.judgment import vote
+from vrb_agent.agents.types import SampleOutcome, Verdict
 from vrb_agent.benchmark import run_benchmark
 from vrb_agent.benchmark.metrics import POLICIES, accuracy_table, coin_flip, read_results, score, summarize
 from vrb_agent.benchmark.records import ResultRecord
@@ -88,11 +90,14 @@ def test_random_policy_scores_each_unvoted_item_by_its_own_coin():
 def test_strict_rule_statuses_and_which_rows_match_which_harness():
     strict = {r["sample_id"]: revoted(r, "strict") for r in RECORDS}
     assert [strict[s]["status"] for s in ("s1", "s2", "s3", "s8", "s4", "s5", "s6", "s7")] == [
-        "ok", "tie", "tie", "tie", "ok", "invalid", "ok", "error",
+        "ok", "invalid", "tie", "invalid", "ok", "invalid", "ok", "error",
     ]  # fmt: skip
     assert strict["s6"]["correct"] is False and strict["s4"]["correct"] is True
     rows = rows_by_key(RECORDS)
-    assert rows[("strict", "drop")].status_counts == {"ok": 3, "invalid": 1, "tie": 3, "refused": 0, "error": 1}
+    # as the graph's strict vote says: most draws unparsable (s2, s8) is invalid, 1 A 1 B 1 unparsable a tie
+    assert rows[("strict", "drop")].status_counts == {"ok": 3, "invalid": 3, "tie": 1, "refused": 0, "error": 1}
+    refused = rec("r1", "g", "A", ["A", None, None], "refused")
+    assert revoted(refused, "strict")["status"] == "refused" and revoted(refused, "valid")["status"] == "ok"
     assert {k for k, r in rows.items() if r.matches} == {("strict", "drop"), ("valid", "wrong"), ("valid", "random")}
     assert len(rows) == 2 * len(POLICIES)
 
@@ -249,3 +254,25 @@ def test_bench_records_votes_and_sources_that_rescore_by_hand(tmp_path, make_ben
     assert {d: c["accuracy"] for d, c in strict["by_dimension"].items()} == {"d0": 1.0, "d1": 0.0}
     assert strict["macro"]["accuracy"] == pytest.approx(1 / 2)
     assert rows[("strict", "wrong")]["overall"]["accuracy"] == pytest.approx(1 / 6)
+
+
+VOTE_PATTERNS = [["A", "A", "B"], ["A", None, None], ["A", None, "B"], [None, None, None], ["B", "B", None], ["A", "B"]]
+
+
+@pytest.mark.parametrize("votes", VOTE_PATTERNS)
+@pytest.mark.parametrize("rule", ["valid", "strict"])
+def test_revoting_a_recorded_judgment_gives_the_graphs_verdict_under_the_rule(votes, rule):
+    """A record voted by the graph's valid rule, revoted by `rule`, has the status and verdict the
+    graph's own vote gives under `rule` (chosen response: A)."""
+    done = [{"verdict": Verdict(preferred=v, confidence=1.0, rationale="r") if v else None} for v in votes]
+    outcomes = [
+        SampleOutcome(sample=i, swapped=False, status="ok" if v else "invalid", preferred=v)
+        for i, v in enumerate(votes)
+    ]
+    recorded_status, recorded, _ = vote(done, outcomes, votes, "valid")
+    as_recorded = recorded_status if recorded is None else ("right" if recorded.preferred == "A" else "wrong")
+    record = rec("s", "g", "A", votes, as_recorded)
+    status, verdict, _ = vote(done, outcomes, votes, rule)
+    again = revoted(record, rule)
+    assert again["status"] == status
+    assert again["correct"] == (None if verdict is None else verdict.preferred == "A")

@@ -37,15 +37,21 @@ def draws_of(record: Record) -> list[str | None] | None:
 
 def revoted(record: Record, rule: VoteRule) -> Record:
     """The record with status and correctness as `rule` decides its draws. An error record stays an
-    error (its draws may be unfinished) and a record without votes keeps its recorded verdict;
-    valid draws without a winner become a `tie`."""
+    error (its draws may be unfinished) and a record without votes keeps its recorded verdict.
+    Without a winner the status is the graph's: `tie`, unless no draw voted or (strict rule) most
+    did not; then the recorded failure (invalid, refused), or `invalid` where the record had a verdict."""
     draws = draws_of(record)
-    if record.get("status") == "error" or draws is None:
+    status = record.get("status")
+    if status == "error" or draws is None:
         return record
     winner = decide(draws, rule)
     if winner is not None:
         return {**record, "status": "ok", "correct": winner == "chosen"}
-    status = "tie" if any(d is not None for d in draws) else record.get("status")
+    unvoted = draws.count(None)
+    if unvoted == len(draws) or (rule == "strict" and 2 * unvoted > len(draws)):
+        status = "invalid" if status in ("ok", "tie") else status
+    else:
+        status = "tie"
     return {**record, "status": status, "correct": None}
 
 

@@ -56,8 +56,8 @@ class RescoredAs(BaseModel):
 
 
 class RescoreRow(AccuracyTable, RescoredAs):
-    """A condition's records revoted under one rule and scored under one policy. Status `tie` here
-    means valid votes without a winner under the rule (cal.py's strict rule: no label > K/2)."""
+    """A condition's records revoted under one rule and scored under one policy; its statuses are
+    those the graph gives under the rule (`tie`: valid votes without a winner, e.g. no label > K/2)."""
 
 
 class ToolStats(BaseModel):

@@ -19,7 +19,7 @@ from vrb_agent.judges.base import Usage
 from vrb_agent.judges.scripted import ScriptedBackend
 from vrb_agent.tools.evidence import EvidenceStore
 
-BASE_KEYS = ["sample_id", "dataset", "dimension", "mode", "backend", "model", "k", "frames", "order",
+BASE_KEYS = ["sample_id", "dataset", "dimension", "source", "mode", "backend", "model", "k", "frames", "order",
              "chosen_position", "config_hash", "latency_s", "status", "preferred", "confidence", "correct",
              "rationale", "tool_calls", "images_sent", "usage", "error", "votes"]  # fmt: skip
 

@@ -3,22 +3,24 @@ paired agentic-vs-single comparisons (difference with CI, exact McNemar, flip ta
 statistics and what tool use fixed or broke. numpy only; every figure is computed from the records.
 
 Scores: an `ok` judgment scores 1 when its verdict picks the chosen response, else 0. Any other
-status (invalid, tie, refused, error) scores by the policy: `wrong` 0, `half` 0.5, `drop` excluded.
+status (invalid, tie, refused, error) scores by the policy: `wrong` 0, `half` 0.5, `drop` excluded,
+`random` a seeded coin flip (what lmms-eval does with an unparsable answer).
 Flip tables and McNemar count a judgment as right only when it scores 1.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vrb_agent.benchmark.health import run_warnings
-from vrb_agent.benchmark.records import iter_records
+from vrb_agent.benchmark.records import UNKNOWN_SOURCE, iter_records
 from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.benchmark.summary import (
     AccuracyCell,
@@ -37,7 +39,8 @@ from vrb_agent.benchmark.summary import (
 )
 from vrb_agent.errors import VrbError
 
-POLICIES = ("wrong", "drop", "half")
+POLICIES = ("wrong", "drop", "half", "random")
+NO_VERDICT_SCORES = {"wrong": 0.0, "half": 0.5, "drop": None}  # `random`: coin_flip
 STATUSES = ("ok", "invalid", "tie", "refused", "error")
 IMAGE_BINS = ((0, 1), (2, 4), (5, 8), (9, 16), (17, 32), (33, 64), (65, 128), (129, 10**9))
 NO_TOOL = "(no tool)"
@@ -47,17 +50,20 @@ Record = dict[str, Any]
 Pair = tuple[float, float]  # (baseline score, treatment score) of one sample
 
 
-def score(record: Record, policy: str) -> float | None:
+def score(record: Record, policy: str, seed: int = 0) -> float | None:
     """The record's score under the invalid policy; None when the policy drops it."""
+    if policy not in POLICIES:
+        raise VrbError(f"--invalid-policy {policy!r} is unknown; choose one of: {', '.join(POLICIES)}")
     if record.get("status") == "ok":
         return 1.0 if record.get("correct") else 0.0
-    if policy == "wrong":
-        return 0.0
-    if policy == "half":
-        return 0.5
-    if policy == "drop":
-        return None
-    raise VrbError(f"--invalid-policy {policy!r} is unknown; choose one of: {', '.join(POLICIES)}")
+    return coin_flip(record, seed) if policy == "random" else NO_VERDICT_SCORES[policy]
+
+
+def coin_flip(record: Record, seed: int) -> float:
+    """1.0 or 0.0 by a hash of (seed, sample id, condition): the same in every process and order."""
+    cond = condition_of(record)
+    key = f"{seed}\x00{record['sample_id']}\x00{cond.mode}\x00{cond.frames}\x00{cond.k}"
+    return float(hashlib.sha256(key.encode()).digest()[0] & 1)
 
 
 # ---- statistics ---------------------------------------------------------------------------------
@@ -153,17 +159,26 @@ def _cell(total: int, scores: list[float], strata: list[str] | None, n_boot: int
     return AccuracyCell(n=n, total=total, correct=sum(scores), accuracy=accuracy, ci=list(ci) if ci else None)
 
 
+def _scores(records: Iterable[Record], policy: str, seed: int) -> list[float]:
+    return [s for s in (score(r, policy, seed) for r in records) if s is not None]
+
+
+def _grouped(records: Iterable[Record], group_of: Callable[[Record], str]) -> dict[str, list[Record]]:
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        groups[group_of(record)].append(record)
+    return dict(sorted(groups.items()))
+
+
 def accuracy_table(records: Sequence[Record], policy: str, *, n_boot: int = 2000, seed: int = 0) -> AccuracyTable:
     """Per-dimension, overall (sample-weighted) and macro (mean of dimensions) accuracy with CIs,
-    plus the count of every status so the policy's effect is visible."""
-    by_dim: dict[str, list[Record]] = defaultdict(list)
-    for record in records:
-        by_dim[str(record["dimension"])].append(record)
+    per source dataset, plus the count of every status so the policy's effect is visible."""
+    by_dim = _grouped(records, lambda r: str(r["dimension"]))
     dims: dict[str, AccuracyCell] = {}
     all_scores: list[float] = []
     all_dims: list[str] = []
-    for dim in sorted(by_dim):
-        scores = [s for s in (score(r, policy) for r in by_dim[dim]) if s is not None]
+    for dim in by_dim:
+        scores = _scores(by_dim[dim], policy, seed)
         dims[dim] = _cell(len(by_dim[dim]), scores, None, n_boot, seed)
         all_scores += scores
         all_dims += [dim] * len(scores)
@@ -173,6 +188,10 @@ def accuracy_table(records: Sequence[Record], policy: str, *, n_boot: int = 2000
         macro=_cell(len(records), all_scores, all_dims, n_boot, seed),
         by_dimension=dims,
         status_counts={s: statuses.get(s, 0) for s in STATUSES},
+        by_source={
+            src: _cell(len(rows), _scores(rows, policy, seed), None, n_boot, seed)
+            for src, rows in _grouped(records, lambda r: str(r.get("source") or UNKNOWN_SOURCE)).items()
+        },
     )
 
 
@@ -228,7 +247,7 @@ def accuracy_by_images(records: Sequence[Record], policy: str, *, n_boot: int = 
             (int(r.get("images_sent") or 0), s)
             for r in records
             if r.get("status") != "error" and lo <= int(r.get("images_sent") or 0) <= hi
-            for s in [score(r, policy)]
+            for s in [score(r, policy, seed)]
             if s is not None
         ]
         if scored:
@@ -295,7 +314,7 @@ def _paired_row(pairs: Sequence[Pair], n_boot: int, seed: int) -> PairedRow:
     )
 
 
-def _scored_pairs(base: Sequence[Record], treat: Sequence[Record], policy: str) -> list[tuple[Record, Pair]]:
+def _scored_pairs(base: Sequence[Record], treat: Sequence[Record], policy: str, seed: int) -> list[tuple[Record, Pair]]:
     """Each treatment record whose sample the baseline also scored, with both scores."""
     base_by_id = {str(r["sample_id"]): r for r in base}
     pairs: list[tuple[Record, Pair]] = []
@@ -303,7 +322,7 @@ def _scored_pairs(base: Sequence[Record], treat: Sequence[Record], policy: str) 
         other = base_by_id.get(str(record["sample_id"]))
         if other is None:
             continue
-        s_base, s_treat = score(other, policy), score(record, policy)
+        s_base, s_treat = score(other, policy, seed), score(record, policy, seed)
         if s_base is not None and s_treat is not None:
             pairs.append((record, (s_base, s_treat)))
     return pairs
@@ -319,7 +338,7 @@ def compare(
 ) -> PairedComparison:
     """Treatment (agentic) vs baseline (single) on the samples both scored: mean paired difference with
     a bootstrap CI, exact McNemar, flip tables and tool-use gains per dimension and per tool."""
-    pairs = _scored_pairs(base, treat, policy)
+    pairs = _scored_pairs(base, treat, policy, seed)
     every = [pair for _, pair in pairs]
     by_dim: dict[str, list[Pair]] = defaultdict(list)
     by_tool: dict[str, list[Pair]] = defaultdict(list)
@@ -373,7 +392,7 @@ def _condition_summary(
 def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed: int) -> RunSummary:
     """Every condition's accuracy and tool statistics, and agentic-vs-single comparisons at each
     (frames, k) where both modes ran."""
-    score({"status": "invalid"}, policy)  # validates the policy name
+    score({"status": "ok"}, policy)  # validates the policy name
     unique, duplicates = dedupe(records)
     groups: dict[Condition, list[Record]] = defaultdict(list)
     for record in unique:

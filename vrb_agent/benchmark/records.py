@@ -25,6 +25,7 @@ from vrb_agent.judges.retry import redact
 ConditionKey = tuple[str, int, int]  # (mode, frames, k): what a record was judged under (summary.Condition as a key)
 CellKey = tuple[str, str, int, int]  # (sample_id, mode, frames, k): one record per cell
 Side = Literal["A", "B"]
+UNKNOWN_SOURCE = "unknown"
 
 SECRET_NAME = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD)$")
 
@@ -54,6 +55,7 @@ class ResultRecord(BaseModel):
     sample_id: str
     dataset: str = ""
     dimension: str = ""
+    source: str = UNKNOWN_SOURCE  # the sample's source dataset; lines of versions before it read as unknown
     mode: str
     backend: str = ""
     model: str = ""
@@ -149,6 +151,7 @@ class Cell(BaseModel):
             "sample_id": self.sample.id,
             "dataset": self.dataset,
             "dimension": self.sample.dimension,
+            "source": self.sample.source or UNKNOWN_SOURCE,
             "mode": mode,
             "backend": self.backend,
             "model": self.model,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class _Dumped(BaseModel):
@@ -34,12 +34,30 @@ class AccuracyCell(BaseModel):
 
 
 class AccuracyTable(BaseModel):
-    """Sample-weighted and macro accuracy, per dimension, and how many judgments had each status."""
+    """Sample-weighted and macro accuracy, per dimension and per source dataset, and how many
+    judgments had each status."""
 
     overall: AccuracyCell
     macro: AccuracyCell
     by_dimension: dict[str, AccuracyCell]
+    by_source: dict[str, AccuracyCell] = Field(default_factory=dict)
     status_counts: dict[str, int]
+
+
+class RescoredAs(BaseModel):
+    """How a rescored table voted and scored: the vote rule (`valid` | `strict`, see
+    agents.verdict.VOTE_RULES), the invalid policy, which published harness scores this way, and how
+    many records carried no votes to recompute (older versions; scored by their recorded status)."""
+
+    rule: str
+    policy: str
+    matches: str | None = None
+    without_votes: int = 0
+
+
+class RescoreRow(AccuracyTable, RescoredAs):
+    """A condition's records revoted under one rule and scored under one policy; its statuses are
+    those the graph gives under the rule (`tie`: valid votes without a winner, e.g. no label > K/2)."""
 
 
 class ToolStats(BaseModel):
@@ -84,9 +102,11 @@ class ConditionSummary(Condition, frozen=True):
     overall: AccuracyCell
     macro: AccuracyCell
     by_dimension: dict[str, AccuracyCell]
+    by_source: dict[str, AccuracyCell] = Field(default_factory=dict)
     status_counts: dict[str, int]
     tools: ToolStats
     accuracy_by_images: list[ImageBin]
+    rescore: list[RescoreRow] = Field(default_factory=list)  # filled by `report --rescore`
 
 
 class FlipCounts(BaseModel):

@@ -33,7 +33,6 @@ from vrb_agent.errors import InputError
 if TYPE_CHECKING:
     from vrb_agent.benchmark import BenchConfig, RunOutcome
 
-POLICIES = ("wrong", "drop", "half")
 BENCH_FLAGS = {
     "modes": "--modes",
     "frames": "--frames",
@@ -51,7 +50,9 @@ BENCH_FLAGS = {
     "dataset": "--dataset",
     "shard": "--shard",
 }
-PolicyFlag = Annotated[str, typer.Option(help="Score of invalid/tie/refused/error: wrong | drop | half.")]
+PolicyFlag = Annotated[
+    str, typer.Option(help="Score of invalid/tie/refused/error: wrong | drop | half | random (a seeded coin flip).")
+]
 
 
 def int_list(flag: str, text: str) -> list[int]:
@@ -66,16 +67,20 @@ def int_list(flag: str, text: str) -> list[int]:
 
 
 def checked_policy(policy: str) -> str:
+    from vrb_agent.benchmark.metrics import POLICIES  # noqa: PLC0415
+
     if policy not in POLICIES:
         raise InputError(f"--invalid-policy {policy!r}: choose one of {', '.join(POLICIES)}")
     return policy
 
 
-def print_report(run_dirs: list[str], out: str | None, policy: str, n_boot: int = 2000, seed: int = 0) -> None:
+def print_report(
+    run_dirs: list[str], out: str | None, policy: str, n_boot: int = 2000, seed: int = 0, *, rescore: bool = False
+) -> None:
     """Write the report of the runs and print the headline table and where the report is."""
     from vrb_agent.benchmark.report import headline, write_report  # noqa: PLC0415
 
-    paths = write_report(run_dirs, out, invalid_policy=policy, n_boot=n_boot, seed=seed)
+    paths = write_report(run_dirs, out, invalid_policy=policy, n_boot=n_boot, seed=seed, rescore=rescore)
     typer.echo(headline(json.loads(paths["summary"].read_text(encoding="utf-8"))))
     typer.echo(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['summary'].name})")
 
@@ -202,12 +207,15 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
 
 
 @app.command("report")
-def report_command(
+def report_command(  # noqa: PLR0917 - one parameter per flag is how typer declares them
     run_dirs: Annotated[list[str], typer.Argument(metavar="RUN_DIR", hidden=True)],  # described in the docstring
     out: Annotated[str | None, typer.Option(help="Where to write the report (default: the first RUN_DIR).")] = None,
     invalid_policy: PolicyFlag = "wrong",
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CIs.")] = 2000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed (also seeds the random policy's coin flips).")] = 0,
+    rescore: Annotated[
+        bool, typer.Option(help="Also score every condition under each invalid policy and vote rule, side by side.")
+    ] = False,
 ) -> None:
     """Report on one or more RUN_DIRs written by `vrb-agent bench`: summary.json, report.md and a
     self-contained report.html (several runs side by side, on their shared samples), plus trace pages.
@@ -222,4 +230,4 @@ def report_command(
     for run_dir in run_dirs:
         if not RunDir(run_dir).results.is_file():
             raise InputError(f"{run_dir}: no results.jsonl here (is it a RUN_DIR written by `vrb-agent bench`?)")
-    print_report(run_dirs, out, policy, bootstrap, seed)
+    print_report(run_dirs, out, policy, bootstrap, seed, rescore=rescore)

@@ -21,6 +21,7 @@ from vrb_agent.benchmark.report.html import render_html
 from vrb_agent.benchmark.report.markdown import render_markdown
 from vrb_agent.benchmark.report.text import SIGNIFICANCE_RULE, comparison_finding, headline, trace_name
 from vrb_agent.benchmark.report.traces import write_trace_pages
+from vrb_agent.benchmark.rescore import with_rescore
 from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.benchmark.summary import Report
 from vrb_agent.errors import VrbError
@@ -36,9 +37,14 @@ __all__ = [
 ]
 
 
-def build_report(run_dirs: Sequence[Path], invalid_policy: str, *, n_boot: int, seed: int) -> Report:
-    """The runs' summaries (shards of one run merged) and, for several runs, the side-by-side table."""
+def build_report(
+    run_dirs: Sequence[Path], invalid_policy: str, *, n_boot: int, seed: int, rescore: bool = False
+) -> Report:
+    """The runs' summaries (shards of one run merged, with the rescore tables when asked) and, for
+    several runs, the side-by-side table."""
     runs = summarize_runs(run_dirs, invalid_policy, n_boot=n_boot, seed=seed)
+    if rescore:
+        runs = [with_rescore(s, run_records(s), n_boot=n_boot, seed=seed) for s in runs]
     side_by_side = None
     if len(runs) > 1:
         records = [run_records(summary) for summary in runs]
@@ -55,15 +61,17 @@ def write_report(
     n_boot: int = 2000,
     seed: int = 0,
     traces: bool = True,
+    rescore: bool = False,
 ) -> dict[str, Path]:
     """Summarize the runs and write summary.json, report.md, report.html (into `out`, default the
-    first RUN_DIR) and each run's trace pages. Returns the paths written."""
+    first RUN_DIR) and each run's trace pages; `rescore` adds every condition under each invalid
+    policy and vote rule. Returns the paths written."""
     if not run_dirs:
         raise VrbError("report: give at least one RUN_DIR")
     dirs = [Path(d) for d in run_dirs]
     out_dir = Path(out) if out else dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = build_report(dirs, invalid_policy, n_boot=n_boot, seed=seed)
+    report = build_report(dirs, invalid_policy, n_boot=n_boot, seed=seed, rescore=rescore)
     paths = RunDir(out_dir).report_files()
     summary_json = json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     paths["summary"].write_text(summary_json, encoding="utf-8")

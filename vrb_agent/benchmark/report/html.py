@@ -19,8 +19,12 @@ from vrb_agent.benchmark.report.tables import (
     dimension_gain_rows,
     dimensions,
     gain_rows,
+    rescore_note,
+    rescore_rows,
     shared_note,
     side_by_side,
+    source_note,
+    source_rows,
     status_rows,
     tool_rows,
 )
@@ -175,6 +179,23 @@ def _html_comparison(comp: Comparison, sweep: bool) -> str:
     )
 
 
+def _html_sources(summary: RunSummary) -> str:
+    note = source_note(summary)
+    return "<h3>Accuracy by source (%)</h3>" + (f"<p>{escape(note)}</p>" if note else html_table(*source_rows(summary)))
+
+
+def _html_rescore(summary: RunSummary) -> str:
+    rescored = [c for c in summary.conditions if c.rescore]
+    if not rescored:
+        return ""
+    parts = [f"<h3>Rescored under every invalid policy and vote rule (%)</h3><p>{escape(rescore_note(summary))}</p>"]
+    for cond in rescored:
+        if len(summary.conditions) > 1:
+            parts.append(f"<h4>{escape(condition_label(cond, True))}</h4>")
+        parts.append(html_table(*rescore_rows(cond)))
+    return "".join(parts)
+
+
 def _html_run(summary: RunSummary, out_dir: Path) -> str:
     run = summary.run or {}
     dataset = run.get("dataset") or {}
@@ -187,7 +208,9 @@ def _html_run(summary: RunSummary, out_dir: Path) -> str:
     )
     parts.append(_plots(summary))
     parts.append("<h3>Accuracy by dimension (%)</h3>" + html_table(*accuracy_rows(summary)))
+    parts.append(_html_sources(summary))
     parts.append("<h3>Verdict statuses</h3>" + html_table(*status_rows(summary)))
+    parts.append(_html_rescore(summary))
     parts += [_html_comparison(comp, summary.is_sweep) for comp in summary.comparisons]
     parts.append("<h3>Tool use and cost</h3>" + html_table(*tool_rows(summary)))
     parts.append(_samples_table(summary, out_dir))

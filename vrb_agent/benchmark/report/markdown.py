@@ -9,12 +9,16 @@ from vrb_agent.benchmark.report.tables import (
     comparison_rows,
     dimension_gain_rows,
     gain_rows,
+    rescore_note,
+    rescore_rows,
     shared_note,
     side_by_side,
+    source_note,
+    source_rows,
     status_rows,
     tool_rows,
 )
-from vrb_agent.benchmark.report.text import SIGNIFICANCE_RULE, comparison_finding, run_label
+from vrb_agent.benchmark.report.text import SIGNIFICANCE_RULE, comparison_finding, condition_label, run_label
 from vrb_agent.benchmark.summary import Comparison, Report, RunSummary
 
 
@@ -71,10 +75,28 @@ def _markdown_run(summary: RunSummary) -> list[str]:
         "",
     ]
     lines += md_table(*accuracy_rows(summary))
+    lines += _markdown_sources(summary)
     lines += ["### Verdict statuses", ""]
     lines += md_table(*status_rows(summary))
+    lines += _markdown_rescore(summary)
     for comp in summary.comparisons:
         lines += _markdown_comparison(comp, summary.is_sweep)
     lines += ["### Tool use and cost", ""]
     lines += md_table(*tool_rows(summary))
+    return lines
+
+
+def _markdown_sources(summary: RunSummary) -> list[str]:
+    note = source_note(summary)
+    return ["### Accuracy by source", "", *([note, ""] if note else md_table(*source_rows(summary)))]
+
+
+def _markdown_rescore(summary: RunSummary) -> list[str]:
+    rescored = [c for c in summary.conditions if c.rescore]
+    if not rescored:
+        return []
+    lines = ["### Rescored under every invalid policy and vote rule", "", rescore_note(summary), ""]
+    for cond in rescored:
+        lines += [f"#### {condition_label(cond, True)}", ""] if len(summary.conditions) > 1 else []
+        lines += md_table(*rescore_rows(cond))
     return lines

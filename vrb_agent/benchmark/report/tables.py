@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from vrb_agent.benchmark.metrics import paired_direction
+from vrb_agent.benchmark.records import UNKNOWN_SOURCE
 from vrb_agent.benchmark.report.text import acc_cell, ci_text, condition_label, num, p_text, pct, run_label
-from vrb_agent.benchmark.summary import GainRow, PairedComparison, Report, RunSummary, ToolStats
+from vrb_agent.benchmark.summary import ConditionSummary, GainRow, PairedComparison, Report, RunSummary, ToolStats
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -141,5 +142,69 @@ def side_by_side(report: Report) -> Table:
     rows = [
         [f"{c.mode} f={c.frames} k={c.k}", str(c.shared), *(acc_cell(cell) for cell in c.cells)]
         for c in report.side_by_side.conditions
+    ]
+    return header, rows
+
+
+# ---- per source and rescored ---------------------------------------------------------------------
+
+RULE_LABELS = {"valid": "valid-only majority", "strict": "strict: > K/2 of all K"}
+RESCORE_DIMENSIONS = 6  # more dimensions than this: per-dimension rescores only in summary.json
+
+
+def sources(summary: RunSummary) -> list[str]:
+    """Every source dataset any condition of the run judged, sorted."""
+    return sorted({s for c in summary.conditions for s in c.by_source})
+
+
+def source_rows(summary: RunSummary) -> Table:
+    """Source datasets down, conditions across."""
+    conds = summary.conditions
+    header = ["source", *(condition_label(c, summary.is_sweep) for c in conds)]
+    return header, [[s, *(acc_cell(c.by_source.get(s)) for c in conds)] for s in sources(summary)]
+
+
+def source_note(summary: RunSummary) -> str | None:
+    """What stands in for the per-source table when the run has at most one source; None otherwise."""
+    found = sources(summary)
+    if len(found) > 1:
+        return None
+    if found == [UNKNOWN_SOURCE]:
+        return "No sample names its source (records written before sources were recorded read as unknown)."
+    return f"Every sample comes from one source ({found[0] if found else 'none'}): no per-source table."
+
+
+def rescore_note(summary: RunSummary) -> str:
+    """How to read the rescore tables, and which records could not be revoted."""
+    text = (
+        "Each row revotes every judgment from its recorded draws under a vote rule (valid-only majority, or "
+        "VL-RewardBench's strict rule: a label wins only with more than half of all K draws, unparsable ones "
+        "included) and scores judgments left without a verdict by an invalid policy (wrong, drop, half, or "
+        "random: a coin flip seeded by --seed, sample and condition). The accuracy table above scores the "
+        f"verdicts as recorded under {summary.invalid_policy}. With one draw per judgment both rules agree."
+    )
+    old = max((row.without_votes for c in summary.conditions for row in c.rescore), default=0)
+    if old:
+        text += f" Up to {old} records per condition carry no votes (older versions) and keep their recorded verdict."
+    return text
+
+
+def rescore_rows(cond: ConditionSummary) -> Table:
+    """Vote rules × invalid policies down: overall, macro, each dimension (when they fit) and how
+    many judgments had no verdict under the rule."""
+    dims = sorted({d for row in cond.rescore for d in row.by_dimension})
+    dims = dims if len(dims) <= RESCORE_DIMENSIONS else []
+    header = ["vote rule", "invalid policy", "matches", "overall", "macro", *dims, "without verdict"]
+    rows = [
+        [
+            RULE_LABELS.get(row.rule, row.rule),
+            row.policy,
+            row.matches or "",
+            acc_cell(row.overall),
+            acc_cell(row.macro),
+            *(pct(cell.accuracy) if (cell := row.by_dimension.get(d)) else "–" for d in dims),
+            str(row.overall.total - row.status_counts.get("ok", 0)),
+        ]
+        for row in cond.rescore
     ]
     return header, rows

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vrb_agent.tools import FRAME_CACHE, MediaError, open_media
-from vrb_agent.tools.media import _codec_threads, _split_by_gop, decode_pool, decode_threads
+from vrb_agent.tools.media import _split_by_gop, decode_pool, decode_threads
 from vrb_agent.tools.pyav_reader import PyAVReader
 
 av = pytest.importorskip("av")
@@ -62,13 +62,13 @@ def test_split_keeps_whole_gops_in_order(gop_video: Path) -> None:
     media = open_media(gop_video, decoder="pyav")
     reader = media._reader
     indices = sorted({media.index_at(t) for t in np.linspace(0, 9.9, 23)})
-    parts, _ = _split_by_gop(reader, indices, 2, set())
+    parts = _split_by_gop(reader, indices, 2, set())
     assert len(parts) == 2
     assert sorted(i for part in parts for i in part) == indices  # nothing lost, nothing twice
     assert all(part == sorted(part) for part in parts)  # each part decodes forward
     first_keys = {reader.keyframe_index(i) for i in parts[0]}
     assert not first_keys & {reader.keyframe_index(i) for i in parts[1]}  # a GOP is decoded by one reader
-    assert _split_by_gop(reader, indices, 1, set()) == ([indices], [0])
+    assert _split_by_gop(reader, indices, 1, set()) == [indices]
 
 
 class HundredFrameGops:
@@ -84,23 +84,10 @@ def test_split_balances_decoding_work_not_frame_counts() -> None:
     gives 110 and 119 (cutting by count would give 165 and 64)."""
     reader = HundredFrameGops()
     indices = [90, 110, 250, 310, 320, 430]
-    assert _split_by_gop(reader, indices, 2, set()) == ([[90, 110], [250, 310, 320, 430]], [110, 119])  # type: ignore[arg-type]
+    assert _split_by_gop(reader, indices, 2, set()) == [[90, 110], [250, 310, 320, 430]]  # type: ignore[arg-type]
     # Frame 90 cached: its GOP costs only its conversion (4), so it joins the lighter part last.
-    # Loads: 55 + 15 = 70 and 35 + 29 + 4 = 68.
-    assert _split_by_gop(reader, indices, 2, {90}) == ([[110, 250], [90, 310, 320, 430]], [70, 68])  # type: ignore[arg-type]
-    assert _split_by_gop(reader, [310, 320], 2, set()) == ([[310, 320]], [0])  # type: ignore[arg-type]  # one GOP
-
-
-@pytest.mark.parametrize(
-    ("cores", "loads", "expected"),
-    [(2, [110, 119], [1, 1]), (16, [110, 119], [8, 8]), (2, [268, 62], [2, 1]), (1, [268, 62], [1, 1])],
-)
-def test_codec_threads_share_the_cores_by_work(
-    monkeypatch: pytest.MonkeyPatch, cores: int, loads: list[int], expected: list[int]
-) -> None:
-    """268 of 330 is 81 %: of two cores that part gets round(1.62) = 2 threads, the other 1."""
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
-    assert [_codec_threads(load, sum(loads)) for load in loads] == expected
+    assert _split_by_gop(reader, indices, 2, {90}) == [[110, 250], [90, 310, 320, 430]]  # type: ignore[arg-type]
+    assert _split_by_gop(reader, [310, 320], 2, set()) == [[310, 320]]  # type: ignore[arg-type]  # one GOP
 
 
 def test_split_request_uses_clones_on_the_pool_and_matches_one_reader(

@@ -194,13 +194,12 @@ class Media:
         if _on_decode_pool():  # already a pool worker (aframes_at): waiting on the pool could deadlock
             return self._part_images(indices, max_side, self._read_locked)
         cached = {i for i in indices if (self.key, i) in FRAME_CACHE}
-        parts, loads = _split_by_gop(self._reader, indices, decode_threads(), cached)
+        parts = _split_by_gop(self._reader, indices, decode_threads(), cached)
         if len(parts) == 1:
             return decode_pool().submit(self._part_images, indices, max_side, self._read_locked).result()
-        futures = []
-        for part, load in zip(parts, loads, strict=True):
-            read = functools.partial(self._read_clone, threads=_codec_threads(load, sum(loads)))
-            futures.append(decode_pool().submit(self._part_images, part, max_side, read))
+        threads = max(1, (os.cpu_count() or 1) // len(parts))  # codec threads: the parts share the cores
+        read = functools.partial(self._read_clone, threads=threads)
+        futures = [decode_pool().submit(self._part_images, part, max_side, read) for part in parts]
         return {i: image for future in futures for i, image in future.result().items()}
 
     def _part_images(self, indices: list[int], max_side: int | None, read: _Read) -> dict[int, np.ndarray]:
@@ -256,27 +255,19 @@ class Media:
 CONVERT_COST = 4  # converting and downscaling a 720p frame costs about four decoded frames (perf/media.py)
 
 
-def _codec_threads(load: int, total: int) -> int:
-    """Codec threads for a part doing `load` of a request's `total` work: the cores shared in
-    proportion, so balanced parts decode single-threaded (no frame-thread overhead) and a part
-    holding most of the work (a clip inside one long GOP) still gets most of the cores."""
-    return max(1, round((os.cpu_count() or 1) * load / max(total, 1)))
-
-
-def _split_by_gop(reader: Reader, indices: list[int], ways: int, cached: set[int]) -> tuple[list[list[int]], list[int]]:
+def _split_by_gop(reader: Reader, indices: list[int], ways: int, cached: set[int]) -> list[list[int]]:
     """Sorted indices cut into at most `ways` parts of whole GOPs (a GOP is decoded by one reader,
-    forward from its keyframe) with about equal work, and each part's work: the frames decoded
-    from each GOP's keyframe to its last frame not in `cached`, plus the conversions. Largest GOP
-    first onto the least loaded part; one part (work 0: not weighed) when the reader cannot be
-    cloned or there is one GOP."""
+    forward from its keyframe) with about equal work: the frames decoded from each GOP's keyframe
+    to its last frame not in `cached`, plus the conversions. Largest GOP first onto the least loaded
+    part; one part when the reader cannot be cloned."""
     keyframe_index = getattr(reader, "keyframe_index", None)
     if ways < 2 or keyframe_index is None or len(indices) < 2:
-        return [indices], [0]
+        return [indices]
     gops: dict[int, list[int]] = {}
     for index in indices:
         gops.setdefault(keyframe_index(index), []).append(index)
     if len(gops) < 2:
-        return [indices], [0]
+        return [indices]
 
     def cost(key: int) -> int:
         decoded = [i for i in gops[key] if i not in cached]
@@ -288,7 +279,7 @@ def _split_by_gop(reader: Reader, indices: list[int], ways: int, cached: set[int
         lightest = loads.index(min(loads))
         parts[lightest] += gops[key]
         loads[lightest] += cost(key)
-    return [sorted(part) for part in parts], loads
+    return [sorted(part) for part in parts]
 
 
 def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:

@@ -62,12 +62,32 @@ def test_split_keeps_whole_gops_in_order(gop_video: Path) -> None:
     media = open_media(gop_video, decoder="pyav")
     reader = media._reader
     indices = sorted({media.index_at(t) for t in np.linspace(0, 9.9, 23)})
-    parts = _split_by_gop(reader, indices, 2)
+    parts = _split_by_gop(reader, indices, 2, set())
     assert len(parts) == 2
-    assert [i for part in parts for i in part] == indices  # nothing lost, order kept
-    first_keys = {reader.keyframe_of(i) for i in parts[0]}
-    assert not first_keys & {reader.keyframe_of(i) for i in parts[1]}  # a GOP is decoded by one reader
-    assert _split_by_gop(reader, indices, 1) == [indices]
+    assert sorted(i for part in parts for i in part) == indices  # nothing lost, nothing twice
+    assert all(part == sorted(part) for part in parts)  # each part decodes forward
+    first_keys = {reader.keyframe_index(i) for i in parts[0]}
+    assert not first_keys & {reader.keyframe_index(i) for i in parts[1]}  # a GOP is decoded by one reader
+    assert _split_by_gop(reader, indices, 1, set()) == [indices]
+
+
+class HundredFrameGops:
+    """A reader stand-in whose keyframes are every 100 frames."""
+
+    def keyframe_index(self, index: int) -> int:
+        return index // 100 * 100
+
+
+def test_split_balances_decoding_work_not_frame_counts() -> None:
+    """Work of a GOP: frames decoded from its keyframe to its last uncached frame, plus 4 per
+    frame converted. GOPs 0..400 cost 95, 15, 55, 29, 35; largest first onto the lighter part
+    gives 110 and 119 (cutting by count would give 165 and 64)."""
+    reader = HundredFrameGops()
+    indices = [90, 110, 250, 310, 320, 430]
+    assert _split_by_gop(reader, indices, 2, set()) == [[90, 110], [250, 310, 320, 430]]  # type: ignore[arg-type]
+    # Frame 90 cached: its GOP costs only its conversion (4), so it joins the lighter part last.
+    assert _split_by_gop(reader, indices, 2, {90}) == [[110, 250], [90, 310, 320, 430]]  # type: ignore[arg-type]
+    assert _split_by_gop(reader, [310, 320], 2, set()) == [[310, 320]]  # type: ignore[arg-type]  # one GOP
 
 
 def test_split_request_uses_clones_on_the_pool_and_matches_one_reader(
@@ -91,10 +111,32 @@ def test_split_request_uses_clones_on_the_pool_and_matches_one_reader(
     media = open_media(gop_video, decoder="pyav")
     threads.clear()  # opening decodes frame 0
     split = [f.image for f in media.frames_at(times)]
-    assert len(threads) == 2  # the primary reader and one clone
+    assert len(threads) == 2  # one clone of the reader per part
     assert all(name.startswith("vrb-decode") for name in threads)
     for a, b in zip(alone, split, strict=True):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(2, [1, 1]), (16, [8, 8])])
+def test_split_parts_share_the_cores_between_their_codec_threads(
+    gop_video: Path, monkeypatch: pytest.MonkeyPatch, cores: int, expected: list[int]
+) -> None:
+    """Two parts on two cores decode single-threaded (no frame-thread overhead); on 16 cores each
+    gets 8 codec threads, never 16 clones of a 17-thread decoder."""
+    monkeypatch.setenv("VRB_DECODE_THREADS", "2")
+    media = open_media(gop_video, decoder="pyav")
+    FRAME_CACHE.clear()
+    counts: list[int] = []
+    real_clone = PyAVReader.clone
+
+    def recording_clone(self: PyAVReader, threads: int = 0) -> PyAVReader:
+        counts.append(threads)
+        return real_clone(self, threads)
+
+    monkeypatch.setattr(PyAVReader, "clone", recording_clone)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    media.frames_at([1.0, 9.0])
+    assert counts == expected
 
 
 def test_concurrent_decoding_is_bounded_by_the_pool(gop_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:

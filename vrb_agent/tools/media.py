@@ -14,7 +14,7 @@ and across K samples of the same sample cost no decoding. Every failure a user c
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import os
 import stat
 import threading
@@ -39,6 +39,7 @@ DECODERS: tuple[str, ...] = ("pyav", "opencv", "decord")  # `auto` tries them in
 MediaKind = Literal["video", "image"]
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+_Read = Callable[[list[int]], list[AnyFrame]]
 
 
 @dataclass(frozen=True)
@@ -177,15 +178,36 @@ class Media:
         is at most `max_side` (None keeps full resolution). Decodes only frames not in the cache,
         in one batched, sorted request on the decode pool."""
         indices = [self.index_at(t) for t in times_s]
-        full = self._full_frames(sorted(set(indices)))
-        # One full-resolution RGB frame at a time: convert, fit, move on.
-        return [Frame(_fit(to_rgb(full[i]), max_side), self.time_of(i), i) for i in indices]
+        images = self._images(sorted(set(indices)), max_side)
+        return [Frame(images[i], self.time_of(i), i) for i in indices]
 
     async def aframes_at(self, times_s: Sequence[float], max_side: int | None = None) -> list[Frame]:
         """`frames_at` for async code: the lookup, decoding and resizing run on the decode pool."""
         return await asyncio.wrap_future(decode_pool().submit(self.frames_at, list(times_s), max_side))
 
-    def _full_frames(self, indices: list[int]) -> dict[int, AnyFrame]:
+    def _images(self, indices: list[int], max_side: int | None) -> dict[int, np.ndarray]:
+        """The fitted RGB images of sorted `indices`, made on the shared pool. A request spread over
+        several GOPs is cut into parts of about equal work, one per pool worker, each decoded by
+        its own clone of the reader (its own demuxer and decoder, closed afterwards) and converted
+        where it was decoded, so one request uses every core; a request within one GOP goes to the
+        primary reader, whose codec threads then share the cores."""
+        if _on_decode_pool():  # already a pool worker (aframes_at): waiting on the pool could deadlock
+            return self._part_images(indices, max_side, self._read_locked)
+        cached = {i for i in indices if (self.key, i) in FRAME_CACHE}
+        parts = _split_by_gop(self._reader, indices, decode_threads(), cached)
+        if len(parts) == 1:
+            return decode_pool().submit(self._part_images, indices, max_side, self._read_locked).result()
+        threads = max(1, (os.cpu_count() or 1) // len(parts))  # codec threads: the parts share the cores
+        read = functools.partial(self._read_clone, threads=threads)
+        futures = [decode_pool().submit(self._part_images, part, max_side, read) for part in parts]
+        return {i: image for future in futures for i, image in future.result().items()}
+
+    def _part_images(self, indices: list[int], max_side: int | None, read: _Read) -> dict[int, np.ndarray]:
+        """One full-resolution RGB frame at a time: convert, fit, move on."""
+        full = self._full_frames(indices, read)
+        return {i: _fit(to_rgb(full[i]), max_side) for i in indices}
+
+    def _full_frames(self, indices: list[int], read: _Read) -> dict[int, AnyFrame]:
         found: dict[int, AnyFrame] = {}
         missing: list[int] = []
         for index in indices:
@@ -195,27 +217,14 @@ class Media:
             else:
                 found[index] = cached
         if missing:
-            for index, frame in zip(missing, self._decode(missing), strict=True):
+            for index, frame in zip(missing, read(missing), strict=True):
                 FRAME_CACHE.put((self.key, index), frame)
                 found[index] = frame
         return found
 
-    def _decode(self, indices: list[int]) -> list[AnyFrame]:
-        """Decode on the shared pool. Indices spread over several GOPs are split between clones of
-        the reader (each its own demuxer and decoder, closed afterwards), so one request uses
-        every core; a handle kept open holds only its one reader."""
-        if _on_decode_pool():  # already a pool worker (aframes_at): waiting on the pool could deadlock
-            return self._read_locked(indices)
-        parts = _split_by_gop(self._reader, indices, decode_threads())
-        if len(parts) == 1:
-            return decode_pool().submit(self._read_locked, indices).result()
-        futures = [decode_pool().submit(self._read_locked, parts[0])]
-        futures += [decode_pool().submit(self._read_clone, part) for part in parts[1:]]
-        return [frame for future in futures for frame in future.result()]
-
-    def _read_clone(self, indices: list[int]) -> list[AnyFrame]:
+    def _read_clone(self, indices: list[int], threads: int) -> list[AnyFrame]:
         self._check_open()
-        clone = self._reader.clone()  # type: ignore[attr-defined]
+        clone = self._reader.clone(threads)  # type: ignore[attr-defined]
         try:
             return self._checked(indices, clone.read)
         finally:
@@ -243,21 +252,34 @@ class Media:
         return frames
 
 
-def _split_by_gop(reader: Reader, indices: list[int], ways: int) -> list[list[int]]:
-    """Sorted indices cut into at most `ways` runs of whole GOPs (a GOP is decoded by one reader,
-    forward from its keyframe); one run when the reader cannot be cloned."""
-    keyframe_of = getattr(reader, "keyframe_of", None)
-    if ways < 2 or keyframe_of is None or len(indices) < 2:
+CONVERT_COST = 4  # converting and downscaling a 720p frame costs about four decoded frames (perf/media.py)
+
+
+def _split_by_gop(reader: Reader, indices: list[int], ways: int, cached: set[int]) -> list[list[int]]:
+    """Sorted indices cut into at most `ways` parts of whole GOPs (a GOP is decoded by one reader,
+    forward from its keyframe) with about equal work: the frames decoded from each GOP's keyframe
+    to its last frame not in `cached`, plus the conversions. Largest GOP first onto the least loaded
+    part; one part when the reader cannot be cloned."""
+    keyframe_index = getattr(reader, "keyframe_index", None)
+    if ways < 2 or keyframe_index is None or len(indices) < 2:
         return [indices]
-    gops: list[list[int]] = []
+    gops: dict[int, list[int]] = {}
     for index in indices:
-        if gops and keyframe_of(gops[-1][-1]) == keyframe_of(index):
-            gops[-1].append(index)
-        else:
-            gops.append([index])
-    ways = min(ways, len(gops))
-    bounds = [round(i * len(gops) / ways) for i in range(ways + 1)]
-    return [[i for gop in gops[a:b] for i in gop] for a, b in itertools.pairwise(bounds)]
+        gops.setdefault(keyframe_index(index), []).append(index)
+    if len(gops) < 2:
+        return [indices]
+
+    def cost(key: int) -> int:
+        decoded = [i for i in gops[key] if i not in cached]
+        return (decoded[-1] - key + 1 if decoded else 0) + CONVERT_COST * len(gops[key])
+
+    parts: list[list[int]] = [[] for _ in range(min(ways, len(gops)))]
+    loads = [0] * len(parts)
+    for key in sorted(gops, key=cost, reverse=True):
+        lightest = loads.index(min(loads))
+        parts[lightest] += gops[key]
+        loads[lightest] += cost(key)
+    return [sorted(part) for part in parts]
 
 
 def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:

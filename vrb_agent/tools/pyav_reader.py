@@ -75,9 +75,12 @@ class PyAVReader:
 
     name = "pyav"
 
-    def __init__(self, path: str, timeline: Timeline | None = None, size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, path: str, timeline: Timeline | None = None, size: tuple[int, int] | None = None, threads: int = 0
+    ) -> None:
         """Open `path`; a `timeline` and `size` from an open reader of the same file (see `clone`)
-        skip the demux pass and the first decode."""
+        skip the demux pass and the first decode. `threads` is the codec's thread count (0: FFmpeg
+        picks one per core)."""
         import av  # noqa: PLC0415
 
         quiet_native_logs()
@@ -90,7 +93,7 @@ class PyAVReader:
             self.timeline = timeline or read_timeline(path, self._container)
             self._stream = video_stream(path, self._container)
             self.header = header_of(self._container, self._stream)
-            self._check_codec()
+            self._check_codec(threads)
             self._pts = self.timeline.pts
             self.times = self.timeline.times
             self.fps = self.timeline.fps
@@ -104,16 +107,15 @@ class PyAVReader:
             raise
         self.height, self.width = size or frame_size(self.first_frame)  # type: ignore[arg-type]
 
-    def clone(self) -> PyAVReader:
+    def clone(self, threads: int = 0) -> PyAVReader:
         """Another reader of the same file (its own demuxer and decoder), for decoding in parallel."""
-        return PyAVReader(self._path, self.timeline, (self.height, self.width))
+        return PyAVReader(self._path, self.timeline, (self.height, self.width), threads)
 
-    def keyframe_of(self, index: int) -> int:
-        """The pts of the keyframe that decoding frame `index` starts from."""
-        keys = self.timeline.keyframes
-        return int(keys[max(bisect.bisect_right(keys, int(self._pts[index])) - 1, 0)])
+    def keyframe_index(self, index: int) -> int:
+        """The position of the keyframe that decoding frame `index` starts from."""
+        return int(np.searchsorted(self._pts, self._keyframe_at(int(self._pts[index]))))
 
-    def _check_codec(self) -> None:
+    def _check_codec(self, threads: int) -> None:
         from av.codec import Codec  # noqa: PLC0415
 
         name = self._stream.codec_context.name
@@ -122,18 +124,27 @@ class PyAVReader:
         except Exception:  # PyAV raises UnknownCodecError / ValueError by version
             raise MediaError(self._path, f"codec not supported by this decoder: pyav has no {name} decoder") from None
         # Frame and slice threads: a long run from a keyframe decodes on every core (perf/media.py
-        # measured it faster than slice threads alone, at the same peak RSS).
+        # measured it faster than slice threads alone, at the same peak RSS). Clones decoding parts
+        # of a split request get fewer: frame threads cost ~13 % more CPU than one thread (perf/media.py
+        # work seconds), which is waste when the parts already keep the cores busy.
         self._stream.thread_type = "AUTO"
+        self._stream.codec_context.thread_count = threads
 
     def read(self, indices: Sequence[int]) -> list[AnyFrame]:
         wanted = {int(self._pts[i]) for i in indices}
         found: dict[int, AnyFrame] = {}
-        for target in sorted(wanted):
+        targets = sorted(wanted)
+        for target, after in zip(targets, [*targets[1:], None], strict=True):
             if target not in found:
-                self._decode_until(target, wanted, found)
+                last_of_gop = after is None or self._keyframe_at(after) != self._keyframe_at(target)
+                self._decode_until(target, wanted, found, last_of_gop)
         return [found[int(self._pts[i])] for i in indices]
 
-    def _decode_until(self, target: int, wanted: set[int], found: dict[int, AnyFrame]) -> None:
+    def _keyframe_at(self, pts: int) -> int:
+        keys = self.timeline.keyframes
+        return int(keys[max(bisect.bisect_right(keys, pts) - 1, 0)])
+
+    def _decode_until(self, target: int, wanted: set[int], found: dict[int, AnyFrame], last_of_gop: bool) -> None:
         keys = self.timeline.keyframes
         at = max(bisect.bisect_right(keys, target) - 1, 0)
         ahead = self._packets is not None and self._last is not None and keys[at] <= self._last < target
@@ -143,7 +154,7 @@ class PyAVReader:
         for start in starts:
             if start is not None:
                 self._seek(start)
-            if self._decode_forward(target, wanted, found):
+            if self._decode_forward(target, wanted, found, last_of_gop):
                 return
         raise MediaError(
             self._path,
@@ -156,15 +167,25 @@ class PyAVReader:
         self._packets = iter(self._container.demux(self._stream))
         self._last = None
 
-    def _decode_forward(self, target: int, wanted: set[int], found: dict[int, AnyFrame]) -> bool:
+    def _decode_forward(self, target: int, wanted: set[int], found: dict[int, AnyFrame], last_of_gop: bool) -> bool:
         """Feed packets until the decoder gives back a frame at or past `target`; True if it was
-        the target. Wanted frames met on the way are kept too."""
+        the target. Wanted frames met on the way are kept too.
+
+        A packet nothing refers to is skipped unless wanted (NONREF: by definition no other frame
+        is predicted from it, so no pixel of a later frame changes). Frame threads copy the context's
+        `skip_frame` when each packet is submitted, so the per-packet switch holds with them too.
+        After the target's packet, the last wanted one of its GOP, the decoder is drained instead of
+        fed: the packets after it (reorder and thread delay) would be decoded only to be flushed."""
         assert self._packets is not None
         context = self._stream.codec_context
         for packet in self._packets:
             stamp = packet.pts if packet.pts is not None else packet.dts  # type: ignore[attr-defined]
             context.skip_frame = "DEFAULT" if stamp is None or stamp in wanted else "NONREF"
-            for frame in context.decode(packet):
+            frames = context.decode(packet)
+            if last_of_gop and stamp == target:
+                frames += context.decode(None)
+                self._packets = None  # drained: the next read seeks, and a seek flushes the decoder
+            for frame in frames:
                 if frame.pts is None:
                     continue
                 self._last = frame.pts
@@ -172,6 +193,8 @@ class PyAVReader:
                     found[frame.pts] = _pack(frame)
                 if frame.pts >= target:
                     return target in found
+            if self._packets is None:
+                return target in found
         self._packets = None  # the end of the file: the decoder is drained, the next read seeks
         return target in found
 

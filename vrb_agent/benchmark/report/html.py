@@ -11,11 +11,13 @@ from pathlib import Path
 
 from vrb_agent.benchmark.metrics import Record, condition_of, read_results
 from vrb_agent.benchmark.report.charts import Point, bar_chart_with_ci, flip_chart, line_chart, simple_bars
+from vrb_agent.benchmark.report.diagnostics import diagnostic_plots
 from vrb_agent.benchmark.report.tables import (
     COMPARISON_HEADER,
     GAIN_HEADER,
     accuracy_rows,
     comparison_rows,
+    diagnostic_sections,
     dimension_gain_rows,
     dimensions,
     gain_rows,
@@ -190,7 +192,18 @@ def _html_run(summary: RunSummary, out_dir: Path) -> str:
     parts.append("<h3>Verdict statuses</h3>" + html_table(*status_rows(summary)))
     parts += [_html_comparison(comp, summary.is_sweep) for comp in summary.comparisons]
     parts.append("<h3>Tool use and cost</h3>" + html_table(*tool_rows(summary)))
+    parts.append(_html_diagnostics(summary))
     parts.append(_samples_table(summary, out_dir))
+    return "".join(parts)
+
+
+def _html_diagnostics(summary: RunSummary) -> str:
+    """The bias and calibration figures, then their tables."""
+    plots = diagnostic_plots(summary)
+    parts = ['<div class="plots">' + "".join(f"<div>{p}</div>" for p in plots) + "</div>"] if plots else []
+    for heading, note, tables in diagnostic_sections(summary):
+        parts.append(f"<h3>{escape(heading)}</h3><p>{escape(note.replace('`', ''))}</p>")
+        parts += [(f"<h4>{escape(caption)}</h4>" if caption else "") + html_table(*table) for caption, table in tables]
     return "".join(parts)
 
 

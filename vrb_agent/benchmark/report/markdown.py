@@ -7,6 +7,7 @@ from vrb_agent.benchmark.report.tables import (
     GAIN_HEADER,
     accuracy_rows,
     comparison_rows,
+    diagnostic_sections,
     dimension_gain_rows,
     gain_rows,
     shared_note,
@@ -77,4 +78,15 @@ def _markdown_run(summary: RunSummary) -> list[str]:
         lines += _markdown_comparison(comp, summary.is_sweep)
     lines += ["### Tool use and cost", ""]
     lines += md_table(*tool_rows(summary))
+    return lines + _markdown_diagnostics(summary)
+
+
+def _markdown_diagnostics(summary: RunSummary) -> list[str]:
+    """The bias panel and the calibration of confidences."""
+    lines = []
+    for heading, note, tables in diagnostic_sections(summary):
+        lines += [f"### {heading}", "", note, ""]
+        for caption, table in tables:
+            lines += [f"{caption}:", ""] if caption else []
+            lines += md_table(*table)
     return lines

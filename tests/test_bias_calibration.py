@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.test_report import CHROMIUM, chromium_clipped, chromium_console
 from vrb_agent.agents.types import Judgment, SampleOutcome, Verdict
 from vrb_agent.benchmark import run_benchmark
 from vrb_agent.benchmark.bias import bias_panel, draws, logistic_slopes
@@ -191,9 +192,10 @@ def _cell(value: float | None, ci: list[float] | None, n: int) -> str:
     return "–" if value is None else f"{100 * value:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}] (n={n})"
 
 
-def test_report_md_and_html_show_the_summary_json_numbers(tmp_path):
+def order_both_run(tmp_path: Path) -> Path:
+    """A RUN_DIR of hand-made agentic records judged in both orders, over two dimensions."""
     run = tmp_path / "run"
-    run.mkdir()
+    run.mkdir(parents=True)
     records = [
         rec(f"s{i}", f"d{i % 2}", mode="agentic", order="both", shown_first=["A", "B"],
             votes=["A", "A" if i % 3 else "B"], order_agreement=bool(i % 3), correct=i % 4 != 0,
@@ -201,7 +203,11 @@ def test_report_md_and_html_show_the_summary_json_numbers(tmp_path):
         for i in range(24)
     ]  # fmt: skip
     (run / "results.jsonl").write_text("".join(ResultRecord(**r).to_json_line() for r in records))
-    paths = write_report([run], n_boot=N_BOOT, traces=False)
+    return run
+
+
+def test_report_md_and_html_show_the_summary_json_numbers(tmp_path):
+    paths = write_report([order_both_run(tmp_path)], n_boot=N_BOOT, traces=False)
     summary = json.loads(paths["summary"].read_text())["runs"][0]
     markdown, html = paths["markdown"].read_text(), paths["html"].read_text()
     bias_header = next(
@@ -251,3 +257,36 @@ def test_plots_have_labelled_axes_error_bars_and_legends(tmp_path):
     assert 'transform="rotate(-90' in reliability  # the y label runs along the axis
     first = _svg(html, "First-slot picks by dimension (95% CI)")
     assert "first-slot picks" in first and "50%, no preference" in first and "stroke-dasharray" in first
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
+def test_every_bias_and_calibration_plot_opens_in_chromium_unclipped(tmp_path):
+    paths = write_report([order_both_run(tmp_path)], n_boot=100, traces=False)
+    dom, console = chromium_console(paths["html"])
+    assert console == [] and dom.count("<svg") >= 5 + 1  # the five figures and accuracy by dimension
+    assert chromium_clipped(paths["html"]) == []
+
+
+def test_runs_side_by_side_show_bias_and_calibration_on_shared_samples(tmp_path):
+    first = order_both_run(tmp_path / "a")
+    second = tmp_path / "b" / "run"
+    second.mkdir(parents=True)
+    # the second run judged s0..s5 only, always picking the first slot and always right at confidence 1:
+    # on those six shared samples its first-slot rate is 100 % and its ECE 0
+    records = [rec(f"s{i}", mode="agentic", order="both", shown_first=["A", "B"], votes=["A", "B"],
+                   order_agreement=False, correct=True, confidence=1.0, preferred="A") for i in range(6)]  # fmt: skip
+    (second / "results.jsonl").write_text("".join(ResultRecord(**r).to_json_line() for r in records))
+    paths = write_report([first, second], tmp_path / "cmp", n_boot=100, traces=False)
+    shared = json.loads(paths["summary"].read_text())["side_by_side"]
+    (condition,) = shared["conditions"]
+    assert condition["shared"] == 6 and [b["first_slot"]["n"] for b in condition["bias"]] == [6, 6]
+    own = bias_panel(Condition(mode="agentic", frames=16, k=1), [json.loads(x) for x in
+                     (first / "results.jsonl").read_text().splitlines()[:6]], "wrong", n_boot=100, seed=0)  # fmt: skip
+    assert condition["bias"][0]["first_slot"]["rate"] == pytest.approx(own.overall.first_slot.rate)
+    assert condition["bias"][1]["first_slot"]["rate"] == 1.0 and condition["calibration"][1]["ece"] == 0.0
+    markdown = paths["markdown"].read_text()
+    (row,) = [r for r in _md_section_rows(markdown, next(x for x in markdown.splitlines() if x.startswith(
+        "| condition | figure |"))) if r[1] == "first-slot picks (%)"]  # fmt: skip
+    figures = [b["first_slot"] for b in condition["bias"]]
+    assert row[2:] == [_cell(f["rate"], f["ci"], f["n"]) for f in figures]
+    assert 'aria-label="First-slot picks, runs side by side (95% CI)"' in paths["html"].read_text()

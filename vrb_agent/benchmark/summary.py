@@ -264,10 +264,13 @@ class RunSummary(_Dumped):
 
 
 class SharedCondition(Condition, frozen=True):
-    """One condition's overall accuracy in each run (None where a run lacks it) on shared samples."""
+    """One condition's overall accuracy in each run (None where a run lacks it) on shared samples,
+    and its bias and calibration figures on the same samples."""
 
     shared: int
     cells: list[AccuracyCell | None]
+    bias: list[BiasGroup | None] = Field(default_factory=list)
+    calibration: list[CalibrationPanel | None] = Field(default_factory=list)
 
 
 class SideBySide(BaseModel):

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from html import escape
 
 from vrb_agent.benchmark.report.charts import PALETTE, PCT_TICKS, Canvas, Point, _legend, _whisker, _x_labels, _y_axis
-from vrb_agent.benchmark.report.text import ci_text, condition_label, pct
-from vrb_agent.benchmark.summary import BiasGroup, Rate, RunSummary
+from vrb_agent.benchmark.report.text import ci_text, condition_label, pct, run_label
+from vrb_agent.benchmark.summary import BiasGroup, CalibrationPanel, Rate, Report, RunSummary
 
 LEFT, TOP, PLOT_W, PLOT_H = 60, 24, 380, 200
 DASH = 'stroke="#888" stroke-dasharray="4 3"'
@@ -190,3 +190,32 @@ def diagnostic_plots(summary: RunSummary) -> list[str]:
     """Every bias and calibration figure the run has data for."""
     makers = (first_slot_plot, order_flip_plot, length_plot, reliability_plot, selective_plot)
     return [svg for svg in (make(summary) for make in makers) if svg]
+
+
+def shared_plots(report: Report) -> list[str]:
+    """Runs side by side on their shared samples: first-slot picks and ECE per condition, one series a run."""
+    shared = report.side_by_side
+    if shared is None:
+        return []
+    categories = [f"{c.mode} f={c.frames} k={c.k}" for c in shared.conditions]
+    labels = [run_label(s) for s in report.runs]
+    names = [label if labels.count(label) == 1 else f"{label} #{i + 1}" for i, label in enumerate(labels)]
+    first = {name: [_first_slot(c.bias[i]) for c in shared.conditions] for i, name in enumerate(names)}
+    ece = {name: [_ece_rate(c.calibration[i]) for c in shared.conditions] for i, name in enumerate(names)}
+    plots = []
+    if any(r.rate is not None for rates in first.values() for r in rates):
+        title = "First-slot picks, runs side by side (95% CI)"
+        plots.append(dot_chart(categories, first, title, "first-slot picks", (0.5, "50%, no preference")))
+    if any(r.rate is not None for rates in ece.values() for r in rates):
+        title = "ECE, runs side by side (95% CI)"
+        plots.append(dot_chart(categories, ece, title, "expected calibration error", (0.0, "0, perfectly calibrated")))
+    return plots
+
+
+def _first_slot(group: BiasGroup | None) -> Rate:
+    return group.first_slot if group else Rate()
+
+
+def _ece_rate(panel: CalibrationPanel | None) -> Rate:
+    """A panel's ECE as a share to plot, with its CI."""
+    return Rate(n=panel.n, rate=panel.ece, ci=panel.ece_ci) if panel else Rate()

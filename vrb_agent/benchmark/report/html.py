@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vrb_agent.benchmark.metrics import Record, condition_of, read_results
 from vrb_agent.benchmark.report.charts import Point, bar_chart_with_ci, flip_chart, line_chart, simple_bars
-from vrb_agent.benchmark.report.diagnostics import diagnostic_plots
+from vrb_agent.benchmark.report.diagnostics import diagnostic_plots, shared_plots
 from vrb_agent.benchmark.report.tables import (
     COMPARISON_HEADER,
     GAIN_HEADER,
@@ -23,6 +23,7 @@ from vrb_agent.benchmark.report.tables import (
     gain_rows,
     shared_note,
     side_by_side,
+    side_by_side_diagnostics,
     status_rows,
     tool_rows,
 )
@@ -207,6 +208,15 @@ def _html_diagnostics(summary: RunSummary) -> str:
     return "".join(parts)
 
 
+def _html_shared_diagnostics(report: Report) -> str:
+    """The runs' bias and calibration figures on shared samples: plots, then the table."""
+    table = side_by_side_diagnostics(report)
+    if not table[1]:
+        return ""
+    plots = "".join(f"<div>{p}</div>" for p in shared_plots(report))
+    return f'<h3>Bias and calibration side by side</h3><div class="plots">{plots}</div>' + html_table(*table)
+
+
 def render_html(report: Report, out_dir: Path) -> str:
     """report.html in `out_dir` (trace links are relative to it)."""
     body = [
@@ -220,5 +230,6 @@ def render_html(report: Report, out_dir: Path) -> str:
             f"<h2>Runs side by side (overall accuracy)</h2><p>{escape(shared_note(report))}</p>"
             + html_table(*side_by_side(report))
         )
+        body.append(_html_shared_diagnostics(report))
     body += [_html_run(s, out_dir) for s in report.runs]
     return page("vrb-agent benchmark report", "".join(body))

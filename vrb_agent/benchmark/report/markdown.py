@@ -12,6 +12,7 @@ from vrb_agent.benchmark.report.tables import (
     gain_rows,
     shared_note,
     side_by_side,
+    side_by_side_diagnostics,
     status_rows,
     tool_rows,
 )
@@ -38,6 +39,8 @@ def render_markdown(report: Report) -> str:
     if report.side_by_side:
         lines += ["## Runs side by side (overall accuracy)", "", shared_note(report), ""]
         lines += md_table(*side_by_side(report))
+        shared = side_by_side_diagnostics(report)
+        lines += ["### Bias and calibration side by side", "", *md_table(*shared)] if shared[1] else []
     for summary in report.runs:
         lines += _markdown_run(summary)
     return "\n".join(lines)

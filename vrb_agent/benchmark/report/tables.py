@@ -19,6 +19,7 @@ from vrb_agent.benchmark.report.text import (
 )
 from vrb_agent.benchmark.summary import (
     BiasGroup,
+    CalibrationPanel,
     GainRow,
     LengthSlope,
     PairedComparison,
@@ -211,12 +212,15 @@ def calibration_rows(summary: RunSummary) -> Table:
               "Brier score"]  # fmt: skip
     rows = []
     for c in summary.calibration:
-        brier = num(c.brier, 3) + (f" [{num(c.brier_ci[0], 3)}, {num(c.brier_ci[1], 3)}]" if c.brier_ci else "")
         rows.append([
             condition_label(c, summary.is_sweep), CONFIDENCE_SOURCES.get(c.source, c.source), f"{c.n} of {c.records}",
-            pct(c.mean_confidence), pct(c.accuracy), f"{pct(c.ece)} {ci_text(c.ece_ci)}".strip(), brier,
+            pct(c.mean_confidence), pct(c.accuracy), f"{pct(c.ece)} {ci_text(c.ece_ci)}".strip(), brier_cell(c),
         ])  # fmt: skip
     return header, rows
+
+
+def brier_cell(c: CalibrationPanel) -> str:
+    return num(c.brier, 3) + (f" [{num(c.brier_ci[0], 3)}, {num(c.brier_ci[1], 3)}]" if c.brier_ci else "")
 
 
 def reliability_rows(summary: RunSummary) -> Table:
@@ -282,4 +286,29 @@ def side_by_side(report: Report) -> Table:
         [f"{c.mode} f={c.frames} k={c.k}", str(c.shared), *(acc_cell(cell) for cell in c.cells)]
         for c in report.side_by_side.conditions
     ]
+    return header, rows
+
+
+SHARED_FIGURES: list[tuple[str, Callable[[BiasGroup | None, CalibrationPanel | None], str]]] = [
+    ("first-slot picks (%)", lambda b, c: rate_cell(b.first_slot) if b else "–"),
+    ("order flips (%)", lambda b, c: rate_cell(b.order_flip) if b else "–"),
+    ("order agreement (%)", lambda b, c: rate_cell(b.order_agreement) if b else "–"),
+    ("accuracy, order-consistent only (%)", lambda b, c: rate_cell(b.consistent_accuracy) if b else "–"),
+    ("length slope (log-odds / 100 chars)", lambda b, c: slope_cell(b.length_slope) if b else "–"),
+    ("ECE (pts)", lambda b, c: f"{pct(c.ece)} {ci_text(c.ece_ci)} (n={c.n})" if c and c.ece is not None else "–"),
+    ("Brier score", lambda b, c: brier_cell(c) if c and c.brier is not None else "–"),
+]
+
+
+def side_by_side_diagnostics(report: Report) -> Table:
+    """Per condition, each bias and calibration figure in each run, on the condition's shared samples;
+    a figure no run has is left out."""
+    assert report.side_by_side is not None
+    header = ["condition", "figure", *(run_label(s) for s in report.runs)]
+    rows = []
+    for c in report.side_by_side.conditions:
+        for name, cell in SHARED_FIGURES:
+            cells = [cell(b, k) for b, k in zip(c.bias, c.calibration, strict=True)]
+            if any(text != "–" for text in cells):
+                rows.append([f"{c.mode} f={c.frames} k={c.k}", name, *cells])
     return header, rows

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_report import CHROMIUM, chromium_clipped, chromium_console
+from tests.test_report import CHROMIUM, _md_rows, chromium_clipped, chromium_console
 from vrb_agent.agents.types import Judgment, SampleOutcome, Verdict
 from vrb_agent.benchmark import run_benchmark
 from vrb_agent.benchmark.bias import bias_panel, draws, logistic_slopes
@@ -164,7 +164,7 @@ def test_runner_records_feed_the_panels_end_to_end(tmp_path, probe_suite):
 
     out = tmp_path / "run"
     run_benchmark(out=out, dataset="probes", data=str(probe_suite.parent), backend=SimBackend(), modes=["single"],
-                  order="both", progress=False)  # fmt: skip
+                  order="both", limit=4, progress=False)  # fmt: skip
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     samples = {json.loads(line)["id"]: json.loads(line) for line in probe_suite.read_text().splitlines()}
     assert records and all(r["shown_first"] == ["A", "B"] and len(r["votes"]) == 2 for r in records)
@@ -175,17 +175,6 @@ def test_runner_records_feed_the_panels_end_to_end(tmp_path, probe_suite):
     assert panel.overall.order_agreement.n == sum(r["order_agreement"] is not None for r in records)
     assert panel.overall.order_flip.n == len(records)
     assert summary.calibration[0].source == "vote share"
-
-
-def _md_section_rows(markdown: str, header: str) -> list[list[str]]:
-    lines = markdown.splitlines()
-    start = lines.index(header)
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split(" | ")])
-    return rows
 
 
 def _cell(value: float | None, ci: list[float] | None, n: int) -> str:
@@ -210,10 +199,7 @@ def test_report_md_and_html_show_the_summary_json_numbers(tmp_path):
     paths = write_report([order_both_run(tmp_path)], n_boot=N_BOOT, traces=False)
     summary = json.loads(paths["summary"].read_text())["runs"][0]
     markdown, html = paths["markdown"].read_text(), paths["html"].read_text()
-    bias_header = next(
-        line for line in markdown.splitlines() if line.startswith("| condition | dimension | first-slot")
-    )
-    rows = {row[1].strip("*"): row for row in _md_section_rows(markdown, bias_header)}
+    rows = {row[1].strip("*"): row for row in _md_rows(markdown, "condition | dimension | first-slot")}
     (panel,) = summary["bias"]
     for name, group in [*panel["by_dimension"].items(), ("all", panel["overall"])]:
         for column, key in enumerate(["first_slot", "order_flip", "order_agreement", "consistent_accuracy"], start=2):
@@ -225,13 +211,11 @@ def test_report_md_and_html_show_the_summary_json_numbers(tmp_path):
         assert rows[name][6] == f"{fitted or '–'} (n={slope['n']})"
     assert panel["by_dimension"]["d1"]["length_slope"]["slope"] is None and panel["overall"]["length_slope"]["ci"]
     (cal,) = summary["calibration"]
-    cal_header = next(line for line in markdown.splitlines() if line.startswith("| condition | confidence | verdicts"))
-    (row,) = _md_section_rows(markdown, cal_header)
+    (row,) = _md_rows(markdown, "condition | confidence | verdicts")
     assert row[2] == f"{cal['n']} of {cal['records']}" and row[1] == "vote share"
     assert row[5] == f"{100 * cal['ece']:.1f} [{100 * cal['ece_ci'][0]:.1f}, {100 * cal['ece_ci'][1]:.1f}]"
     assert row[6] == f"{cal['brier']:.3f} [{cal['brier_ci'][0]:.3f}, {cal['brier_ci'][1]:.3f}]"
-    sel_header = next(line for line in markdown.splitlines() if line.startswith("| condition | top 10%"))
-    (sel,) = _md_section_rows(markdown, sel_header)
+    (sel,) = _md_rows(markdown, "condition | top 10%")
     assert sel[1:] == [_cell(p["accuracy"], p["ci"], p["n"]) for p in cal["selective"]]
     for title in ("First-slot picks by dimension", "Order flips by dimension", "Accuracy against length difference",
                   "Reliability diagram", "Selective accuracy against coverage"):  # fmt: skip
@@ -285,8 +269,15 @@ def test_runs_side_by_side_show_bias_and_calibration_on_shared_samples(tmp_path)
     assert condition["bias"][0]["first_slot"]["rate"] == pytest.approx(own.overall.first_slot.rate)
     assert condition["bias"][1]["first_slot"]["rate"] == 1.0 and condition["calibration"][1]["ece"] == 0.0
     markdown = paths["markdown"].read_text()
-    (row,) = [r for r in _md_section_rows(markdown, next(x for x in markdown.splitlines() if x.startswith(
-        "| condition | figure |"))) if r[1] == "first-slot picks (%)"]  # fmt: skip
+    (row,) = [r for r in _md_rows(markdown, "condition | figure |") if r[1] == "first-slot picks (%)"]
     figures = [b["first_slot"] for b in condition["bias"]]
     assert row[2:] == [_cell(f["rate"], f["ci"], f["n"]) for f in figures]
     assert 'aria-label="First-slot picks, runs side by side (95% CI)"' in paths["html"].read_text()
+
+
+def test_length_axis_ticks_are_round_numbers_around_the_data():
+    from vrb_agent.benchmark.report.diagnostics import nice_ticks
+
+    assert nice_ticks(-1.78571, 0.30303) == [-2.0, -1.5, -1.0, -0.5, 0.0, 0.5]
+    assert nice_ticks(-350, 1200) == [-500.0, 0.0, 500.0, 1000.0, 1500.0]
+    assert nice_ticks(5, 5) == [4.0, 4.5, 5.0, 5.5, 6.0]  # one value: a unit either side

@@ -30,6 +30,7 @@ LENGTH_BINS = 5  # quantile bins of the length difference
 PER_CHARS = 100.0  # the slope's unit: log-odds per this many characters
 NEWTON_STEPS = 40
 CONVERGED = 1e-7
+DIVERGED = 30.0  # a slope past this many log-odds per standard deviation: separated data, no maximum
 Draw = tuple[str, str | None]  # (the sample's response shown first, the vote in sample terms or None)
 
 
@@ -86,7 +87,9 @@ def logistic_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
             a, b = a + da, b + db
             steps = np.maximum(np.abs(da), np.abs(db))
-        return np.where(np.isfinite(b) & (steps < CONVERGED), b / spread, np.nan)
+            if ((steps < CONVERGED) | (np.abs(b) > DIVERGED) | ~np.isfinite(steps)).all():
+                break
+        return np.where((steps < CONVERGED) & (np.abs(b) <= DIVERGED), b / spread, np.nan)
 
 
 def length_slope(rows: Sequence[tuple[float, float]], n_boot: int, seed: int) -> LengthSlope:
@@ -102,7 +105,7 @@ def length_slope(rows: Sequence[tuple[float, float]], n_boot: int, seed: int) ->
     return LengthSlope(n=len(rows), slope=slope, ci=ci)
 
 
-def length_rows(records: Sequence[Record], policy: str) -> list[tuple[float, float]]:
+def scored_lengths(records: Sequence[Record], policy: str) -> list[tuple[float, float]]:
     """(chosen − rejected characters, score) of each scored record that knows both lengths."""
     rows = []
     for record in records:
@@ -155,7 +158,7 @@ def bias_group(records: Sequence[Record], policy: str, n_boot: int, seed: int) -
         order_flip=rate(_present([flip_share(r) for r in records]), n_boot, seed),
         order_agreement=rate([1.0 if a else 0.0 for a in agreement if a is not None], n_boot, seed),
         consistent_accuracy=rate(_present(consistent), n_boot, seed),
-        length_slope=length_slope(length_rows(records, policy), n_boot, seed),
+        length_slope=length_slope(scored_lengths(records, policy), n_boot, seed),
     )
 
 
@@ -168,5 +171,5 @@ def bias_panel(condition: Condition, records: Sequence[Record], policy: str, *, 
         **condition.model_dump(),
         overall=bias_group(records, policy, n_boot, seed),
         by_dimension={dim: bias_group(by_dim[dim], policy, n_boot, seed) for dim in sorted(by_dim)},
-        length_bins=length_bins(length_rows(records, policy), n_boot, seed),
+        length_bins=length_bins(scored_lengths(records, policy), n_boot, seed),
     )

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vrb_agent.benchmark.metrics import Record, bootstrap_ci
-from vrb_agent.benchmark.resample import bootstrap_stat_ci
+from vrb_agent.benchmark.resample import bootstrap_stat_ci, bootstrap_stat_cis
 from vrb_agent.benchmark.summary import CalibrationPanel, Condition, CoveragePoint, ReliabilityBin
 
 BINS = 10
@@ -59,13 +59,23 @@ def expected_calibration_errors(confidence: np.ndarray, right: np.ndarray) -> np
     return np.abs(gap.reshape(rows, BINS)).sum(axis=1) / n
 
 
-def selective_accuracies(confidence: np.ndarray, right: np.ndarray, coverage: float) -> np.ndarray:
-    """Accuracy of each row on its ceil(coverage · n) most confident verdicts, ties at the cut by their mean."""
-    keep = max(1, math.ceil(coverage * confidence.shape[1] - 1e-9))
-    cut = -np.sort(-confidence, axis=1)[:, keep - 1 : keep]
-    above, tied = confidence > cut, confidence == cut
-    tied_mean = (right * tied).sum(axis=1) / tied.sum(axis=1)
-    return ((right * above).sum(axis=1) + (keep - above.sum(axis=1)) * tied_mean) / keep
+def selective_accuracies(confidence: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Per row (a resample), the accuracy on its ceil(coverage · n) most confident verdicts at each
+    of COVERAGES (one column each); verdicts tied at the cut count by their mean."""
+    ranked = -np.sort(-confidence, axis=1)
+    columns = []
+    for coverage in COVERAGES:
+        keep = kept(coverage, confidence.shape[1])
+        cut = ranked[:, keep - 1 : keep]
+        above, tied = confidence > cut, confidence == cut
+        tied_mean = (right * tied).sum(axis=1) / tied.sum(axis=1)
+        columns.append(((right * above).sum(axis=1) + (keep - above.sum(axis=1)) * tied_mean) / keep)
+    return np.stack(columns, axis=1)
+
+
+def kept(coverage: float, n: int) -> int:
+    """How many verdicts a coverage keeps (at least one; 0.3 of 10 is 3 despite 0.3 · 10 > 3 in floats)."""
+    return max(1, math.ceil(coverage * n - 1e-9))
 
 
 def reliability(confidence: np.ndarray, right: np.ndarray, n_boot: int, seed: int) -> list[ReliabilityBin]:
@@ -87,19 +97,17 @@ def reliability(confidence: np.ndarray, right: np.ndarray, n_boot: int, seed: in
 
 
 def selective(confidence: np.ndarray, right: np.ndarray, n_boot: int, seed: int) -> list[CoveragePoint]:
-    points = []
-    for coverage in COVERAGES:
-        at = functools.partial(selective_at, confidence, right, coverage)
-        ci = bootstrap_stat_ci(confidence.size, at, n_boot=n_boot, seed=seed)
-        keep = max(1, math.ceil(coverage * confidence.size - 1e-9))
-        points.append(
-            CoveragePoint(coverage=coverage, n=keep, accuracy=float(at(np.arange(confidence.size)[None])[0]), ci=ci)
-        )
-    return points
+    values = selective_accuracies(confidence[None, :], right[None, :])[0]
+    at = functools.partial(_resampled_selective, confidence, right)
+    cis = bootstrap_stat_cis(confidence.size, at, n_boot=n_boot, seed=seed)
+    return [
+        CoveragePoint(coverage=c, n=kept(c, confidence.size), accuracy=float(v), ci=ci)
+        for c, v, ci in zip(COVERAGES, values, cis, strict=True)
+    ]
 
 
-def selective_at(confidence: np.ndarray, right: np.ndarray, coverage: float, idx: np.ndarray) -> np.ndarray:
-    return selective_accuracies(confidence[idx], right[idx], coverage)
+def _resampled_selective(confidence: np.ndarray, right: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return selective_accuracies(confidence[idx], right[idx])
 
 
 def ece_at(confidence: np.ndarray, right: np.ndarray, idx: np.ndarray) -> np.ndarray:

@@ -6,16 +6,19 @@ clipped. Each function takes a run's summary and returns an inline SVG, or None 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import TypeVar
 
 from vrb_agent.benchmark.report.charts import PALETTE, PCT_TICKS, Canvas, Point, _legend, _whisker, _x_labels, _y_axis
 from vrb_agent.benchmark.report.text import ci_text, condition_label, pct, run_label
-from vrb_agent.benchmark.summary import BiasGroup, CalibrationPanel, Rate, Report, RunSummary
+from vrb_agent.benchmark.summary import BiasGroup, BiasPanel, CalibrationPanel, Rate, Report, RunSummary
 
 LEFT, TOP, PLOT_W, PLOT_H = 60, 24, 380, 200
 DASH = 'stroke="#888" stroke-dasharray="4 3"'
+P = TypeVar("P", BiasPanel, CalibrationPanel)
 DODGE = 5.0  # px between the points of different series at one x
 
 
@@ -143,31 +146,40 @@ def order_flip_plot(summary: RunSummary) -> str | None:
     return dot_chart(categories, series, title, y_label, (0.0, "0%, order never matters"))
 
 
+def _series(summary: RunSummary, panels: Sequence[P], points: Callable[[P], list[Point]]) -> dict[str, list[Point]]:
+    """One series of points per condition panel that has any."""
+    return {condition_label(p, summary.is_sweep): points(p) for p in panels if points(p)}
+
+
+def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Round ticks (steps of 1, 2 or 5 times a power of ten) from `lo` or below to `hi` or above; a
+    single value gets one unit either side."""
+    if hi <= lo:
+        lo, hi = lo - 1, lo + 1
+    for exponent in range(math.floor(math.log10(hi - lo)) - 1, 16):
+        for step in (m * 10.0**exponent for m in (1, 2, 5)):
+            first, last = math.floor(lo / step), math.ceil(hi / step)
+            if last - first < most:
+                return [round(i * step, 10) for i in range(first, last + 1)]
+    return [lo, hi]
+
+
 def length_plot(summary: RunSummary) -> str | None:
-    series = {
-        condition_label(p, summary.is_sweep): [
-            Point(b.mean_difference, b.accuracy, b.ci, f" (bin {b.chars}, n={b.n})") for b in p.length_bins
-        ]
-        for p in summary.bias
-        if p.length_bins
-    }
+    series = _series(summary, summary.bias, lambda p: [
+        Point(b.mean_difference, b.accuracy, b.ci, f" (bin {b.chars}, n={b.n})") for b in p.length_bins
+    ])  # fmt: skip
     xs = [pt.x for pts in series.values() for pt in pts]
     if not xs:
         return None
-    lo, hi = min(xs), max(xs)
-    ticks = sorted({lo, hi, 0.0} if lo < 0 < hi else {lo, hi})
-    axes = Axes("chosen − rejected length (characters, bin mean)", "accuracy", (lo, hi), ticks)
+    ticks = nice_ticks(min(xs), max(xs))
+    axes = Axes("chosen − rejected length (characters, bin mean)", "accuracy", (ticks[0], ticks[-1]), ticks)
     return xy_chart(series, "Accuracy against length difference (95% CI)", axes)
 
 
 def reliability_plot(summary: RunSummary) -> str | None:
-    series = {
-        condition_label(c, summary.is_sweep): [
-            Point(b.confidence, b.accuracy, b.ci, f" (bin {b.bin}, n={b.n})") for b in c.reliability
-        ]
-        for c in summary.calibration
-        if c.reliability
-    }
+    series = _series(summary, summary.calibration, lambda c: [
+        Point(b.confidence, b.accuracy, b.ci, f" (bin {b.bin}, n={b.n})") for b in c.reliability
+    ])  # fmt: skip
     if not series:
         return None
     axes = Axes("confidence (bin mean)", "accuracy", (0.0, 1.0), PCT_TICKS)
@@ -175,11 +187,9 @@ def reliability_plot(summary: RunSummary) -> str | None:
 
 
 def selective_plot(summary: RunSummary) -> str | None:
-    series = {
-        condition_label(c, summary.is_sweep): [Point(s.coverage, s.accuracy, s.ci, f" (n={s.n})") for s in c.selective]
-        for c in summary.calibration
-        if c.selective
-    }
+    series = _series(summary, summary.calibration, lambda c: [
+        Point(s.coverage, s.accuracy, s.ci, f" (n={s.n})") for s in c.selective
+    ])  # fmt: skip
     if not series:
         return None
     axes = Axes("coverage (most confident share of verdicts)", "accuracy", (0.0, 1.0), PCT_TICKS)

@@ -69,31 +69,40 @@ def rate(values: Sequence[float], n_boot: int, seed: int) -> Rate:
     return Rate(n=len(values), rate=sum(values) / len(values) if values else None, ci=list(ci) if ci else None)
 
 
-def logistic_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The slope of a logistic regression of y on x for each row (Newton's method, all rows at once);
-    NaN where it has no finite maximum (x constant, y all 0 or all 1, separated data). The fit runs on
-    x standardized per row, which keeps Newton's steps well scaled whatever the unit."""
-    a, b = np.zeros(x.shape[0]), np.zeros(x.shape[0])
-    steps = np.full(x.shape[0], np.inf)
+def _newton(z: np.ndarray, y: np.ndarray, start: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Slope of a logistic regression of y on z for each row (rows fitted at once, from `start`);
+    NaN where the likelihood has no finite maximum (z constant, y all 0 or all 1, separated data).
+    z should be standardized: then Newton's steps are well scaled and DIVERGED means separation."""
+    a, b = np.full(z.shape[0], start[0]), np.full(z.shape[0], start[1])
+    steps = np.full(z.shape[0], np.inf)
     with np.errstate(all="ignore"):
-        spread = x.std(axis=1)
-        x = (x - x.mean(axis=1, keepdims=True)) / spread[:, None]
         for _ in range(NEWTON_STEPS):
-            p = 1.0 / (1.0 + np.exp(-np.clip(a[:, None] + b[:, None] * x, -30, 30)))
+            p = 1.0 / (1.0 + np.exp(-np.clip(a[:, None] + b[:, None] * z, -30, 30)))
             w, r = p * (1 - p), y - p
-            ga, gb = r.sum(1), (r * x).sum(1)
-            haa, hab, hbb = w.sum(1), (w * x).sum(1), (w * x * x).sum(1)
+            wz = w * z
+            ga, gb = r.sum(1), np.einsum("ij,ij->i", r, z)
+            haa, hab, hbb = w.sum(1), wz.sum(1), np.einsum("ij,ij->i", wz, z)
             det = haa * hbb - hab**2
             da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
             a, b = a + da, b + db
             steps = np.maximum(np.abs(da), np.abs(db))
             if ((steps < CONVERGED) | (np.abs(b) > DIVERGED) | ~np.isfinite(steps)).all():
                 break
-        return np.where((steps < CONVERGED) & (np.abs(b) <= DIVERGED), b / spread, np.nan)
+    return np.where((steps < CONVERGED) & (np.abs(b) <= DIVERGED), b, np.nan)
+
+
+def logistic_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The logistic slope of y on x (in x's units) for each row; rows are samples of one population,
+    standardized by the spread of all of x. NaN where no finite fit exists."""
+    spread = float(x.std())
+    if spread == 0:
+        return np.full(x.shape[0], np.nan)
+    return _newton((x - x.mean()) / spread, y) / spread
 
 
 def length_slope(rows: Sequence[tuple[float, float]], n_boot: int, seed: int) -> LengthSlope:
-    """Logistic slope of score on length difference (per 100 characters), with a bootstrap CI."""
+    """Logistic slope of score on length difference (per 100 characters), with a bootstrap CI whose
+    resamples start from the sample's own fit (they lie near it, so Newton needs few steps)."""
     if not rows:
         return LengthSlope()
     x = np.array([d for d, _ in rows]) / PER_CHARS
@@ -101,8 +110,15 @@ def length_slope(rows: Sequence[tuple[float, float]], n_boot: int, seed: int) ->
     slope = float(logistic_slopes(x[None, :], y[None, :])[0])
     if not np.isfinite(slope):
         return LengthSlope(n=len(rows))
-    ci = bootstrap_stat_ci(len(rows), lambda idx: logistic_slopes(x[idx], y[idx]), n_boot=n_boot, seed=seed)
-    return LengthSlope(n=len(rows), slope=slope, ci=ci)
+    spread = float(x.std())
+    z = (x - x.mean()) / spread
+    intercept = float(np.log(y.mean() / (1 - y.mean()))) if 0 < y.mean() < 1 else 0.0
+    start = (intercept, slope * spread)
+
+    def resampled(idx: np.ndarray) -> np.ndarray:
+        return _newton(z[idx], y[idx], start) / spread
+
+    return LengthSlope(n=len(rows), slope=slope, ci=bootstrap_stat_ci(len(rows), resampled, n_boot=n_boot, seed=seed))
 
 
 def scored_lengths(records: Sequence[Record], policy: str) -> list[tuple[float, float]]:

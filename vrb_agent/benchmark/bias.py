@@ -12,7 +12,7 @@ first-slot share is the share of its valid draws that picked the response shown 
 - length slope: a logistic fit of being right on (chosen − rejected) characters, per 100 characters;
   a judge that favours long answers is right more often when the chosen one is longer (slope > 0).
 Lines written before records held `shown_first` count for the first-slot rate only where the order
-is certain (k = 1, fixed order: the sample's A was shown first).
+is certain (k = 1, fixed order, the vrb-agent protocol: the sample's A was shown first).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def draws(record: Record) -> list[Draw]:
         return list(zip(shown, votes, strict=True))
     if shown or record.get("status") == "error":
         return []
-    if record.get("order", "fixed") == "fixed" and int(record.get("k") or 1) == 1:
+    fixed = record.get("order", "fixed") == "fixed" and record.get("protocol", "vrb-agent") == "vrb-agent"
+    if fixed and int(record.get("k") or 1) == 1:  # other protocols turn a fixed order into a seeded random one
         return [("A", votes[0] if votes else record.get("preferred"))]
     return []
 

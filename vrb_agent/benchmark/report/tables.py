@@ -156,8 +156,9 @@ BIAS_HEADER = [
 
 BIAS_NOTE = (
     "First-slot picks: how often the judge chose the response shown first (50% = no position preference). "
-    "Order flips and agreement need judgments that saw both orders (`--order both`); order-consistent accuracy "
-    "counts only verdicts that agreed across orders. Length slope: log-odds of a right verdict per 100 more "
+    "Order flips need draws shown both ways round (`--order both`, or k>1, whose draws alternate the order); "
+    "order agreement and order-consistent accuracy (verdicts that agreed across orders only) need `--order both`. "
+    "Length slope: log-odds of a right verdict per 100 more "
     "characters in the chosen than the rejected response (> 0: right more often when the chosen one is longer). "
     "Each judgment weighs once; 95% bootstrap CI in brackets."
 )

@@ -36,6 +36,9 @@ def test_demo_pipeline_on_a_tiny_suite(tiny_demo: DemoResult) -> None:
         assert tiny_demo.paths[name].is_file()
     markdown = tiny_demo.paths["markdown"].read_text()
     assert "Agentic vs single-pass" in markdown and "probe/small_text" in markdown
+    assert "### Bias: position and length" in markdown and "### Calibration of confidence" in markdown
+    html = tiny_demo.paths["html"].read_text()
+    assert "First-slot picks by dimension" in html and "Reliability diagram" in html
     assert len(tiny_demo.findings()) == len(KINDS)
 
 

@@ -22,6 +22,7 @@ from vrb_agent.tools.evidence import EvidenceStore
 BASE_KEYS = ["sample_id", "dataset", "dimension", "source", "mode", "backend", "model", "k", "frames", "order",
              "chosen_position", "config_hash", "latency_s", "status", "preferred", "confidence", "correct",
              "rationale", "tool_calls", "images_sent", "usage", "error", "votes"]  # fmt: skip
+LENGTHS = ["chosen_chars", "rejected_chars"]  # of the two responses, for the length-bias panel
 
 
 def a_cell(position: str = "B") -> Cell:
@@ -48,7 +49,7 @@ def test_error_records_carry_the_contract_fields_and_no_trace_extras(monkeypatch
     monkeypatch.setenv("VRB_TEST_API_KEY", "sk-secret-value-123")
     record = a_cell().error_record("boom with sk-secret-value-123", latency_s=1.23456)
     data = json.loads(record.to_json_line())
-    assert list(data) == [*BASE_KEYS, "evidence", "images"]
+    assert list(data) == [*BASE_KEYS, "evidence", "images", *LENGTHS]
     assert data["status"] == "error" and data["error"] == "boom with ***" and data["latency_s"] == 1.2346
     assert data["preferred"] is None and data["usage"] == {} and data["images"] == []
     assert a_cell().error_record(None).error == "unknown error"
@@ -58,7 +59,7 @@ def test_judged_records_map_the_verdict_to_correctness_and_keep_the_trace():
     record = a_cell(position="B").judged_record(a_judgment(), latency_s=0.5, images=["e1", "e2"])
     data = record.to_dict()
     extras = ["order_agreement", "verdict_evidence", "evidence", "images", "timings"]
-    assert list(data) == [*BASE_KEYS, *extras]  # no "notes" key when the backend changed nothing
+    assert list(data) == [*BASE_KEYS, *extras, *LENGTHS]  # no "notes" key when the backend changed nothing
     assert data["correct"] is True and data["preferred"] == "B" and data["order_agreement"] is None
     assert data["tool_calls"] == [{"name": "zoom", "arguments": {"timestamp": 1.0, "box": [0, 0, 10, 10]}, "ok": False}]
     assert data["evidence"][0]["turn"] == 1 and data["usage"]["input_tokens"] == 5

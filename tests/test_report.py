@@ -163,6 +163,9 @@ def test_html_opens_in_headless_chromium_without_console_errors(run_dir, tmp_pat
     assert chromium_console(control)[1]  # the check sees console errors when there are some
     dom, console = chromium_console(paths["html"])
     assert console == [] and dom.count("<svg") >= 4 and "Accuracy by dimension" in dom
+    for section in ("Bias: position and length", "Calibration of confidence", "First-slot picks by dimension",
+                    "Reliability diagram (95% CI)", "Selective accuracy against coverage (95% CI)"):  # fmt: skip
+        assert section in dom, section
     dom, console = chromium_console(run_dir / "traces" / trace_name("s001"))
     assert console == [] and "What the judge saw" in dom
 

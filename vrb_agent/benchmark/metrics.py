@@ -391,7 +391,10 @@ def _condition_summary(
 
 def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed: int) -> RunSummary:
     """Every condition's accuracy and tool statistics, and agentic-vs-single comparisons at each
-    (frames, k) where both modes ran."""
+    (frames, k) where both modes ran; each condition's bias and calibration panels."""
+    from vrb_agent.benchmark.bias import bias_panel  # noqa: PLC0415 - bias and calibration build on this module
+    from vrb_agent.benchmark.calibration import calibration_panel  # noqa: PLC0415
+
     score({"status": "ok"}, policy)  # validates the policy name
     unique, duplicates = dedupe(records)
     groups: dict[Condition, list[Record]] = defaultdict(list)
@@ -412,6 +415,8 @@ def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed
         samples=len({str(r["sample_id"]) for r in unique}),
         conditions=[_condition_summary(c, groups[c], policy, n_boot, seed) for c in ordered],
         comparisons=comparisons,
+        bias=[bias_panel(c, groups[c], policy, n_boot=n_boot, seed=seed) for c in ordered],
+        calibration=[calibration_panel(c, groups[c], n_boot=n_boot, seed=seed) for c in ordered],
     )
 
 

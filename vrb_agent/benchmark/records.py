@@ -4,7 +4,7 @@ runner adds), and how one is built from a judgment. RunDir (benchmark.rundir) wr
 A record names its own cell: a sample judged under a condition (mode, frames, k). The JSON written
 is the record's set fields in declaration order, then any extras (keys of other versions are kept);
 a record read from a line keeps that line's key order, so it writes out byte for byte the same. Error records carry no
-trace extras (order_agreement, verdict_evidence, timings, notes): they are left unset, not null.
+trace extras (order_agreement, verdict_evidence, timings, notes, shown_first): they are left unset, not null.
 """
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ class ResultRecord(BaseModel):
     fallback_draws: list[int] = Field(
         default_factory=list, description="draws whose vote only the fallback parser read (the official one found none)"
     )
+    shown_first: list[Side] = Field(default_factory=list)  # per vote: the sample's response shown in the first slot
+    chosen_chars: int | None = None  # lengths of the two responses, for the length-bias panel
+    rejected_chars: int | None = None
     _keys: tuple[str, ...] = PrivateAttr(default=())  # the key order of the line it was read from
 
     @property
@@ -163,6 +166,10 @@ class Cell(BaseModel):
             "latency_s": round(latency_s, 4),
         }
 
+    def lengths(self) -> dict[str, int]:
+        """The character counts of the chosen and rejected responses (every record carries them)."""
+        return {"chosen_chars": len(self.sample.chosen), "rejected_chars": len(self.sample.rejected)}
+
     def error_record(self, error: str | None, latency_s: float = 0.0, images: list[str] | None = None) -> ResultRecord:
         """The record of a cell that produced no judgment (bad media, a judge bug, a timeout)."""
         return ResultRecord(
@@ -179,6 +186,7 @@ class Cell(BaseModel):
             votes=[],
             evidence=[],
             images=images or [],
+            **self.lengths(),
         )
 
     def judged_record(self, judgment: Judgment, latency_s: float, images: list[str]) -> ResultRecord:
@@ -188,6 +196,8 @@ class Cell(BaseModel):
         optional = protocol_extras(judgment)
         if judgment.notes:  # e.g. images shrunk to fit the context
             optional["notes"] = judgment.notes
+        if judgment.samples:  # which response each vote saw first (the first-slot bias panel)
+            optional["shown_first"] = ["B" if s.swapped else "A" for s in judgment.samples]
         return ResultRecord(
             **{**base, "backend": judgment.backend or self.backend, "model": judgment.model or self.model},
             status=judgment.status,
@@ -206,6 +216,7 @@ class Cell(BaseModel):
             images=images,
             timings=judgment.timings,
             **optional,
+            **self.lengths(),
         )
 
 

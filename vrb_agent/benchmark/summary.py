@@ -173,6 +173,87 @@ class Comparison(PairedComparison, ComparedAt):
     so that summary.json lists where the comparison was made before its figures.)"""
 
 
+class Rate(BaseModel):
+    """A share over `n` judgments (each weighing once) with its 95 % bootstrap CI; None when n is 0."""
+
+    n: int = 0
+    rate: float | None = None
+    ci: list[float] | None = None
+
+
+class LengthSlope(BaseModel):
+    """Logistic fit of a judgment being right on the length difference (chosen − rejected): the slope
+    in log-odds per 100 characters, with a bootstrap CI; None when it cannot be fitted."""
+
+    n: int = 0
+    slope: float | None = None
+    ci: list[float] | None = None
+
+
+class BiasGroup(BaseModel):
+    """The bias figures of one group of judgments (a dimension, or all of them)."""
+
+    first_slot: Rate = Field(default_factory=Rate)
+    order_flip: Rate = Field(default_factory=Rate)
+    order_agreement: Rate = Field(default_factory=Rate)
+    consistent_accuracy: Rate = Field(default_factory=Rate)
+    length_slope: LengthSlope = Field(default_factory=LengthSlope)
+
+
+class LengthBin(BaseModel):
+    """Accuracy of the judgments whose length difference (chosen − rejected, characters) lies in a bin."""
+
+    chars: str
+    n: int
+    accuracy: float
+    ci: list[float] | None
+    mean_difference: float
+
+
+class BiasPanel(Condition, frozen=True):
+    """Position and length bias of one condition: overall, per dimension, and accuracy by length bin."""
+
+    overall: BiasGroup
+    by_dimension: dict[str, BiasGroup]
+    length_bins: list[LengthBin]
+
+
+class ReliabilityBin(BaseModel):
+    """The verdicts whose confidence lies in one bin: their mean confidence and accuracy (with CI)."""
+
+    bin: str
+    n: int
+    confidence: float
+    accuracy: float
+    ci: list[float] | None
+
+
+class CoveragePoint(BaseModel):
+    """Accuracy on the most confident `coverage` share of the verdicts (ties at the cut shared evenly)."""
+
+    coverage: float
+    n: int
+    accuracy: float
+    ci: list[float] | None
+
+
+class CalibrationPanel(Condition, frozen=True):
+    """How well one condition's confidences (stated by the judge, or the vote share when k > 1) predict
+    being right: ECE and Brier with CIs, the reliability diagram and selective accuracy."""
+
+    source: str
+    n: int
+    records: int
+    mean_confidence: float | None = None
+    accuracy: float | None = None
+    ece: float | None = None
+    ece_ci: list[float] | None = None
+    brier: float | None = None
+    brier_ci: list[float] | None = None
+    reliability: list[ReliabilityBin] = Field(default_factory=list)
+    selective: list[CoveragePoint] = Field(default_factory=list)
+
+
 class RunSummary(_Dumped):
     """One run: its RUN_DIR (several when shards were merged), run.json, warnings and figures."""
 
@@ -188,6 +269,8 @@ class RunSummary(_Dumped):
     samples: int
     conditions: list[ConditionSummary]
     comparisons: list[Comparison]
+    bias: list[BiasPanel] = Field(default_factory=list)
+    calibration: list[CalibrationPanel] = Field(default_factory=list)
 
     @property
     def is_sweep(self) -> bool:
@@ -201,10 +284,13 @@ class RunSummary(_Dumped):
 
 
 class SharedCondition(Condition, frozen=True):
-    """One condition's overall accuracy in each run (None where a run lacks it) on shared samples."""
+    """One condition's overall accuracy in each run (None where a run lacks it) on shared samples,
+    and its bias and calibration figures on the same samples."""
 
     shared: int
     cells: list[AccuracyCell | None]
+    bias: list[BiasGroup | None] = Field(default_factory=list)
+    calibration: list[CalibrationPanel | None] = Field(default_factory=list)
 
 
 class SideBySide(BaseModel):

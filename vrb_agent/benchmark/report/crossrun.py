@@ -1,14 +1,17 @@
 """Several runs side by side, compared only on the samples they share.
 
 Runs over different sample sets (a `--limit`, a partial run, another dataset release) would otherwise
-be compared on different questions; each condition's accuracies are recomputed on the samples every
-run that has the condition judged, and the report says how many that is.
+be compared on different questions; each condition's accuracies (and its bias and calibration figures)
+are recomputed on the samples every run that has the condition judged, and the report says how many
+that is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from vrb_agent.benchmark.bias import bias_group
+from vrb_agent.benchmark.calibration import calibration_panel
 from vrb_agent.benchmark.metrics import Record, accuracy_table, condition_of, dedupe
 from vrb_agent.benchmark.summary import AccuracyCell, Condition, SharedCondition, SideBySide
 
@@ -28,7 +31,16 @@ def _shared_condition(
         else None
         for rows in having
     ]
-    return SharedCondition(**key.model_dump(), shared=len(shared), cells=cells)
+    subsets = [[r for r in rows if str(r["sample_id"]) in shared] if rows else None for rows in having]
+    return SharedCondition(
+        **key.model_dump(),
+        shared=len(shared),
+        cells=cells,
+        bias=[bias_group(rows, policy, n_boot, seed) if rows is not None else None for rows in subsets],
+        calibration=[
+            calibration_panel(key, rows, n_boot=n_boot, seed=seed) if rows is not None else None for rows in subsets
+        ],
+    )
 
 
 def shared_comparison(

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from vrb_agent.benchmark.metrics import Record, condition_of, read_results
 from vrb_agent.benchmark.report.charts import Point, bar_chart_with_ci, flip_chart, line_chart, simple_bars
+from vrb_agent.benchmark.report.diagnostics import diagnostic_plots, shared_plots
 from vrb_agent.benchmark.report.tables import (
     COMPARISON_HEADER,
     GAIN_HEADER,
     accuracy_rows,
     comparison_rows,
+    diagnostic_sections,
     dimension_gain_rows,
     dimensions,
     gain_rows,
@@ -23,6 +25,7 @@ from vrb_agent.benchmark.report.tables import (
     rescore_rows,
     shared_note,
     side_by_side,
+    side_by_side_diagnostics,
     source_note,
     source_rows,
     status_rows,
@@ -213,8 +216,28 @@ def _html_run(summary: RunSummary, out_dir: Path) -> str:
     parts.append(_html_rescore(summary))
     parts += [_html_comparison(comp, summary.is_sweep) for comp in summary.comparisons]
     parts.append("<h3>Tool use and cost</h3>" + html_table(*tool_rows(summary)))
+    parts.append(_html_diagnostics(summary))
     parts.append(_samples_table(summary, out_dir))
     return "".join(parts)
+
+
+def _html_diagnostics(summary: RunSummary) -> str:
+    """The bias and calibration figures, then their tables."""
+    plots = diagnostic_plots(summary)
+    parts = ['<div class="plots">' + "".join(f"<div>{p}</div>" for p in plots) + "</div>"] if plots else []
+    for heading, note, tables in diagnostic_sections(summary):
+        parts.append(f"<h3>{escape(heading)}</h3><p>{escape(note.replace('`', ''))}</p>")
+        parts += [(f"<h4>{escape(caption)}</h4>" if caption else "") + html_table(*table) for caption, table in tables]
+    return "".join(parts)
+
+
+def _html_shared_diagnostics(report: Report) -> str:
+    """The runs' bias and calibration figures on shared samples: plots, then the table."""
+    table = side_by_side_diagnostics(report)
+    if not table[1]:
+        return ""
+    plots = "".join(f"<div>{p}</div>" for p in shared_plots(report))
+    return f'<h3>Bias and calibration side by side</h3><div class="plots">{plots}</div>' + html_table(*table)
 
 
 def render_html(report: Report, out_dir: Path) -> str:
@@ -230,5 +253,6 @@ def render_html(report: Report, out_dir: Path) -> str:
             f"<h2>Runs side by side (overall accuracy)</h2><p>{escape(shared_note(report))}</p>"
             + html_table(*side_by_side(report))
         )
+        body.append(_html_shared_diagnostics(report))
     body += [_html_run(s, out_dir) for s in report.runs]
     return page("vrb-agent benchmark report", "".join(body))

@@ -7,12 +7,14 @@ from vrb_agent.benchmark.report.tables import (
     GAIN_HEADER,
     accuracy_rows,
     comparison_rows,
+    diagnostic_sections,
     dimension_gain_rows,
     gain_rows,
     rescore_note,
     rescore_rows,
     shared_note,
     side_by_side,
+    side_by_side_diagnostics,
     source_note,
     source_rows,
     status_rows,
@@ -41,6 +43,8 @@ def render_markdown(report: Report) -> str:
     if report.side_by_side:
         lines += ["## Runs side by side (overall accuracy)", "", shared_note(report), ""]
         lines += md_table(*side_by_side(report))
+        shared = side_by_side_diagnostics(report)
+        lines += ["### Bias and calibration side by side", "", *md_table(*shared)] if shared[1] else []
     for summary in report.runs:
         lines += _markdown_run(summary)
     return "\n".join(lines)
@@ -83,6 +87,17 @@ def _markdown_run(summary: RunSummary) -> list[str]:
         lines += _markdown_comparison(comp, summary.is_sweep)
     lines += ["### Tool use and cost", ""]
     lines += md_table(*tool_rows(summary))
+    return lines + _markdown_diagnostics(summary)
+
+
+def _markdown_diagnostics(summary: RunSummary) -> list[str]:
+    """The bias panel and the calibration of confidences."""
+    lines = []
+    for heading, note, tables in diagnostic_sections(summary):
+        lines += [f"### {heading}", "", note, ""]
+        for caption, table in tables:
+            lines += [f"{caption}:", ""] if caption else []
+            lines += md_table(*table)
     return lines
 
 

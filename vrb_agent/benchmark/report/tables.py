@@ -7,8 +7,29 @@ from typing import Any
 
 from vrb_agent.benchmark.metrics import paired_direction
 from vrb_agent.benchmark.records import UNKNOWN_SOURCE
-from vrb_agent.benchmark.report.text import acc_cell, ci_text, condition_label, num, p_text, pct, run_label
-from vrb_agent.benchmark.summary import ConditionSummary, GainRow, PairedComparison, Report, RunSummary, ToolStats
+from vrb_agent.benchmark.report.text import (
+    CONFIDENCE_SOURCES,
+    acc_cell,
+    acc_text,
+    ci_text,
+    condition_label,
+    num,
+    p_text,
+    pct,
+    run_label,
+)
+from vrb_agent.benchmark.summary import (
+    BiasGroup,
+    CalibrationPanel,
+    ConditionSummary,
+    GainRow,
+    LengthSlope,
+    PairedComparison,
+    Rate,
+    Report,
+    RunSummary,
+    ToolStats,
+)
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -122,6 +143,131 @@ def status_rows(summary: RunSummary) -> Table:
     return header, [[s, *(str(c.status_counts[s]) for c in conds)] for s in statuses]
 
 
+# ---- bias and calibration -----------------------------------------------------------------------
+
+BIAS_HEADER = [
+    "condition",
+    "dimension",
+    "first-slot picks (%)",
+    "order flips (%)",
+    "order agreement (%)",
+    "accuracy, order-consistent only (%)",
+    "length slope (log-odds / 100 chars)",
+]
+
+
+BIAS_NOTE = (
+    "First-slot picks: how often the judge chose the response shown first (50% = no position preference). "
+    "Order flips need draws shown both ways round (`--order both`, or k>1, whose draws alternate the order); "
+    "order agreement and order-consistent accuracy (verdicts that agreed across orders only) need `--order both`. "
+    "Length slope: log-odds of a right verdict per 100 more "
+    "characters in the chosen than the rejected response (> 0: right more often when the chosen one is longer). "
+    "Each judgment weighs once; 95% bootstrap CI in brackets."
+)
+CALIBRATION_NOTE = (
+    "Confidence is the judge's own (agentic, k=1) or the winning vote share (k>1 or `--order both`); single-pass "
+    "verdicts at k=1 state none. ECE: |accuracy − confidence| over ten confidence bins, weighted by their share "
+    "(points); Brier: mean (confidence − right)². Selective accuracy: accuracy on the most confident share of "
+    "verdicts, ties at the cut counted by their mean. 95% bootstrap CI in brackets."
+)
+
+
+def rate_cell(value: Rate) -> str:
+    return "–" if value.rate is None else acc_text(value.rate, value.ci, value.n)
+
+
+def slope_cell(value: LengthSlope) -> str:
+    if value.slope is None:
+        return f"– (n={value.n})" if value.n else "–"
+    ci = f" [{value.ci[0]:+.2f}, {value.ci[1]:+.2f}]" if value.ci else ""
+    return f"{value.slope:+.2f}{ci} (n={value.n})"
+
+
+def _bias_row(label: str, name: str, group: BiasGroup) -> list[str]:
+    rates = (group.first_slot, group.order_flip, group.order_agreement, group.consistent_accuracy)
+    return [label, name, *(rate_cell(r) for r in rates), slope_cell(group.length_slope)]
+
+
+def bias_rows(summary: RunSummary) -> Table:
+    """Per condition, each dimension and then all: the bias figures with their CIs."""
+    rows = []
+    for panel in summary.bias:
+        label = condition_label(panel, summary.is_sweep)
+        rows += [_bias_row(label, dim, group) for dim, group in panel.by_dimension.items()]
+        rows.append(_bias_row(label, "**all**", panel.overall))
+    return BIAS_HEADER, rows
+
+
+def length_rows(summary: RunSummary) -> Table:
+    """Accuracy by bin of the length difference, per condition."""
+    header = ["condition", "chosen − rejected (chars)", "mean difference", "accuracy (%)"]
+    rows = [
+        [condition_label(p, summary.is_sweep), b.chars, num(b.mean_difference, 1), acc_text(b.accuracy, b.ci, b.n)]
+        for p in summary.bias
+        for b in p.length_bins
+    ]
+    return header, rows
+
+
+def calibration_rows(summary: RunSummary) -> Table:
+    """Per condition: where its confidences come from, ECE (points) and Brier with CIs."""
+    header = ["condition", "confidence", "verdicts with one", "mean confidence (%)", "accuracy (%)", "ECE (pts)",
+              "Brier score"]  # fmt: skip
+    rows = []
+    for c in summary.calibration:
+        rows.append([
+            condition_label(c, summary.is_sweep), CONFIDENCE_SOURCES.get(c.source, c.source), f"{c.n} of {c.records}",
+            pct(c.mean_confidence), pct(c.accuracy), f"{pct(c.ece)} {ci_text(c.ece_ci)}".strip(), brier_cell(c),
+        ])  # fmt: skip
+    return header, rows
+
+
+def brier_cell(c: CalibrationPanel) -> str:
+    return num(c.brier, 3) + (f" [{num(c.brier_ci[0], 3)}, {num(c.brier_ci[1], 3)}]" if c.brier_ci else "")
+
+
+def reliability_rows(summary: RunSummary) -> Table:
+    header = ["condition", "confidence bin", "mean confidence (%)", "accuracy (%)"]
+    rows = [
+        [condition_label(c, summary.is_sweep), b.bin, pct(b.confidence), acc_text(b.accuracy, b.ci, b.n)]
+        for c in summary.calibration
+        for b in c.reliability
+    ]
+    return header, rows
+
+
+def selective_rows(summary: RunSummary) -> Table:
+    """Coverage across: accuracy on the most confident share of each condition's verdicts."""
+    coverages = sorted({s.coverage for c in summary.calibration for s in c.selective})
+    header = ["condition", *(f"top {100 * x:.0f}%" for x in coverages)]
+    rows = []
+    for c in summary.calibration:
+        if c.selective:
+            at = {s.coverage: s for s in c.selective}
+            cells = [acc_text(at[x].accuracy, at[x].ci, at[x].n) if x in at else "–" for x in coverages]
+            rows.append([condition_label(c, summary.is_sweep), *cells])
+    return header, rows
+
+
+Section = tuple[str, str, list[tuple[str, Table]]]  # heading, note, (caption, table) pairs
+
+
+def diagnostic_sections(summary: RunSummary) -> list[Section]:
+    """The bias and calibration sections of a run that has them; a detail table with no rows is left out."""
+    sections: list[Section] = []
+    if summary.bias:
+        tables = [("", bias_rows(summary)), ("Accuracy by length difference", length_rows(summary))]
+        sections.append(("Bias: position and length", BIAS_NOTE, [t for t in tables if t[1][1]]))
+    if summary.calibration:
+        tables = [
+            ("", calibration_rows(summary)),
+            ("Reliability", reliability_rows(summary)),
+            ("Selective accuracy", selective_rows(summary)),
+        ]
+        sections.append(("Calibration of confidence", CALIBRATION_NOTE, [t for t in tables if t[1][1]]))
+    return sections
+
+
 def shared_note(report: Report) -> str:
     """Which samples the side-by-side table compares, with the counts behind it."""
     shared = report.side_by_side
@@ -207,4 +353,29 @@ def rescore_rows(cond: ConditionSummary) -> Table:
         ]
         for row in cond.rescore
     ]
+    return header, rows
+
+
+SHARED_FIGURES: list[tuple[str, Callable[[BiasGroup | None, CalibrationPanel | None], str]]] = [
+    ("first-slot picks (%)", lambda b, c: rate_cell(b.first_slot) if b else "–"),
+    ("order flips (%)", lambda b, c: rate_cell(b.order_flip) if b else "–"),
+    ("order agreement (%)", lambda b, c: rate_cell(b.order_agreement) if b else "–"),
+    ("accuracy, order-consistent only (%)", lambda b, c: rate_cell(b.consistent_accuracy) if b else "–"),
+    ("length slope (log-odds / 100 chars)", lambda b, c: slope_cell(b.length_slope) if b else "–"),
+    ("ECE (pts)", lambda b, c: f"{pct(c.ece)} {ci_text(c.ece_ci)} (n={c.n})" if c and c.ece is not None else "–"),
+    ("Brier score", lambda b, c: brier_cell(c) if c and c.brier is not None else "–"),
+]
+
+
+def side_by_side_diagnostics(report: Report) -> Table:
+    """Per condition, each bias and calibration figure in each run, on the condition's shared samples;
+    a figure no run has is left out."""
+    assert report.side_by_side is not None
+    header = ["condition", "figure", *(run_label(s) for s in report.runs)]
+    rows = []
+    for c in report.side_by_side.conditions:
+        for name, cell in SHARED_FIGURES:
+            cells = [cell(b, k) for b, k in zip(c.bias, c.calibration, strict=True)]
+            if any(text != "–" for text in cells):
+                rows.append([f"{c.mode} f={c.frames} k={c.k}", name, *cells])
     return header, rows

@@ -53,7 +53,15 @@ def trace_name(sample_id: str) -> str:
 def acc_cell(cell: AccuracyCell | None) -> str:
     if cell is None or cell.accuracy is None:
         return "–"
-    return f"{pct(cell.accuracy)} {ci_text(cell.ci)} (n={cell.n})"
+    return acc_text(cell.accuracy, cell.ci, cell.n)
+
+
+def acc_text(value: float, ci: Sequence[float] | None, n: int) -> str:
+    """A share as report.md and report.html print it: percent, 95 % CI, n."""
+    return f"{pct(value)} {ci_text(ci)} (n={n})"
+
+
+CONFIDENCE_SOURCES = {"stated": "judge's own", "vote share": "vote share", "mixed": "own or vote share", "none": "none"}
 
 
 READINGS = {1: "agentic beats single-pass", -1: "agentic is worse than single-pass", 0: "no significant difference"}

@@ -62,11 +62,10 @@ def test_donors_refuse_when_one_media_holds_more_than_half_the_samples() -> None
 
 def test_blind_request_withholds_every_image_and_answers_visual_tools_with_no_media() -> None:
     block = pair_block("What is shown?", "a red square", "a blue circle")
-    first = Message(
-        role="user",
-        parts=[TextPart(text=f"{block}\n\n16 frames sampled uniformly from a 4.00s video. The frames follow."),
-               ImagePart(evidence_id="e1", label="frame t=0.00s"), TextPart(text="[image no longer shown, to save context: frame t=1.00s]")],
-    )  # fmt: skip
+    note = "16 frames sampled uniformly from a 4.00s video. The frames follow."
+    forgotten = TextPart(text="[image no longer shown, to save context: frame t=1.00s]")
+    parts = [TextPart(text=f"{block}\n\n{note}"), ImagePart(evidence_id="e1", label="frame t=0.00s"), forgotten]
+    first = Message(role="user", parts=parts)
     calls = [ToolCall(id="c1", name="zoom", arguments={}), ToolCall(id="c2", name="submit_verdict", arguments={})]
     tool = Message(
         role="tool",

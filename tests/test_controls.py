@@ -235,11 +235,14 @@ def test_visual_dependence_panel_opens_in_headless_chromium(tmp_path: Path) -> N
 def test_sim_sits_at_chance_blind_and_shuffled_on_200_probes(tmp_path: Path) -> None:
     """A judge that sees no media (blind) or another probe's (shuffled) can only guess: `sim` then
     says it could not separate the answers and picks by its fixed seeded rule, so on 200 probes its
-    accuracy is 50 % give or take sampling noise (± 10 points is about 2.8 standard errors)."""
+    accuracy is 50 % give or take sampling noise (± 10 points is about 2.8 standard errors). The
+    demo suite's probes (seed 0, medium) at 320x180 instead of 1280x720, so that rendering and
+    judging 200 of them fit a test; a control's cells see no pixels or another probe's, whatever
+    their size."""
     from vrb_agent.benchmark.probes import write_suite
     from vrb_agent.benchmark.sim import SimBackend
 
-    write_suite(tmp_path / "suite", n=40, seed=0)
+    write_suite(tmp_path / "suite", n=40, seed=0, overrides={"width": 320, "height": 180})
     run_benchmark(out=tmp_path / "run", dataset="probes", data=str(tmp_path / "suite"), backend=SimBackend(),
                   modes=["single"], controls=["blind", "shuffled"], concurrency=2, progress=False,
                   save_evidence=False)  # fmt: skip

@@ -22,7 +22,7 @@ from vrb_agent.judges.base import ImagePart, Message, ModelReply, ModelRequest, 
 from vrb_agent.judges.scripted import ScriptedBackend
 from vrb_agent.pairblock import pair_block
 
-from .test_report import CHROMIUM, _md_rows, chromium_console
+from .test_report import CHROMIUM, _clipped_texts, _md_rows, chromium_console
 
 
 def _sample(i: int, media: str) -> Sample:
@@ -218,6 +218,8 @@ def test_report_md_visual_dependence_equals_summary_json(tmp_path: Path) -> None
     accuracy = _md_rows(paths["markdown"].read_text(), "dimension | single")
     assert accuracy[0][0] == "d1" and len(accuracy[0]) == 5  # single, its two controls, agentic (blind)
     assert "visual dependence single - blind: 37.5 pts" in headline(json.loads(paths["summary"].read_text()))
+    html = paths["html"].read_text()
+    assert "Visual dependence: normal − control accuracy (95% CI)" in html and _clipped_texts(html) == []
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from vrb_agent.benchmark.report.charts import PALETTE, Canvas, _legend, _whisker
+from vrb_agent.benchmark.report.charts import PALETTE, Canvas, _legend, _whisker, text_width
 from vrb_agent.benchmark.report.text import ci_text, condition_label, p_text, pct
 from vrb_agent.benchmark.summary import Condition, PairedRow, RunSummary, VisualDependence
 
@@ -87,6 +87,7 @@ def dependence_chart(summary: RunSummary) -> str:
                 lo, hi = (zero - v * plot_h / 2 for v in row.ci)
                 _whisker(canvas, x + (bar_w - 2) / 2, lo, hi)
         canvas.text(left + gi * group_w + group_w / 2, top + plot_h + 12, cat, size=10, anchor="end", rotate=-30)
-    canvas.text(left + group_w * len(cats) / 2, top + plot_h + 64, "dimension", size=10, anchor="middle")
+    below = top + plot_h + 28 + max(text_width(c, 10) for c in cats) / 2  # under the labels rotated 30°
+    canvas.text(left + group_w * len(cats) / 2, below, "dimension", size=10, anchor="middle")
     _legend(canvas, names, left + group_w * len(cats) + 14, top)
     return canvas.render(title)

@@ -83,6 +83,8 @@ def test_blind_request_withholds_every_image_and_answers_visual_tools_with_no_me
     assert zoom.is_error and [p.text for p in zoom.parts if isinstance(p, TextPart)] == [no_media_text("zoom")]
     assert verdict == tool.tool_results[1]  # a verdict's correction has no media: kept as it was
     assert blind.messages[1] == request.messages[1]
+    vlrb_still = ModelRequest(messages=[Message(role="user", parts=[TextPart(text="Question: q\n\nAnswer 1: a")])])
+    assert blind_request(vlrb_still).messages[0].text == f"Question: q\n\nAnswer 1: a\n\n{BLIND_NOTE}"
 
 
 # ---- a run with controls ------------------------------------------------------------------------
@@ -133,6 +135,7 @@ def test_control_cells_run_beside_the_normal_ones_and_resume(tmp_path: Path, col
         assert shuffled.images == by[shuffled.control_donor, ""].images != normal.images  # the donor's frames
     blind_requests = [r for r in backend.requests if BLIND_NOTE in r.messages[0].text]
     assert len(blind_requests) == 6 and all(r.image_count() == 0 for r in blind_requests)
+    assert not any("follow" in r.messages[0].text or "64x48" in r.messages[0].text for r in blind_requests)
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["config"]["controls"] == ["blind", "shuffled"] and manifest["identity"]["shuffle"]
     again = run_benchmark(

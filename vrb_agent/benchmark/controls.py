@@ -3,7 +3,8 @@ accuracy depends on seeing the media (`bench --controls blind,shuffled`).
 
 - `blind`: the same prompts with no media, a text-only judgment. The run's backend is wrapped in
   `BlindBackend`, which withholds every image and video: the first user message keeps its pair block
-  but its note about the frames becomes `BLIND_NOTE` (so no duration or size leaks either), and in
+  but its note about the frames becomes `BLIND_NOTE` (so no duration or size leaks either; added
+  where a protocol writes no such note), and in
   agentic mode every visual tool answers `no_media_text(tool)` as a tool error, so the judge can
   look, learns that there is nothing to see, and must still decide from the text. The graph itself
   runs unchanged (it still decodes the frames it would have shown); the record says what the model
@@ -95,12 +96,16 @@ def donors(samples: Sequence[Sample], seed: int) -> dict[str, Sample]:
 # ---- blind: the backend that withholds the media ------------------------------------------------
 
 
+def is_media_note(paragraph: str) -> bool:
+    """Whether a paragraph is the judge graph's note on the media that follows (frames or a video)."""
+    return paragraph.endswith(" The frames follow.") or paragraph.startswith("The video follows (")
+
+
 def _blind_first_text(text: str) -> str:
-    """The first user text with its media note replaced by BLIND_NOTE (the pair block kept)."""
-    head, sep, _note = text.rpartition("\n\n")
-    if not sep or not head.endswith("</answer_b>"):
-        raise ControlError("blind control: the first user message is not a pair block and a media note")
-    return f"{head}{sep}{BLIND_NOTE}"
+    """The first user text with its media note (its last paragraph) replaced by BLIND_NOTE, or with
+    BLIND_NOTE added where the protocol writes none (vlrb's single-pass prompt of an image)."""
+    head, sep, last = text.rpartition("\n\n")
+    return f"{head}{sep}{BLIND_NOTE}" if sep and is_media_note(last) else f"{text}\n\n{BLIND_NOTE}"
 
 
 def _text_only(parts: Sequence[Part]) -> list[Part]:

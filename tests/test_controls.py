@@ -258,3 +258,15 @@ def test_sim_sits_at_chance_blind_and_shuffled_on_200_probes(tmp_path: Path) -> 
     assert abs((accuracy["shuffled"].accuracy or 0) - 0.5) <= 0.10
     blind = [r for r in read_records(tmp_path / "run" / "results.jsonl") if r.control == "blind"]
     assert all("fixed seeded guess" in r.rationale for r in blind)  # never a verdict from the pixels
+
+
+def test_progress_bar_counts_control_cells_apart() -> None:
+    from vrb_agent.benchmark.progress import Progress
+    from vrb_agent.benchmark.records import ResultRecord
+
+    progress = Progress(total=3, done=0, enabled=False)
+    cell = {"sample_id": "s", "frames": 16, "k": 1, "mode": "single", "status": "ok"}
+    progress.add(ResultRecord(**cell, correct=True))
+    progress.add(ResultRecord(**cell, correct=False, control="blind"))
+    progress.add(ResultRecord(**cell, correct=True, control="blind"))
+    assert progress.line() == "single 100.0% single (blind) 50.0% | errors 0 | tokens 0"

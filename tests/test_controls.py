@@ -143,6 +143,11 @@ def test_control_cells_run_beside_the_normal_ones_and_resume(tmp_path: Path, col
         controls=["blind", "shuffled"], progress=False,
     )  # fmt: skip
     assert again.done == 0 and again.already_done == 18
+    sharded = tmp_path / "shard"
+    run_benchmark(out=sharded, dataset="generic", data=str(colour_data), backend=backend, modes=["single"],
+                  controls=["shuffled"], shard="1/2", progress=False)  # fmt: skip
+    shard_donors = {r.sample_id: r.control_donor for r in read_records(sharded / "results.jsonl") if r.control}
+    assert shard_donors and all(by[sid, "shuffled"].control_donor == d for sid, d in shard_donors.items())
 
 
 def test_shuffled_on_one_shared_video_is_a_usage_error(tmp_path: Path, make_bench_dataset, fake_judge) -> None:

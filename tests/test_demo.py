@@ -25,8 +25,12 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
 
 def test_demo_pipeline_on_a_tiny_suite(tiny_demo: DemoResult) -> None:
     records = [json.loads(line) for line in (tiny_demo.run_dir / "results.jsonl").read_text().splitlines()]
-    assert len(records) == 2 * len(KINDS)
+    assert len(records) == 4 * len(KINDS)  # single and agentic, and single under the two controls
     assert {(r["mode"], r["backend"]) for r in records} == {("single", "sim"), ("agentic", "sim")}
+    assert {(r["mode"], r.get("control")) for r in records if r.get("control")} == {
+        ("single", "blind"),
+        ("single", "shuffled"),
+    }
     assert all(r["status"] == "ok" for r in records)
     assert {r["dimension"] for r in records} == {f"probe/{k}" for k in KINDS}
     agentic = [r for r in records if r["mode"] == "agentic"]
@@ -39,6 +43,7 @@ def test_demo_pipeline_on_a_tiny_suite(tiny_demo: DemoResult) -> None:
     assert "### Bias: position and length" in markdown and "### Calibration of confidence" in markdown
     html = tiny_demo.paths["html"].read_text()
     assert "First-slot picks by dimension" in html and "Reliability diagram" in html
+    assert "Visual dependence (controls)" in markdown and "| single − shuffled | **all** | 5 |" in markdown
     assert len(tiny_demo.findings()) == len(KINDS)
 
 
@@ -50,7 +55,7 @@ def test_demo_cli_resumes_and_prints_where_to_open(tiny_demo: DemoResult) -> Non
     assert f"Open the report: {tiny_demo.paths['html'].resolve().as_uri()}" in done.stdout
     assert "agentic - single" in done.stdout and "probe/count: agentic" in done.stdout
     lines = (tiny_demo.run_dir / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 2 * len(KINDS)  # resumed: nothing judged twice
+    assert len(lines) == 4 * len(KINDS)  # resumed: nothing judged twice
     other = subprocess.run([*cmd[:-1], "3"], env=env, capture_output=True, text=True, timeout=120)
     assert other.returncode == 3 and "pass a new --out directory" in other.stderr
 

@@ -11,19 +11,20 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from vrb_agent.agents.judgment import sampling_warning
 from vrb_agent.agents.protocol import get_protocol
 from vrb_agent.agents.types import JudgeConfig, Mode, Order, ProtocolName
+from vrb_agent.benchmark.controls import Control
 from vrb_agent.benchmark.datasets import Dataset, Sample
-from vrb_agent.benchmark.records import SECRET_NAME, ConditionKey
+from vrb_agent.benchmark.records import SECRET_NAME, Arm, ConditionKey
 from vrb_agent.benchmark.shards import Shard
 from vrb_agent.judges.provider import public_url
 
 # Fields that define what a run measures. The others only say how much of it to do now, so they may
-# change between resumes: concurrency, limit, dims, and the sweep axes (modes, frames, k), since every
-# record names its own condition, so a sweep that grows resumes its finished cells. The data is
+# change between resumes: concurrency, limit, dims, and the sweep axes (modes, frames, k, controls),
+# since every record names its own condition, so a sweep that grows resumes its finished cells. The data is
 # identified by its content (dataset_fingerprint), not by the path it was named with.
 IDENTITY_FIELDS = (
     "dataset",
@@ -45,6 +46,7 @@ IDENTITY_FIELDS = (
     "top_p",
 )
 BUDGET_FIELDS = ("max_output_tokens", "max_side", "max_images")
+SHUFFLE_SCHEME = "media-derangement-1"  # benchmark.controls.donors; part of the identity of shuffled runs
 
 
 class BenchConfig(BaseModel):
@@ -77,6 +79,8 @@ class BenchConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     dims: list[str] | None = None
     shard: str | None = None  # "I/N": judge only the samples of shard I of N (see benchmark.shards)
+    controls: list[Control] = Field(default_factory=list)  # blind, shuffled: see benchmark.controls
+    control_modes: list[str] | None = None  # the modes the controls run in; None: every mode
 
     @field_validator("frames")
     @classmethod
@@ -107,8 +111,28 @@ class BenchConfig(BaseModel):
     def _unique_modes(cls, value: list[Mode]) -> list[Mode]:
         return list(dict.fromkeys(value))
 
+    @field_validator("controls")
+    @classmethod
+    def _unique_controls(cls, value: list[Control]) -> list[Control]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("control_modes")
+    @classmethod
+    def _control_modes_run(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        modes = info.data.get("modes", [])
+        stray = sorted(set(value or []) - set(modes))
+        if stray:
+            raise ValueError(f"mode(s) {', '.join(stray)} not among the run's modes ({', '.join(modes)})")
+        return value
+
     def conditions(self) -> list[ConditionKey]:
         return [(m, f, k) for f in self.frames for k in self.k for m in self.modes]
+
+    def arms(self) -> list[Arm]:
+        """Every condition as a normal cell, then under each control (in the control modes)."""
+        normal = [(*c, "") for c in self.conditions()]
+        modes = self.control_modes or self.modes
+        return normal + [(*c, control) for control in self.controls for c in self.conditions() if c[0] in modes]
 
     def identity(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", include=set(IDENTITY_FIELDS))
@@ -122,6 +146,8 @@ class BenchConfig(BaseModel):
                 del data[key]
         if self.shard:  # only when sharded, so an unsharded run's identity (and hash) is unchanged
             data["shard"] = self.shard
+        if "shuffled" in self.controls:  # which media a shuffled cell is shown; absent otherwise
+            data["shuffle"] = SHUFFLE_SCHEME
         return data
 
     def select(self, dataset: Dataset) -> list[Sample]:

@@ -1,4 +1,6 @@
 """The offline demo: a probe suite judged single-pass and agentic by the `sim` judge, then the report.
+The single-pass cells also run under the blind and shuffled controls (benchmark.controls), so the
+report shows the visual-dependence panel; agentic cells run without them, to keep the demo short.
 
 Everything runs locally (no keys, no GPU, no downloads): the suite is rendered, the benchmark
 runner judges every probe in both modes through the real judge graph and visual tools, and the
@@ -23,6 +25,8 @@ from vrb_agent.benchmark.summary import Report
 
 DEMO_PER_KIND = 16
 DEMO_SEED = 0
+DEMO_CONTROLS = ["blind", "shuffled"]
+DEMO_CONTROL_MODES = ["single"]
 
 
 @dataclass
@@ -79,6 +83,8 @@ def run_demo(
         data=str(suite_dir),
         backend=SimBackend(),
         modes=["single", "agentic"],
+        controls=DEMO_CONTROLS,
+        control_modes=DEMO_CONTROL_MODES,
         seed=seed,
         concurrency=concurrency,
         progress=progress,

@@ -21,7 +21,7 @@ def run_warnings(records: Sequence[dict[str, Any]], expected_cells: int | None) 
             f"every one of the {len(records)} records is an error, so these results measure nothing "
             f"(first error: {first})"
         )
-    ran = len({(r.get("sample_id"), r.get("mode"), r.get("frames"), r.get("k")) for r in records})
+    ran = len({(r.get("sample_id"), r.get("mode"), r.get("frames"), r.get("k"), r.get("control")) for r in records})
     if expected_cells and ran < expected_cells:
         warnings.append(
             f"only {ran} of {expected_cells} cells ran: the run stopped early or is unfinished "

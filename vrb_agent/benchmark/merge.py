@@ -91,8 +91,10 @@ def _check_same_cells(group: list[ReportedRun]) -> None:
     first = group[0].path
     for run in group[1:]:
         if cells[run.path] != cells[first]:
-            differ = sorted(cells[first] ^ cells[run.path], key=lambda c: (c.mode, c.frames, c.k))
-            extra = ", ".join(f"{c.mode} frames={c.frames} k={c.k}" for c in differ)
+            differ = sorted(cells[first] ^ cells[run.path], key=lambda c: (c.mode, c.frames, c.k, c.control or ""))
+            extra = ", ".join(
+                f"{c.mode} frames={c.frames} k={c.k}{f' {c.control}' if c.control else ''}" for c in differ
+            )
             raise ShardError(
                 f"{first} and {run.path} are shards that judged different cells ({extra} in only one); "
                 "run every shard with the same --modes, --frames and --k"

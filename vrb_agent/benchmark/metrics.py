@@ -125,24 +125,25 @@ def read_results(path: str | Path) -> list[Record]:
 
 
 def condition_of(record: Record) -> Condition:
-    return Condition(mode=str(record["mode"]), frames=int(record.get("frames") or 0), k=int(record.get("k") or 1))
+    mode, frames, k = str(record["mode"]), int(record.get("frames") or 0), int(record.get("k") or 1)
+    return Condition(mode=mode, frames=frames, k=k, control=record.get("control") or None)
 
 
-def condition_order(condition: Condition) -> tuple[int, int, int, str]:
-    """Conditions by frames, then k, then single before agentic."""
-    return (condition.frames, condition.k, MODE_ORDER.get(condition.mode, 9), condition.mode)
+def condition_order(condition: Condition) -> tuple[int, int, int, str, str]:
+    """Conditions by frames, then k, then single before agentic, each before its controls."""
+    return (condition.frames, condition.k, MODE_ORDER.get(condition.mode, 9), condition.mode, condition.control or "")
 
 
 def dedupe(records: Iterable[Record]) -> tuple[list[Record], int]:
-    """One record per (sample, mode, frames, k) cell, the last one winning, in cell order (so the
+    """One record per (sample, mode, frames, k, control) cell, the last one winning, in cell order (so the
     bootstrap does not depend on the order judgments finished, or on how a run was sharded); and how
     many were dropped."""
-    cells: dict[tuple[str, str, int, int], Record] = {}
+    cells: dict[tuple[str, str, int, int, str], Record] = {}
     total = 0
     for record in records:
         total += 1
-        condition = condition_of(record)
-        cells[(str(record["sample_id"]), condition.mode, condition.frames, condition.k)] = record
+        c = condition_of(record)
+        cells[(str(record["sample_id"]), c.mode, c.frames, c.k, c.control or "")] = record
     return [cells[key] for key in sorted(cells)], total - len(cells)
 
 
@@ -390,10 +391,12 @@ def _condition_summary(
 
 
 def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed: int) -> RunSummary:
-    """Every condition's accuracy and tool statistics, and agentic-vs-single comparisons at each
-    (frames, k) where both modes ran; each condition's bias and calibration panels."""
+    """Every condition's accuracy and tool statistics, agentic-vs-single comparisons at each
+    (frames, k) where both modes ran, each condition's bias and calibration panels, and the visual
+    dependence of each condition run with controls."""
     from vrb_agent.benchmark.bias import bias_panel  # noqa: PLC0415 - bias and calibration build on this module
     from vrb_agent.benchmark.calibration import calibration_panel  # noqa: PLC0415
+    from vrb_agent.benchmark.dependence import visual_dependence  # noqa: PLC0415 - it builds on compare()
 
     score({"status": "ok"}, policy)  # validates the policy name
     unique, duplicates = dedupe(records)
@@ -404,7 +407,7 @@ def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed
     comparisons = []
     for cond in sorted(groups, key=lambda c: (c.frames, c.k)):
         base = Condition(mode="single", frames=cond.frames, k=cond.k)
-        if cond.mode == "agentic" and base in groups:
+        if cond.mode == "agentic" and not cond.control and base in groups:
             result = compare(groups[base], groups[cond], policy, n_boot=n_boot, seed=seed)
             at = {"frames": cond.frames, "k": cond.k, "baseline": "single", "treatment": "agentic"}
             comparisons.append(Comparison.model_validate({**at, **dict(result)}))
@@ -417,6 +420,7 @@ def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed
         comparisons=comparisons,
         bias=[bias_panel(c, groups[c], policy, n_boot=n_boot, seed=seed) for c in ordered],
         calibration=[calibration_panel(c, groups[c], n_boot=n_boot, seed=seed) for c in ordered],
+        visual_dependence=visual_dependence(groups, policy, n_boot=n_boot, seed=seed),
     )
 
 

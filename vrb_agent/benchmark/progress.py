@@ -46,7 +46,7 @@ class Progress:
         return self._log.retries if self._log is not None else 0
 
     def add(self, record: ResultRecord) -> None:
-        mode = record.mode
+        mode = f"{record.mode} ({record.control})" if record.control else record.mode
         self.judged[mode] = self.judged.get(mode, 0) + 1
         self.right[mode] = self.right.get(mode, 0) + bool(record.correct)
         self.errors += record.status == "error"

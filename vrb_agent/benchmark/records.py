@@ -1,7 +1,9 @@
 """One line of RUN_DIR/results.jsonl: `ResultRecord` (DESIGN.md §5 fields plus the trace extras the
 runner adds), and how one is built from a judgment. RunDir (benchmark.rundir) writes them.
 
-A record names its own cell: a sample judged under a condition (mode, frames, k). The JSON written
+A record names its own cell: a sample judged under a condition (mode, frames, k) and a control
+(`blind`, `shuffled`; benchmark.controls), "" for a normal cell and then absent from the line, so
+lines of runs without controls are unchanged. The JSON written
 is the record's set fields in declaration order, then any extras (keys of other versions are kept);
 a record read from a line keeps that line's key order, so it writes out byte for byte the same. Error records carry no
 trace extras (order_agreement, verdict_evidence, timings, notes, shown_first): they are left unset, not null.
@@ -23,7 +25,8 @@ from vrb_agent.benchmark.datasets import Sample
 from vrb_agent.judges.retry import redact
 
 ConditionKey = tuple[str, int, int]  # (mode, frames, k): what a record was judged under (summary.Condition as a key)
-CellKey = tuple[str, str, int, int]  # (sample_id, mode, frames, k): one record per cell
+CellKey = tuple[str, str, int, int, str]  # (sample_id, mode, frames, k, control): one record per cell
+Arm = tuple[str, int, int, str]  # (mode, frames, k, control): a condition under a control ("" for none)
 Side = Literal["A", "B"]
 UNKNOWN_SOURCE = "unknown"
 
@@ -57,6 +60,8 @@ class ResultRecord(BaseModel):
     dimension: str = ""
     source: str = UNKNOWN_SOURCE  # the sample's source dataset; lines of versions before it read as unknown
     mode: str
+    control: str = ""
+    control_donor: str | None = None  # shuffled: the sample whose media was shown
     backend: str = ""
     model: str = ""
     k: int
@@ -96,7 +101,7 @@ class ResultRecord(BaseModel):
 
     @property
     def key(self) -> CellKey:
-        return (self.sample_id, self.mode, self.frames, self.k)
+        return (self.sample_id, self.mode, self.frames, self.k, self.control)
 
     @property
     def tokens(self) -> int:
@@ -141,6 +146,8 @@ class Cell(BaseModel):
 
     sample: Sample
     condition: ConditionKey
+    control: str = ""
+    donor: str | None = None
     dataset: str
     position: Side
     order: str
@@ -156,6 +163,8 @@ class Cell(BaseModel):
             "dimension": self.sample.dimension,
             "source": self.sample.source or UNKNOWN_SOURCE,
             "mode": mode,
+            **({"control": self.control} if self.control else {}),
+            **({"control_donor": self.donor} if self.donor else {}),
             "backend": self.backend,
             "model": self.model,
             "k": k,

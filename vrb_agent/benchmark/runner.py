@@ -28,13 +28,14 @@ from vrb_agent.agents.types import JudgeConfig, Judgment
 from vrb_agent.benchmark.cache import CachedBackend
 from vrb_agent.benchmark.committer import Committer
 from vrb_agent.benchmark.config import BenchConfig, chosen_position, sample_seed
+from vrb_agent.benchmark.controls import BlindBackend, blind_record, donors
 from vrb_agent.benchmark.datasets import Dataset, Sample, load_dataset
 from vrb_agent.benchmark.diskspace import disk_full_error, is_disk_full
 from vrb_agent.benchmark.failstop import STOP_AFTER_FAILED_CALLS, FailureWatch
 from vrb_agent.benchmark.manifest import build_manifest, check_out_dir, check_run_dir, check_selection, write_manifest
 from vrb_agent.benchmark.pool import MediaPool
 from vrb_agent.benchmark.progress import Progress
-from vrb_agent.benchmark.records import Cell, CellKey, ConditionKey, ResultRecord
+from vrb_agent.benchmark.records import Arm, Cell, CellKey, ResultRecord
 from vrb_agent.benchmark.rundir import ResultsFile, RunDir
 from vrb_agent.benchmark.runlock import RunLock
 from vrb_agent.errors import VrbError
@@ -44,7 +45,7 @@ from vrb_agent.tools.evidence import EvidenceStore
 from vrb_agent.tools.media import Media, open_media
 
 JudgeFn = Callable[..., Awaitable[Judgment]]
-Todo = list[tuple[Sample, list[ConditionKey]]]
+Todo = list[tuple[Sample, list[Arm]]]
 
 
 @dataclass
@@ -96,6 +97,7 @@ class _Run:
         self.cell_slots = asyncio.Semaphore(config.concurrency)
         self.media = MediaPool(open_media)
         self.committer: Committer | None = None  # set by _execute with the results file
+        self.donors: dict[str, Sample] = {}  # shuffled control: whose media each sample is shown
         self.done = 0
         self.errors = 0
 
@@ -106,10 +108,14 @@ class _Run:
         self.errors += record.status == "error"
         self.progress.add(record)
 
-    def cell(self, sample: Sample, condition: ConditionKey) -> Cell:
+    def cell(self, sample: Sample, arm: Arm) -> Cell:
+        mode, frames, k, control = arm
+        donor = self.donors.get(sample.id) if control == "shuffled" else None
         return Cell(
             sample=sample,
-            condition=condition,
+            condition=(mode, frames, k),
+            control=control,
+            donor=donor.id if donor else None,
             dataset=self.config.dataset,
             position=chosen_position(sample.id, self.config.seed),
             order=self.config.order,
@@ -118,7 +124,7 @@ class _Run:
             model=self.identity.get("model", ""),
         )
 
-    async def run_sample(self, sample: Sample, conditions: list[ConditionKey]) -> None:
+    async def run_sample(self, sample: Sample, conditions: list[Arm]) -> None:
         """Judge one sample under every condition; its media and evidence are released once written."""
         media: Media | None = None
         problem = sample.error
@@ -135,14 +141,32 @@ class _Run:
         store = EvidenceStore(quality=defaults.jpeg_quality, max_side=self.config.max_side or defaults.max_side)
         saved: set[str] = set()  # evidence ids this sample's cells wrote already
         try:
-            cells = (self.run_cell(self.cell(sample, c), media, store, saved) for c in conditions)
+            cells = (self.run_arm(self.cell(sample, c), media, store, saved) for c in conditions)
             await asyncio.gather(*cells)
         finally:
             store.clear()
             self.media.release(sample.media)
 
+    async def run_arm(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> None:
+        """A cell judged on the sample's media, or for the shuffled control on its donor's."""
+        if cell.control != "shuffled":
+            return await self.run_cell(cell, media, store, saved)
+        donor = self.donors.get(cell.sample.id)
+        if donor is None:
+            return await self.write(cell.error_record("shuffled control: this sample has no donor"))
+        try:
+            donated = await self.media.acquire(donor.media)
+        except Exception as exc:  # the donor's media is unusable: this cell only
+            return await self.write(cell.error_record(f"shuffled control: donor {donor.id}'s media: {exc}"))
+        try:
+            await self.run_cell(cell, donated, store, saved)
+        finally:
+            self.media.release(donor.media)
+
     async def run_cell(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> None:
         sample = cell.sample
+        blind = cell.control == "blind"
+        backend = BlindBackend(self.backend) if blind else self.backend
         config = self.config.judge_config(cell.condition, sample_seed(sample.id, self.config.seed))
         a, b = (sample.chosen, sample.rejected) if cell.position == "A" else (sample.rejected, sample.chosen)
         judgment: Judgment | None = None
@@ -152,7 +176,7 @@ class _Run:
             try:
                 async with asyncio.timeout(config.timeout_s * 2):
                     judgment = await self.judge(
-                        media, sample.question, a, b, backend=self.backend, mode=config.mode, config=config, store=store
+                        media, sample.question, a, b, backend=backend, mode=config.mode, config=config, store=store
                     )
             except TimeoutError:
                 error = f"judgment exceeded {config.timeout_s * 2:.0f} s (twice the judge's own timeout)"
@@ -166,12 +190,13 @@ class _Run:
         if judgment is None:
             await self.write(cell.error_record(error, latency))
             return
-        images = images_seen(judgment)
+        images = [] if blind else images_seen(judgment)
         if self.save_evidence:
             new = [i for i in dict.fromkeys(images) if i not in saved and i in store]
             self.run_dir.save_evidence(store.get(i) for i in new)
             saved.update(new)
-        await self.write(cell.judged_record(judgment, latency, images))
+        record = cell.judged_record(judgment, latency, images)
+        await self.write(blind_record(record) if blind else record)
 
 
 def _make_backend(config: BenchConfig, backend: Backend | None) -> tuple[Backend, bool]:
@@ -258,7 +283,7 @@ def _resume(results: ResultsFile, retry_errors: bool) -> _Resumed:
     return _Resumed({r.key for r in records}, len(records), sum(r.status == "error" for r in records))
 
 
-def _todo(samples: list[Sample], conditions: list[ConditionKey], done: set[CellKey]) -> Todo:
+def _todo(samples: list[Sample], conditions: list[Arm], done: set[CellKey]) -> Todo:
     todo = [(s, [c for c in conditions if (s.id, *c) not in done]) for s in samples]
     return [(s, cs) for s, cs in todo if cs]
 
@@ -273,7 +298,8 @@ async def _execute(
     run.committer = Committer(results)
     try:
         resumed = _resume(results, retry_errors)
-        conditions = config.conditions()
+        conditions = config.arms()
+        run.donors = donors(dataset.samples, config.seed) if "shuffled" in config.controls else {}
         total = len(samples) * len(conditions)
         write_manifest(run_dir, manifest, total)
         run_dir.write_samples((s, chosen_position(s.id, config.seed)) for s in samples)
@@ -302,7 +328,7 @@ async def _execute(
 
 async def _drain(run: _Run, todo: Todo, concurrency: int) -> None:
     """`concurrency` workers pull samples (each opens its media once, for all of its conditions)."""
-    queue: asyncio.Queue[tuple[Sample, list[ConditionKey]]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[Sample, list[Arm]]] = asyncio.Queue()
     for item in todo:
         queue.put_nowait(item)
 

@@ -88,12 +88,16 @@ class ImageBin(BaseModel):
     mean_images: float
 
 
-class Condition(BaseModel, frozen=True):
-    """What a cell of the run varies besides the sample: the mode, overview frames and k."""
+class Condition(_Dumped, frozen=True):
+    """What a cell of the run varies besides the sample: the mode, overview frames and k, and the
+    control (benchmark.controls; None for the normal cells, and then left out of the JSON)."""
+
+    _OMIT_NONE = frozenset({"control"})
 
     mode: str
     frames: int
     k: int
+    control: str | None = None
 
 
 class ConditionSummary(Condition, frozen=True):
@@ -254,10 +258,27 @@ class CalibrationPanel(Condition, frozen=True):
     selective: list[CoveragePoint] = Field(default_factory=list)
 
 
+class ControlledAt(BaseModel):
+    """The normal condition a control is measured against, and the control."""
+
+    mode: str
+    frames: int
+    k: int
+    control: str
+
+
+class VisualDependence(PairedRow, ControlledAt):
+    """How much a condition's accuracy depends on the media: the normal cells (treatment) against the
+    same condition under a control (baseline) on the same samples, so `difference` is normal − control
+    with a paired bootstrap CI; overall and per dimension."""
+
+    by_dimension: dict[str, PairedRow]
+
+
 class RunSummary(_Dumped):
     """One run: its RUN_DIR (several when shards were merged), run.json, warnings and figures."""
 
-    _OMIT_NONE = frozenset({"run_dir", "run_dirs", "run", "warnings"})
+    _OMIT_NONE = frozenset({"run_dir", "run_dirs", "run", "warnings", "visual_dependence"})
 
     run_dir: str | None = None
     run_dirs: list[str] | None = None
@@ -271,6 +292,7 @@ class RunSummary(_Dumped):
     comparisons: list[Comparison]
     bias: list[BiasPanel] = Field(default_factory=list)
     calibration: list[CalibrationPanel] = Field(default_factory=list)
+    visual_dependence: list[VisualDependence] | None = None  # with controls (benchmark.controls)
 
     @property
     def is_sweep(self) -> bool:

@@ -49,6 +49,8 @@ BENCH_FLAGS = {
     "limit": "--limit",
     "dataset": "--dataset",
     "shard": "--shard",
+    "controls": "--controls",
+    "control_modes": "--control-modes",
 }
 PolicyFlag = Annotated[
     str, typer.Option(help="Score of invalid/tie/refused/error: wrong | drop | half | random (a seeded coin flip).")
@@ -85,6 +87,12 @@ def print_report(
     typer.echo(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['summary'].name})")
 
 
+def control_flags(controls: str | None, modes: str | None) -> dict[str, list[str] | None]:
+    """--controls blind,shuffled and --control-modes single as BenchConfig fields."""
+    listed = [c.strip() for c in (controls or "").split(",") if c.strip()]
+    return {"controls": listed, "control_modes": [m.strip() for m in modes.split(",") if m.strip()] if modes else None}
+
+
 def bench_config(flags: dict[str, Any]) -> BenchConfig:
     """The BenchConfig of `bench`'s flags (by parameter name); a value it rejects is a usage
     error naming the flag."""
@@ -114,6 +122,7 @@ def bench_config(flags: dict[str, Any]) -> BenchConfig:
             question_template=flags["question_template"],
             dim_map=parse_dim_map(flags["dim_map"]),
             dims=[d.strip() for d in flags["dims"].split(",")] if flags["dims"] else None,
+            **control_flags(flags["controls"], flags["control_modes"]),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -179,6 +188,10 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     ] = None,
     question_template: QuestionTemplateFlag = None,
     dim_map: DimMapFlag = None,
+    controls: Annotated[
+        str | None, typer.Option(help="Comma list of blind, shuffled: control cells for visual dependence.")
+    ] = None,
+    control_modes: Annotated[str | None, typer.Option(help="Modes the controls run in (default: all).")] = None,
     cache: Annotated[str | None, typer.Option(help="Directory of an on-disk response cache.")] = None,
     force_new: Annotated[bool, typer.Option(help="Archive RUN_DIR's results and start over.")] = False,
     retry_errors: Annotated[bool, typer.Option(help="Judge again the cells that ended in error.")] = False,

@@ -50,7 +50,9 @@ def shared_comparison(
     samples that all runs having that condition judged; plus the sample counts behind it."""
     unique = [dedupe(records)[0] for records in runs]
     samples = [_ids(records) for records in unique]
-    keys = sorted({condition_of(r) for records in unique for r in records}, key=lambda c: (c.frames, c.k, c.mode))
+    keys = sorted(
+        {condition_of(r) for records in unique for r in records}, key=lambda c: (c.frames, c.k, c.mode, c.control or "")
+    )
     return SideBySide(
         samples=[len(s) for s in samples],
         shared_samples=len(set.intersection(*samples)) if samples else 0,

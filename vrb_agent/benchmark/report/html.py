@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vrb_agent.benchmark.metrics import Record, condition_of, read_results
 from vrb_agent.benchmark.report.charts import Point, bar_chart_with_ci, flip_chart, line_chart, simple_bars
+from vrb_agent.benchmark.report.dependence import DEPENDENCE_NOTE, dependence_chart, dependence_rows
 from vrb_agent.benchmark.report.diagnostics import diagnostic_plots, shared_plots
 from vrb_agent.benchmark.report.tables import (
     COMPARISON_HEADER,
@@ -94,7 +95,8 @@ def _sweep_plots(summary: RunSummary) -> list[str]:
             overall = c.overall
             if overall.accuracy is not None:
                 point = Point(getattr(c, axis), overall.accuracy, overall.ci, f" (n={overall.n})")
-                series.setdefault(f"{c.mode} {other}={getattr(c, other)}", []).append(point)
+                mode = f"{c.mode} ({c.control})" if c.control else c.mode
+                series.setdefault(f"{mode} {other}={getattr(c, other)}", []).append(point)
         plots.append(line_chart(axis, series, f"Overall accuracy against {axis} (95% CI)"))
     return plots
 
@@ -215,6 +217,11 @@ def _html_run(summary: RunSummary, out_dir: Path) -> str:
     parts.append("<h3>Verdict statuses</h3>" + html_table(*status_rows(summary)))
     parts.append(_html_rescore(summary))
     parts += [_html_comparison(comp, summary.is_sweep) for comp in summary.comparisons]
+    if summary.visual_dependence:
+        parts.append(
+            f"<h3>Visual dependence (controls)</h3><p>{escape(DEPENDENCE_NOTE)}</p>{dependence_chart(summary)}"
+        )
+        parts.append(html_table(*dependence_rows(summary)))
     parts.append("<h3>Tool use and cost</h3>" + html_table(*tool_rows(summary)))
     parts.append(_html_diagnostics(summary))
     parts.append(_samples_table(summary, out_dir))

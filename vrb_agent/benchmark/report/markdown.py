@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vrb_agent.benchmark.report.dependence import DEPENDENCE_NOTE, dependence_rows
 from vrb_agent.benchmark.report.tables import (
     COMPARISON_HEADER,
     GAIN_HEADER,
@@ -85,6 +86,9 @@ def _markdown_run(summary: RunSummary) -> list[str]:
     lines += _markdown_rescore(summary)
     for comp in summary.comparisons:
         lines += _markdown_comparison(comp, summary.is_sweep)
+    if summary.visual_dependence:
+        lines += ["### Visual dependence (controls)", "", DEPENDENCE_NOTE, ""]
+        lines += md_table(*dependence_rows(summary))
     lines += ["### Tool use and cost", ""]
     lines += md_table(*tool_rows(summary))
     return lines + _markdown_diagnostics(summary)

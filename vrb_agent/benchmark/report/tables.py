@@ -286,7 +286,7 @@ def side_by_side(report: Report) -> Table:
     assert report.side_by_side is not None
     header = ["condition", "shared samples", *(run_label(s) for s in report.runs)]
     rows = [
-        [f"{c.mode} f={c.frames} k={c.k}", str(c.shared), *(acc_cell(cell) for cell in c.cells)]
+        [condition_label(c, True), str(c.shared), *(acc_cell(cell) for cell in c.cells)]
         for c in report.side_by_side.conditions
     ]
     return header, rows

@@ -31,7 +31,8 @@ def num(value: float | None, digits: int = 2) -> str:
 
 
 def condition_label(cond: Condition, sweep: bool) -> str:
-    return f"{cond.mode} f={cond.frames} k={cond.k}" if sweep else cond.mode
+    label = f"{cond.mode} f={cond.frames} k={cond.k}" if sweep else cond.mode
+    return f"{label} ({cond.control})" if cond.control else label
 
 
 def run_label(summary: RunSummary) -> str:
@@ -97,6 +98,9 @@ def _headline_run(summary: RunSummary, policy: str) -> list[str]:
         text = f"{pct(c.overall.accuracy)} {ci_text(c.overall.ci)}"
         label = condition_label(c, sweep)
         lines.append(f"  {label:<28} {text:<24} {pct(c.macro.accuracy):>8} {c.overall.n:>6}")
+    for dep in summary.visual_dependence or []:
+        label = f"{condition_label(Condition(mode=dep.mode, frames=dep.frames, k=dep.k), sweep)} - {dep.control}"
+        lines.append(f"  visual dependence {label}: {pct(dep.difference)} pts {ci_text(dep.ci)} (n={dep.n_pairs})")
     for comp in summary.comparisons:
         tag = f" f={comp.frames} k={comp.k}" if sweep else ""
         lines.append(

@@ -53,7 +53,8 @@ def _figures(trace: JudgmentTrace, run_dir: Path, trace_dir: Path, index: dict[s
 def _trace_record(record: Record, run_dir: Path, trace_dir: Path, index: dict[str, TraceImage]) -> str:
     trace = JudgmentTrace.of_record(record)
     parts = [
-        f"<h2>{escape(str(record['mode']))} · frames={record['frames']} · k={record['k']}</h2>",
+        f"<h2>{escape(str(record['mode']))} · frames={record['frames']} · k={record['k']}"
+        f"{escape(' · control=' + str(record['control'])) if record.get('control') else ''}</h2>",
         f"<p>{_verdict_text(record)}; latency {num(record.get('latency_s'))} s; {escape(images_note(trace))}</p>",
     ]
     if record.get("error"):

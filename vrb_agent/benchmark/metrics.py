@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from vrb_agent.benchmark.attribution import failure_attribution
+from vrb_agent.benchmark.audit import evidence_audit
 from vrb_agent.benchmark.health import run_warnings
 from vrb_agent.benchmark.records import iter_records
 from vrb_agent.benchmark.rundir import RunDir
@@ -393,6 +395,8 @@ def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed
         samples=len({str(r["sample_id"]) for r in unique}),
         conditions=[_condition_summary(c, groups[c], policy, n_boot, seed) for c in ordered],
         comparisons=comparisons,
+        evidence_audit=evidence_audit(unique, n_boot=n_boot, seed=seed),
+        failure_attribution=failure_attribution(unique, n_boot=n_boot, seed=seed),
     )
 
 

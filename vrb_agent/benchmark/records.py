@@ -83,6 +83,10 @@ class ResultRecord(BaseModel):
     fallback_draws: list[int] = Field(
         default_factory=list, description="draws whose vote only the fallback parser read (the official one found none)"
     )
+    # every image sent ({"t", "box"?}) and native-video span ({"start", "end"}): benchmark.views
+    shown: list[dict[str, Any]] = Field(default_factory=list)
+    # where the sample's decisive evidence is (its meta.evidence regions), for failure attribution
+    decisive_evidence: list[dict[str, Any]] = Field(default_factory=list)
     _keys: tuple[str, ...] = PrivateAttr(default=())  # the key order of the line it was read from
 
     @property
@@ -158,6 +162,7 @@ class Cell(BaseModel):
             "chosen_position": self.position,
             "config_hash": self.config_hash,
             "latency_s": round(latency_s, 4),
+            **({"decisive_evidence": self.sample.meta["evidence"]} if self.sample.meta.get("evidence") else {}),
         }
 
     def error_record(self, error: str | None, latency_s: float = 0.0, images: list[str] | None = None) -> ResultRecord:
@@ -178,13 +183,18 @@ class Cell(BaseModel):
             images=images or [],
         )
 
-    def judged_record(self, judgment: Judgment, latency_s: float, images: list[str]) -> ResultRecord:
-        """The record of a judgment (any status), with its trace fields for the report."""
+    def judged_record(
+        self, judgment: Judgment, latency_s: float, images: list[str], shown: list[dict[str, Any]] | None = None
+    ) -> ResultRecord:
+        """The record of a judgment (any status), with its trace fields for the report (`shown`:
+        benchmark.views.shown_of)."""
         base = self.base(latency_s)
         verdict = judgment.verdict if judgment.status == "ok" else None
         optional = protocol_extras(judgment)
         if judgment.notes:  # e.g. images shrunk to fit the context
             optional["notes"] = judgment.notes
+        if shown is not None:
+            optional["shown"] = shown
         return ResultRecord(
             **{**base, "backend": judgment.backend or self.backend, "model": judgment.model or self.model},
             status=judgment.status,

@@ -37,6 +37,7 @@ from vrb_agent.benchmark.progress import Progress
 from vrb_agent.benchmark.records import Cell, CellKey, ConditionKey, ResultRecord
 from vrb_agent.benchmark.rundir import ResultsFile, RunDir
 from vrb_agent.benchmark.runlock import RunLock
+from vrb_agent.benchmark.views import shown_of
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import AuthError, Backend, ConfigError
 from vrb_agent.judges.registry import get_backend
@@ -171,7 +172,7 @@ class _Run:
             new = [i for i in dict.fromkeys(images) if i not in saved and i in store]
             self.run_dir.save_evidence(store.get(i) for i in new)
             saved.update(new)
-        await self.write(cell.judged_record(judgment, latency, images))
+        await self.write(cell.judged_record(judgment, latency, images, shown_of(judgment, store)))
 
 
 def _make_backend(config: BenchConfig, backend: Backend | None) -> tuple[Backend, bool]:

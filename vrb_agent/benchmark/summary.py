@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
+from vrb_agent.benchmark.evidence_models import EvidenceAudit, FailureAttribution
+
 
 class _Dumped(BaseModel):
     """A model whose fields listed in `_OMIT_NONE` are left out of its dump when they are None."""
@@ -168,6 +170,8 @@ class RunSummary(_Dumped):
     samples: int
     conditions: list[ConditionSummary]
     comparisons: list[Comparison]
+    evidence_audit: EvidenceAudit | None = None  # benchmark.audit
+    failure_attribution: FailureAttribution | None = None  # benchmark.attribution
 
     @property
     def is_sweep(self) -> bool:

@@ -98,11 +98,13 @@ def _condition_key(record: Record) -> tuple[str, int, int]:
 
 
 def _conditions(records: Sequence[Record], n_boot: int, seed: int) -> list[ConditionAttribution]:
+    """Every condition of the records (one without wrong verdicts too), its wrong verdicts by class."""
     groups: dict[tuple[str, int, int], dict[str, list[Failure]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         failure = failure_class(record)
+        dims = groups[_condition_key(record)]
         if failure is not None:
-            groups[_condition_key(record)][str(record.get("dimension"))].append(failure)
+            dims[str(record.get("dimension"))].append(failure)
     order = {"single": 0, "agentic": 1}
     return [
         ConditionAttribution(

@@ -71,7 +71,8 @@ def shown_of(judgment: Judgment, store: EvidenceStore) -> list[dict[str, Any]]:
         elif part["evidence_id"] in store:
             image = store.get(part["evidence_id"])
             if image.timestamp is not None:
-                shown.append({"t": image.timestamp, **({"box": list(image.box)} if image.box else {})})
+                t = round(image.timestamp, 4)  # 0.1 ms: far below any frame interval or tolerance
+                shown.append({"t": t, **({"box": list(image.box)} if image.box else {})})
     return shown
 
 

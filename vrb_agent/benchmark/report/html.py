@@ -11,6 +11,16 @@ from pathlib import Path
 
 from vrb_agent.benchmark.metrics import Record, condition_of, read_results
 from vrb_agent.benchmark.report.charts import Point, bar_chart_with_ci, flip_chart, line_chart, simple_bars
+from vrb_agent.benchmark.report.evidence import (
+    ATTRIBUTION_NOTE,
+    RESCUE_NOTE,
+    attribution_rows,
+    audit_note,
+    audit_rows,
+    evidence_plots,
+    located_note,
+    rescue_rows,
+)
 from vrb_agent.benchmark.report.tables import (
     COMPARISON_HEADER,
     GAIN_HEADER,
@@ -190,7 +200,23 @@ def _html_run(summary: RunSummary, out_dir: Path) -> str:
     parts.append("<h3>Verdict statuses</h3>" + html_table(*status_rows(summary)))
     parts += [_html_comparison(comp, summary.is_sweep) for comp in summary.comparisons]
     parts.append("<h3>Tool use and cost</h3>" + html_table(*tool_rows(summary)))
+    parts.append(_html_evidence(summary))
     parts.append(_samples_table(summary, out_dir))
+    return "".join(parts)
+
+
+def _html_evidence(summary: RunSummary) -> str:
+    """The evidence audit and failure attribution sections, with their plots."""
+    plots = evidence_plots(summary)
+    parts = ['<div class="plots">' + "".join(f"<div>{p}</div>" for p in plots) + "</div>"] if plots else []
+    audit = audit_rows(summary)
+    parts += ["<h3>Evidence audit</h3>", f"<p>{escape(audit_note(summary))}</p>"]
+    parts.append(html_table(*audit) if audit else "<p>No submitted verdict was audited.</p>")
+    parts += ["<h3>Failure attribution</h3>", f"<p>{escape(ATTRIBUTION_NOTE)}</p>"]
+    parts.append(f"<p>{escape(located_note(summary).replace('`', ''))}</p>")
+    for table, note in ((attribution_rows(summary), None), (rescue_rows(summary), RESCUE_NOTE)):
+        if table:
+            parts.append((f"<p>{escape(note)}</p>" if note else "") + html_table(*table))
     return "".join(parts)
 
 

@@ -38,15 +38,21 @@ CASES = [  # (record, class), worked out by hand
     (_record([*OVERVIEW, {"t": 6.45, "box": [0.0, 0.0, 80.0, 120.0]}]), "shown_misjudged"),  # zoom meets the box
     (_record([{"start": 0.0, "end": 8.0}]), "shown_misjudged"),  # a native-video part spanning it
     (_record(OVERVIEW, evidence=[{"box": [10.0, 10.0, 20.0, 20.0]}]), "shown_misjudged"),  # in every frame
-    (_record([{"t": 1.0, "box": [500.0, 500.0, 600.0, 600.0]}], evidence=[{"box": [10.0, 10.0, 20.0, 20.0]}]),
-     "never_shown"),  # fmt: skip
+    (
+        _record([{"t": 1.0, "box": [500.0, 500.0, 600.0, 600.0]}], evidence=[{"box": [10.0, 10.0, 20.0, 20.0]}]),
+        "never_shown",
+    ),
     (_record([{"t": 1.0}], evidence=[{"start": 1.0, "end": 1.0}, {"start": 5.0, "end": 5.2}]), "never_shown"),
-    (_record([{"t": 1.0}, {"t": 5.1}], evidence=[{"start": 1.0, "end": 1.0}, {"start": 5.0, "end": 5.2}]),
-     "shown_misjudged"),  # fmt: skip
+    (
+        _record([{"t": 1.0}, {"t": 5.1}], evidence=[{"start": 1.0, "end": 1.0}, {"start": 5.0, "end": 5.2}]),
+        "shown_misjudged",
+    ),
     (_record(OVERVIEW, evidence=[]), "not_attributable"),  # the sample does not say where
     (_record(None), "not_attributable"),  # an older line: only its tool calls are known, none covers it
-    (_record(None) | {"evidence": [{"name": "reexamine_clip", "ok": True, "timestamps": [6.3, 6.4, 6.5]}]},
-     "shown_misjudged"),  # an older line whose tool frames cover it  # fmt: skip
+    (
+        _record(None) | {"evidence": [{"name": "reexamine_clip", "ok": True, "timestamps": [6.3, 6.4, 6.5]}]},
+        "shown_misjudged",
+    ),  # an older line whose tool frames cover it
     (_record(OVERVIEW, correct=True), None),  # right: not a wrong verdict
     (_record(OVERVIEW, status="invalid", correct=None), None),  # no verdict
 ]
@@ -180,4 +186,5 @@ def test_probes_say_where_their_decisive_evidence_is(probe_suite):
             assert not _flash_visible(media, region["box"], region["start"] - step, colour)
             assert not _flash_visible(media, region["box"], region["end"] + step, colour)
         else:
-            assert regions[0]["start"] == 0.0 and regions[0]["end"] == pytest.approx(knobs["duration"] - 1 / knobs["fps"])
+            last = knobs["duration"] - 1 / knobs["fps"]
+            assert regions[0]["start"] == 0.0 and regions[0]["end"] == pytest.approx(last)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_report import CHROMIUM, chromium_console
 from vrb_agent.benchmark import run_benchmark
 from vrb_agent.benchmark.audit import audit_record, evidence_audit, verdict_class
 from vrb_agent.benchmark.records import ResultRecord
@@ -114,7 +115,8 @@ def _scripted_judge(request: ModelRequest) -> ModelReply:
         calls = [ToolCall(id="f", name="select_frames", arguments={"timestamps": [3.0]}),
                  ToolCall(id="z", name="zoom", arguments={"timestamp": 6.0, "box": [0, 0, 500, 500]})]  # fmt: skip
         return ModelReply(tool_calls=calls, stop_reason="tool_calls")
-    verdict = {"preferred": "A", "confidence": 0.7, "rationale": "r", "evidence": [SEEN[0], UNSEEN[0], SEEN[1], *UNSEEN[1:]]}
+    cited = [SEEN[0], UNSEEN[0], SEEN[1], *UNSEEN[1:]]
+    verdict = {"preferred": "A", "confidence": 0.7, "rationale": "r", "evidence": cited}
     return ModelReply(tool_calls=[ToolCall(id="v", name="submit_verdict", arguments=verdict)], stop_reason="tool_calls")
 
 
@@ -122,8 +124,9 @@ def _scripted_judge(request: ModelRequest) -> ModelReply:
 def scripted_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("audit")
     write_video(root / "v.mp4", VideoSpec(width=160, height=120, fps=10.0, duration=8.0, moving_bar=True))
+    meta = {"evidence": {"start": 2.95, "end": 3.05}}  # the tools' frame at 3.0 s, between overview frames
     rows = [{"id": f"s{i}", "media": "v.mp4", "question": "q?", "chosen": f"good {i}", "rejected": f"bad {i}",
-             "dimension": f"d{i % 2}", "meta": {"evidence": {"start": 2.95, "end": 3.05}}} for i in range(3)]  # fmt: skip
+             "dimension": f"d{i % 2}", "meta": meta} for i in range(3)]  # fmt: skip
     (root / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = root / "run"
     backend = ScriptedBackend(_scripted_judge)
@@ -197,3 +200,12 @@ def test_report_md_evidence_numbers_equal_summary_json(scripted_run):
     assert rescue[0]["single_never_shown"] == 3 and rescue[0]["agentic_shown"] == 3  # 3.0 s: tools only
     html = (scripted_run / "report.html").read_text()
     assert "Ungrounded cited items (% of checkable, 95% CI)" in html and "<h3>Failure attribution</h3>" in html
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
+def test_evidence_panels_open_in_headless_chromium_without_console_errors(scripted_run):
+    dom, console = chromium_console(scripted_run / "report.html")
+    assert console == [] and "Evidence audit" in dom and "Failure attribution" in dom
+    assert "Ungrounded cited items" in dom and "Wrong verdicts never shown the evidence" in dom  # both plots
+    dom, console = chromium_console(scripted_run / "traces" / trace_name("s1"))
+    assert console == [] and dom.count("✗ ungrounded") == len(UNSEEN)

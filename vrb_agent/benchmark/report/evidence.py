@@ -143,7 +143,7 @@ def evidence_plots(summary: RunSummary) -> list[str]:
     verdicts per dimension (a bar per condition), both with 95 % CI whiskers."""
     plots = []
     audit = summary.evidence_audit
-    if audit and audit.backends:
+    if audit and any(b.overall.checkable for b in audit.backends):  # some rate to draw
         dims = sorted({d for b in audit.backends for d in b.by_dimension})
         series: dict[str, list[Bar]] = {
             b.backend: [*(_rate(b.by_dimension.get(d)) for d in dims), _rate(b.overall)] for b in audit.backends

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_report import CHROMIUM, chromium_console
+from tests.test_report import CHROMIUM, _md_rows, chromium_console
 from vrb_agent.benchmark import run_benchmark
 from vrb_agent.benchmark.audit import audit_record, evidence_audit, verdict_class
 from vrb_agent.benchmark.records import ResultRecord
@@ -167,22 +167,11 @@ def test_the_trace_page_marks_the_ungrounded_items(scripted_run):
     assert "— shown to this judgment" in page  # the agentic cell's select_frames at 3.0 s
 
 
-def _md_table(markdown: str, header_start: str) -> list[list[str]]:
-    lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split(" | ")])
-    return rows
-
-
 def test_report_md_evidence_numbers_equal_summary_json(scripted_run):
     summary = json.loads((scripted_run / "summary.json").read_text())["runs"][0]
     markdown = (scripted_run / "report.md").read_text()
     [backend] = summary["evidence_audit"]["backends"]
-    rows = _md_table(markdown, "backend | dimension")
+    rows = _md_rows(markdown, "backend | dimension")
     cells = {**backend["by_dimension"], "**all**": backend["overall"]}
     assert [r[1] for r in rows] == list(cells)
     for row in rows:
@@ -192,7 +181,7 @@ def test_report_md_evidence_numbers_equal_summary_json(scripted_run):
         assert float(row[9]) == pytest.approx(100 * cell["ungrounded_rate"], abs=0.05)
         assert row[10] == f"[{100 * cell['ci'][0]:.1f}, {100 * cell['ci'][1]:.1f}]"
     rescue = summary["failure_attribution"]["rescue"]
-    assert _md_table(markdown, "frames | k") == [
+    assert _md_rows(markdown, "frames | k") == [
         [str(r["frames"]), str(r["k"]), str(r["single_never_shown"]), str(r["agentic_shown"]),
          f"{100 * r['agentic_shown_share']:.1f}", str(r["agentic_shown_right"])]
         for r in rescue

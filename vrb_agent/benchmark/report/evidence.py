@@ -12,10 +12,9 @@ from vrb_agent.benchmark.attribution import coverage
 from vrb_agent.benchmark.audit import audit_record, is_audited
 from vrb_agent.benchmark.evidence_models import AttributionCell, AuditCell
 from vrb_agent.benchmark.report.charts import bar_chart_with_ci
+from vrb_agent.benchmark.report.tables import Table
 from vrb_agent.benchmark.report.text import ci_text, num, pct
 from vrb_agent.benchmark.summary import RunSummary
-
-Table = tuple[list[str], list[list[str]]]
 
 AUDIT_HEADER = [
     "backend",

@@ -18,10 +18,11 @@ TIME_TOLERANCE_S is 0.1 s: frame labels carry times to 0.01 s and a model may ro
 0.1 s, while a 16-frame overview of an 8-s video shows frames 0.5 s apart.
 
 A verdict is `ungrounded` when any item is, `grounded` when none is and at least one item is
-grounded, else `uncheckable` (nothing cited, or nothing checkable). Audited: every `ok` record that
-is not a single-pass text verdict (those cite nothing). With k > 1 or order=both the views of every
-presentation count. The ungrounded-citation rate is ungrounded / checkable items, with a 95 %
-bootstrap CI that resamples verdicts (a verdict's items are not independent).
+grounded, else `uncheckable` (nothing cited, or nothing checkable). Audited: every `ok` agentic
+record, and any other `ok` record that cites evidence (single-pass text verdicts cite none). With
+k > 1 or order=both the views of every presentation count. The ungrounded-citation rate is
+ungrounded / checkable items, with a 95 % bootstrap CI that resamples verdicts (a verdict's items
+are not independent).
 """
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ def verdict_class(classes: Sequence[Grounding]) -> Grounding:
 
 
 def is_audited(record: Record) -> bool:
-    """A submitted verdict (ok) that could cite evidence: single-pass text verdicts cite none."""
-    return record.get("status") == "ok" and (record.get("mode") != "single" or bool(record.get("verdict_evidence")))
+    """A submitted verdict (ok) that could cite evidence (agentic) or does."""
+    return record.get("status") == "ok" and (record.get("mode") == "agentic" or bool(record.get("verdict_evidence")))
 
 
 def audit_record(record: Record) -> list[tuple[Mapping[str, Any], Grounding, str]]:

@@ -4,7 +4,8 @@ runner adds), and how one is built from a judgment. RunDir (benchmark.rundir) wr
 A record names its own cell: a sample judged under a condition (mode, frames, k). The JSON written
 is the record's set fields in declaration order, then any extras (keys of other versions are kept);
 a record read from a line keeps that line's key order, so it writes out byte for byte the same. Error records carry no
-trace extras (order_agreement, verdict_evidence, timings, notes): they are left unset, not null.
+trace extras (order_agreement, verdict_evidence, timings, notes, shown): they are left unset, not null.
+Every record of a sample that says where its decisive evidence is carries it (decisive_evidence).
 """
 
 from __future__ import annotations

@@ -137,27 +137,30 @@ RESCUE_NOTE = (
 # ---- plots --------------------------------------------------------------------------------------
 
 
-def evidence_plots(summary: RunSummary) -> list[str]:
-    """Ungrounded-citation rate per dimension (a bar per backend) and the never-shown share of wrong
-    verdicts per dimension (a bar per condition), both with 95 % CI whiskers."""
-    plots = []
+def audit_plot(summary: RunSummary) -> str | None:
+    """The ungrounded-citation rate per dimension, a bar per backend, with 95 % CI whiskers."""
     audit = summary.evidence_audit
-    if audit and any(b.overall.checkable for b in audit.backends):  # some rate to draw
-        dims = sorted({d for b in audit.backends for d in b.by_dimension})
-        series: dict[str, list[Bar]] = {
-            b.backend: [*(_rate(b.by_dimension.get(d)) for d in dims), _rate(b.overall)] for b in audit.backends
-        }
-        plots.append(bar_chart_with_ci([*dims, "all"], series, "Ungrounded cited items (% of checkable, 95% CI)"))
+    if not audit or not any(b.overall.checkable for b in audit.backends):  # no rate to draw
+        return None
+    dims = sorted({d for b in audit.backends for d in b.by_dimension})
+    series: dict[str, list[Bar]] = {
+        b.backend: [*(_rate(b.by_dimension.get(d)) for d in dims), _rate(b.overall)] for b in audit.backends
+    }
+    return bar_chart_with_ci([*dims, "all"], series, "Ungrounded cited items (% of checkable, 95% CI)")
+
+
+def attribution_plot(summary: RunSummary) -> str | None:
+    """The never-shown share of wrong verdicts per dimension, a bar per condition, with 95 % CIs."""
     attribution = summary.failure_attribution
-    if attribution and attribution.located_samples and attribution.conditions:
-        dims = sorted({d for c in attribution.conditions for d in c.by_dimension})
-        shares: dict[str, list[Bar]] = {
-            _label(c.mode, c.frames, c.k, summary.is_sweep): [*(_share(c.by_dimension.get(d)) for d in dims),
-                                                              _share(c.overall)]
-            for c in attribution.conditions
-        }  # fmt: skip
-        plots.append(bar_chart_with_ci([*dims, "all"], shares, "Wrong verdicts never shown the evidence (%, 95% CI)"))
-    return plots
+    if not attribution or not attribution.located_samples or not attribution.conditions:
+        return None
+    dims = sorted({d for c in attribution.conditions for d in c.by_dimension})
+    shares: dict[str, list[Bar]] = {
+        _label(c.mode, c.frames, c.k, summary.is_sweep): [*(_share(c.by_dimension.get(d)) for d in dims),
+                                                          _share(c.overall)]
+        for c in attribution.conditions
+    }  # fmt: skip
+    return bar_chart_with_ci([*dims, "all"], shares, "Wrong verdicts never shown the evidence (%, 95% CI)")
 
 
 Bar = tuple[float | None, Sequence[float] | None]

@@ -14,10 +14,11 @@ from vrb_agent.benchmark.report.charts import Point, bar_chart_with_ci, flip_cha
 from vrb_agent.benchmark.report.evidence import (
     ATTRIBUTION_NOTE,
     RESCUE_NOTE,
+    attribution_plot,
     attribution_rows,
     audit_note,
+    audit_plot,
     audit_rows,
-    evidence_plots,
     located_note,
     rescue_rows,
 )
@@ -206,14 +207,15 @@ def _html_run(summary: RunSummary, out_dir: Path) -> str:
 
 
 def _html_evidence(summary: RunSummary) -> str:
-    """The evidence audit and failure attribution sections, with their plots."""
-    plots = evidence_plots(summary)
-    parts = ['<div class="plots">' + "".join(f"<div>{p}</div>" for p in plots) + "</div>"] if plots else []
-    audit = audit_rows(summary)
-    parts += ["<h3>Evidence audit</h3>", f"<p>{escape(audit_note(summary))}</p>"]
+    """The evidence audit and failure attribution sections, each with its plot."""
+    audit, plot = audit_rows(summary), audit_plot(summary)
+    parts = ["<h3>Evidence audit</h3>", f"<p>{escape(audit_note(summary))}</p>"]
+    parts.append(f'<div class="plots"><div>{plot}</div></div>' if plot else "")
     parts.append(html_table(*audit) if audit else "<p>No submitted verdict was audited.</p>")
     parts += ["<h3>Failure attribution</h3>", f"<p>{escape(ATTRIBUTION_NOTE)}</p>"]
     parts.append(f"<p>{escape(located_note(summary).replace('`', ''))}</p>")
+    plot = attribution_plot(summary)
+    parts.append(f'<div class="plots"><div>{plot}</div></div>' if plot else "")
     for table, note in ((attribution_rows(summary), None), (rescue_rows(summary), RESCUE_NOTE)):
         if table:
             parts.append((f"<p>{escape(note)}</p>" if note else "") + html_table(*table))

@@ -47,6 +47,19 @@ def test_demo_pipeline_on_a_tiny_suite(tiny_demo: DemoResult) -> None:
     assert len(tiny_demo.findings()) == len(KINDS)
 
 
+def test_demo_audit_finds_no_ungrounded_citation_from_sim(tiny_demo: DemoResult) -> None:
+    """`sim` cites only frames it perceived, so every cited item is grounded; the panels are shown."""
+    summary = tiny_demo.report.runs[0]
+    assert summary.evidence_audit is not None and summary.failure_attribution is not None
+    [sim] = summary.evidence_audit.backends
+    assert sim.backend == "sim" and sim.overall.verdicts == len(KINDS)
+    assert sim.overall.checkable == sim.overall.citations > 0 and sim.overall.ungrounded_citations == 0
+    assert summary.failure_attribution.located_samples == len(KINDS)  # every probe says where its evidence is
+    markdown, html = tiny_demo.paths["markdown"].read_text(), tiny_demo.paths["html"].read_text()
+    assert "### Evidence audit" in markdown and "### Failure attribution" in markdown
+    assert "Ungrounded cited items (% of checkable, 95% CI)" in html
+
+
 def test_demo_cli_resumes_and_prints_where_to_open(tiny_demo: DemoResult) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "vrb_agent.cli", "demo", "--out", str(tiny_demo.out), "--n", "1"]
@@ -97,3 +110,15 @@ def test_default_demo_suite_agentic_beats_single_on_blind_spots(tmp_path: Path) 
         assert row["treatment_accuracy"] > row["baseline_accuracy"]
         ci = f"[{100 * row['ci'][0]:.1f}, {100 * row['ci'][1]:.1f}]"
         assert any(line.startswith(f"| {dimension} |") and ci in line for line in markdown.splitlines())
+    run = json.loads(paths["summary"].read_text())["runs"][0]
+    audit = run["evidence_audit"]["backends"][0]["overall"]
+    assert audit["verdicts"] == 3 * DEMO_PER_KIND and audit["checkable"] > 0 and audit["ungrounded_citations"] == 0
+    # brief events sit between the overview's frames: a wrong single-pass verdict there never saw the flash,
+    # while the counted objects and the print are in every frame it saw
+    attribution = run["failure_attribution"]
+    single = next(c for c in attribution["conditions"] if c["mode"] == "single")["by_dimension"]
+    brief = single["probe/brief_event"]
+    assert brief["wrong"] > 0 and brief["never_shown"] == brief["wrong"]
+    assert all(single[d]["never_shown"] == 0 for d in ("probe/count", "probe/small_text") if d in single)
+    [rescue] = attribution["rescue"]
+    assert rescue["single_never_shown"] == DEMO_PER_KIND and rescue["agentic_shown"] == DEMO_PER_KIND

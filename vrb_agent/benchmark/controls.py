@@ -160,4 +160,5 @@ class BlindBackend(Backend):
 def blind_record(record: ResultRecord) -> ResultRecord:
     """A blind cell's record as the model saw it: no image sent, none saved, and how many were withheld."""
     note = f"blind control: {record.images_sent} images the judge prepared were withheld from the model"
-    return record.model_copy(update={"images_sent": 0, "images": [], "notes": [*record.notes, note]})
+    update = {"images_sent": 0, "images": [], "shown": [], "notes": [*record.notes, note]}
+    return record.model_copy(update=update)

@@ -394,9 +394,7 @@ def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed
     """Every condition's accuracy and tool statistics, agentic-vs-single comparisons at each
     (frames, k) where both modes ran, each condition's bias and calibration panels, and the visual
     dependence of each condition run with controls."""
-    from vrb_agent.benchmark.bias import bias_panel  # noqa: PLC0415 - bias and calibration build on this module
-    from vrb_agent.benchmark.calibration import calibration_panel  # noqa: PLC0415
-    from vrb_agent.benchmark.dependence import visual_dependence  # noqa: PLC0415 - it builds on compare()
+    from vrb_agent.benchmark.panels import summary_panels  # noqa: PLC0415 - the panels build on this module
 
     score({"status": "ok"}, policy)  # validates the policy name
     unique, duplicates = dedupe(records)
@@ -418,9 +416,7 @@ def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed
         samples=len({str(r["sample_id"]) for r in unique}),
         conditions=[_condition_summary(c, groups[c], policy, n_boot, seed) for c in ordered],
         comparisons=comparisons,
-        bias=[bias_panel(c, groups[c], policy, n_boot=n_boot, seed=seed) for c in ordered],
-        calibration=[calibration_panel(c, groups[c], n_boot=n_boot, seed=seed) for c in ordered],
-        visual_dependence=visual_dependence(groups, policy, n_boot=n_boot, seed=seed),
+        **summary_panels(unique, groups, ordered, policy, n_boot, seed),
     )
 
 

@@ -14,7 +14,8 @@ Five kinds:
 Knobs (`ProbeKnobs`) set object size, event duration, text height, distractors, video length and
 resolution; `easy` / `medium` / `hard` are presets and `sweep` draws every knob per probe from the
 range between hard and easy. Every knob and the ground truth go into each pair's `meta`, so results
-can be sliced by difficulty. Generation is deterministic for a seed: the same seed gives the same
+can be sliced by difficulty, and so does where the decisive evidence is (`meta.evidence`, for
+failure attribution). Generation is deterministic for a seed: the same seed gives the same
 JSONL bytes and the same pixels.
 
 Where pixels sit relative to a judge's sampling is stated, not hidden: with `placement="between"`
@@ -32,6 +33,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from vrb_agent.benchmark.probe_evidence import probe_evidence
 from vrb_agent.benchmark.sim.grammar import count_answer, flash_answer, number_answer, order_answer, shape_answer
 from vrb_agent.benchmark.synth import NAMED_COLORS, Shape, Text, VideoSpec, text_scale, write_video
 from vrb_agent.errors import VrbError
@@ -375,6 +377,7 @@ def make_probe(
         "index": index,
         "knobs": asdict(knobs),
         "truth": truth,
+        "evidence": probe_evidence(kind, asdict(knobs), truth),  # where attribution looks (README "Datasets")
     }
     return Probe(f"{kind}-{index:03d}", kind, spec, question, chosen, rejected, meta)
 

@@ -6,7 +6,8 @@ A record names its own cell: a sample judged under a condition (mode, frames, k)
 lines of runs without controls are unchanged. The JSON written
 is the record's set fields in declaration order, then any extras (keys of other versions are kept);
 a record read from a line keeps that line's key order, so it writes out byte for byte the same. Error records carry no
-trace extras (order_agreement, verdict_evidence, timings, notes, shown_first): they are left unset, not null.
+trace extras (order_agreement, verdict_evidence, timings, notes, shown_first, shown): they are left unset,
+not null. Every record of a sample that says where its decisive evidence is carries it (decisive_evidence).
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ class ResultRecord(BaseModel):
     shown_first: list[Side] = Field(default_factory=list)  # per vote: the sample's response shown in the first slot
     chosen_chars: int | None = None  # lengths of the two responses, for the length-bias panel
     rejected_chars: int | None = None
+    # every image sent ({"t", "box"?}) and native-video span ({"start", "end"}): benchmark.views
+    shown: list[dict[str, Any]] = Field(default_factory=list)
+    # where the sample's decisive evidence is (its meta.evidence regions), for failure attribution
+    decisive_evidence: list[dict[str, Any]] = Field(default_factory=list)
     _keys: tuple[str, ...] = PrivateAttr(default=())  # the key order of the line it was read from
 
     @property
@@ -173,6 +178,7 @@ class Cell(BaseModel):
             "chosen_position": self.position,
             "config_hash": self.config_hash,
             "latency_s": round(latency_s, 4),
+            **({"decisive_evidence": self.sample.meta["evidence"]} if self.sample.meta.get("evidence") else {}),
         }
 
     def lengths(self) -> dict[str, int]:
@@ -198,8 +204,11 @@ class Cell(BaseModel):
             **self.lengths(),
         )
 
-    def judged_record(self, judgment: Judgment, latency_s: float, images: list[str]) -> ResultRecord:
-        """The record of a judgment (any status), with its trace fields for the report."""
+    def judged_record(
+        self, judgment: Judgment, latency_s: float, images: list[str], shown: list[dict[str, Any]] | None = None
+    ) -> ResultRecord:
+        """The record of a judgment (any status), with its trace fields for the report (`shown`:
+        benchmark.views.shown_of)."""
         base = self.base(latency_s)
         verdict = judgment.verdict if judgment.status == "ok" else None
         optional = protocol_extras(judgment)
@@ -207,6 +216,8 @@ class Cell(BaseModel):
             optional["notes"] = judgment.notes
         if judgment.samples:  # which response each vote saw first (the first-slot bias panel)
             optional["shown_first"] = ["B" if s.swapped else "A" for s in judgment.samples]
+        if shown is not None:
+            optional["shown"] = shown
         return ResultRecord(
             **{**base, "backend": judgment.backend or self.backend, "model": judgment.model or self.model},
             status=judgment.status,

@@ -38,6 +38,7 @@ from vrb_agent.benchmark.progress import Progress
 from vrb_agent.benchmark.records import Arm, Cell, CellKey, ResultRecord
 from vrb_agent.benchmark.rundir import ResultsFile, RunDir
 from vrb_agent.benchmark.runlock import RunLock
+from vrb_agent.benchmark.views import shown_of
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import AuthError, Backend, ConfigError
 from vrb_agent.judges.registry import get_backend
@@ -195,7 +196,7 @@ class _Run:
             new = [i for i in dict.fromkeys(images) if i not in saved and i in store]
             self.run_dir.save_evidence(store.get(i) for i in new)
             saved.update(new)
-        record = cell.judged_record(judgment, latency, images)
+        record = cell.judged_record(judgment, latency, images, shown_of(judgment, store))
         await self.write(blind_record(record) if blind else record)
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
+from vrb_agent.benchmark.evidence_models import EvidenceAudit, FailureAttribution
+
 
 class _Dumped(BaseModel):
     """A model whose fields listed in `_OMIT_NONE` are left out of its dump when they are None."""
@@ -293,6 +295,8 @@ class RunSummary(_Dumped):
     bias: list[BiasPanel] = Field(default_factory=list)
     calibration: list[CalibrationPanel] = Field(default_factory=list)
     visual_dependence: list[VisualDependence] | None = None  # with controls (benchmark.controls)
+    evidence_audit: EvidenceAudit | None = None  # benchmark.audit
+    failure_attribution: FailureAttribution | None = None  # benchmark.attribution
 
     @property
     def is_sweep(self) -> bool:

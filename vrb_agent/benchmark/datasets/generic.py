@@ -16,6 +16,7 @@ from vrb_agent.benchmark.datasets.common import (
     resolve_media,
     unusable_text,
 )
+from vrb_agent.benchmark.datasets.evidence import EvidenceMetaError, parse_evidence_meta
 
 
 def one_file(path: Path, pattern: str, what: str) -> Path:
@@ -54,12 +55,26 @@ def _row_problem(row: dict[str, Any]) -> str | None:
     missing = [f for f in REQUIRED if not isinstance(row.get(f), str | int) or str(row.get(f)).strip() == ""]
     if missing:
         return f"missing or empty field(s) {', '.join(missing)}"
-    return unusable_text({f: row[f] for f in REQUIRED})
+    return unusable_text({f: row[f] for f in REQUIRED}) or _evidence_problem(row)
+
+
+def _evidence_problem(row: dict[str, Any]) -> str | None:
+    """Why the row's `meta.evidence` (where the decisive evidence is) is malformed, if it is."""
+    meta = row.get("meta")
+    if not isinstance(meta, dict) or "evidence" not in meta:
+        return None
+    try:
+        parse_evidence_meta(meta["evidence"])
+    except EvidenceMetaError as exc:
+        return str(exc)
+    return None
 
 
 def _sample(row: dict[str, Any], name: str, root: Path, number: int) -> Sample:
     media, error = resolve_media(root, str(row["media"]))
     meta: dict[str, Any] = row["meta"] if isinstance(row.get("meta"), dict) else {}
+    if "evidence" in meta:  # validated by _row_problem; kept as a list of normalised regions
+        meta = {**meta, "evidence": parse_evidence_meta(meta["evidence"])}
     return Sample(
         id=str(row["id"]),
         media=media,

@@ -13,6 +13,17 @@ from vrb_agent.benchmark.metrics import Record, condition_of, read_results
 from vrb_agent.benchmark.report.charts import Point, bar_chart_with_ci, flip_chart, line_chart, simple_bars
 from vrb_agent.benchmark.report.dependence import DEPENDENCE_NOTE, dependence_chart, dependence_rows
 from vrb_agent.benchmark.report.diagnostics import diagnostic_plots, shared_plots
+from vrb_agent.benchmark.report.evidence import (
+    ATTRIBUTION_NOTE,
+    RESCUE_NOTE,
+    attribution_plot,
+    attribution_rows,
+    audit_note,
+    audit_plot,
+    audit_rows,
+    located_note,
+    rescue_rows,
+)
 from vrb_agent.benchmark.report.tables import (
     COMPARISON_HEADER,
     GAIN_HEADER,
@@ -224,6 +235,7 @@ def _html_run(summary: RunSummary, out_dir: Path) -> str:
         parts.append(html_table(*dependence_rows(summary)))
     parts.append("<h3>Tool use and cost</h3>" + html_table(*tool_rows(summary)))
     parts.append(_html_diagnostics(summary))
+    parts.append(_html_evidence(summary))
     parts.append(_samples_table(summary, out_dir))
     return "".join(parts)
 
@@ -245,6 +257,22 @@ def _html_shared_diagnostics(report: Report) -> str:
         return ""
     plots = "".join(f"<div>{p}</div>" for p in shared_plots(report))
     return f'<h3>Bias and calibration side by side</h3><div class="plots">{plots}</div>' + html_table(*table)
+
+
+def _html_evidence(summary: RunSummary) -> str:
+    """The evidence audit and failure attribution sections, each with its plot."""
+    audit, plot = audit_rows(summary), audit_plot(summary)
+    parts = ["<h3>Evidence audit</h3>", f"<p>{escape(audit_note(summary))}</p>"]
+    parts.append(f'<div class="plots"><div>{plot}</div></div>' if plot else "")
+    parts.append(html_table(*audit) if audit else "<p>No submitted verdict was audited.</p>")
+    parts += ["<h3>Failure attribution</h3>", f"<p>{escape(ATTRIBUTION_NOTE)}</p>"]
+    parts.append(f"<p>{escape(located_note(summary).replace('`', ''))}</p>")
+    plot = attribution_plot(summary)
+    parts.append(f'<div class="plots"><div>{plot}</div></div>' if plot else "")
+    for table, note in ((attribution_rows(summary), None), (rescue_rows(summary), RESCUE_NOTE)):
+        if table:
+            parts.append((f"<p>{escape(note)}</p>" if note else "") + html_table(*table))
+    return "".join(parts)
 
 
 def render_html(report: Report, out_dir: Path) -> str:

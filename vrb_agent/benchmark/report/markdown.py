@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from vrb_agent.benchmark.report.dependence import DEPENDENCE_NOTE, dependence_rows
+from vrb_agent.benchmark.report.evidence import (
+    ATTRIBUTION_NOTE,
+    RESCUE_NOTE,
+    attribution_rows,
+    audit_note,
+    audit_rows,
+    located_note,
+    rescue_rows,
+)
 from vrb_agent.benchmark.report.tables import (
     COMPARISON_HEADER,
     GAIN_HEADER,
@@ -91,7 +100,7 @@ def _markdown_run(summary: RunSummary) -> list[str]:
         lines += md_table(*dependence_rows(summary))
     lines += ["### Tool use and cost", ""]
     lines += md_table(*tool_rows(summary))
-    return lines + _markdown_diagnostics(summary)
+    return lines + _markdown_diagnostics(summary) + _markdown_evidence(summary)
 
 
 def _markdown_diagnostics(summary: RunSummary) -> list[str]:
@@ -118,4 +127,16 @@ def _markdown_rescore(summary: RunSummary) -> list[str]:
     for cond in rescored:
         lines += [f"#### {condition_label(cond, True)}", ""] if len(summary.conditions) > 1 else []
         lines += md_table(*rescore_rows(cond))
+    return lines
+
+
+def _markdown_evidence(summary: RunSummary) -> list[str]:
+    """The evidence audit and failure attribution sections."""
+    lines = ["### Evidence audit", "", audit_note(summary), ""]
+    audit = audit_rows(summary)
+    lines += md_table(*audit) if audit else ["No submitted verdict was audited.", ""]
+    lines += ["### Failure attribution", "", ATTRIBUTION_NOTE, "", located_note(summary), ""]
+    for table, note in ((attribution_rows(summary), None), (rescue_rows(summary), RESCUE_NOTE)):
+        if table:
+            lines += ([note, ""] if note else []) + md_table(*table)
     return lines

@@ -12,6 +12,7 @@ from typing import Any
 
 from vrb_agent.agents.trace import JudgmentTrace, TraceImage, read_index
 from vrb_agent.benchmark.metrics import Record, read_results
+from vrb_agent.benchmark.report.evidence import cited_evidence_html
 from vrb_agent.benchmark.report.figures import boxes_by_frame, crop_calls, figure, images_note
 from vrb_agent.benchmark.report.html import html_table, page
 from vrb_agent.benchmark.report.text import num, trace_name
@@ -63,6 +64,7 @@ def _trace_record(record: Record, run_dir: Path, trace_dir: Path, index: dict[st
         parts.append(f"<h3>Rationale</h3><pre>{escape(str(record['rationale']))}</pre>")
     if trace.steps:
         parts.append(_steps_table(trace))
+    parts.append(cited_evidence_html(record))  # each cited item audited; where the decisive evidence is
     parts.append(_figures(trace, run_dir, trace_dir, index))
     return "".join(parts)
 

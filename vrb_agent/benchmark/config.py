@@ -11,10 +11,11 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from vrb_agent.agents.types import JudgeConfig, Mode, Order
+from vrb_agent.agents.types import JudgeConfig, Order
 from vrb_agent.benchmark.datasets import Dataset, Sample
+from vrb_agent.benchmark.escalation import DEFAULT_THRESHOLD, EscalateWhen, policy_problem
 from vrb_agent.benchmark.records import SECRET_NAME, ConditionKey
 from vrb_agent.benchmark.shards import Shard
 from vrb_agent.judges.provider import public_url
@@ -41,6 +42,9 @@ IDENTITY_FIELDS = (
     "dim_map",
 )
 BUDGET_FIELDS = ("max_output_tokens", "max_side", "max_images")
+# A run's modes: the judge's two, and `cascade` (benchmark.cascade: single-pass, escalated to
+# agentic when uncertain), which the benchmark composes from them.
+BenchMode = Literal["single", "agentic", "cascade"]
 
 
 class BenchConfig(BaseModel):
@@ -54,7 +58,7 @@ class BenchConfig(BaseModel):
     model: str | None = None
     base_url: str | None = None
     backend_options: dict[str, Any] = Field(default_factory=dict)
-    modes: list[Mode] = Field(default_factory=lambda: list[Mode](["single", "agentic"]), min_length=1)
+    modes: list[BenchMode] = Field(default_factory=lambda: list[BenchMode](["single", "agentic"]), min_length=1)
     frames: list[int] = Field(default_factory=lambda: [16], min_length=1)
     k: list[int] = Field(default_factory=lambda: [1], min_length=1)
     order: Order = "fixed"
@@ -71,6 +75,9 @@ class BenchConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     dims: list[str] | None = None
     shard: str | None = None  # "I/N": judge only the samples of shard I of N (see benchmark.shards)
+    escalate_when: EscalateWhen = Field(default="disagree", validate_default=True)  # cascade: benchmark.escalation
+    escalate_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0.5, le=1.0)
+    budget_usd: float | None = Field(default=None, gt=0)  # stop before the estimated spend passes it
 
     @field_validator("frames")
     @classmethod
@@ -93,8 +100,18 @@ class BenchConfig(BaseModel):
 
     @field_validator("modes")
     @classmethod
-    def _unique_modes(cls, value: list[Mode]) -> list[Mode]:
+    def _unique_modes(cls, value: list[BenchMode]) -> list[BenchMode]:
         return list(dict.fromkeys(value))
+
+    @field_validator("escalate_when")
+    @classmethod
+    def _measurable_policy(cls, value: EscalateWhen, info: ValidationInfo) -> EscalateWhen:
+        data = info.data
+        if "cascade" in data.get("modes", []):
+            problem = policy_problem(value, data.get("order", "fixed"), data.get("k", [1]))
+            if problem:
+                raise ValueError(problem)
+        return value
 
     def conditions(self) -> list[ConditionKey]:
         return [(m, f, k) for f in self.frames for k in self.k for m in self.modes]
@@ -111,6 +128,8 @@ class BenchConfig(BaseModel):
                 del data[key]
         if self.shard:  # only when sharded, so an unsharded run's identity (and hash) is unchanged
             data["shard"] = self.shard
+        if "cascade" in self.modes:  # what a cascade record means; absent otherwise, as for shard
+            data["cascade"] = {"escalate_when": self.escalate_when, "threshold": self.escalate_threshold}
         return data
 
     def select(self, dataset: Dataset) -> list[Sample]:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from vrb_agent.agents.types import Judgment, Status
 from vrb_agent.benchmark.datasets import Sample
+from vrb_agent.benchmark.escalation import CascadeTrace
 from vrb_agent.judges.retry import redact
 
 ConditionKey = tuple[str, int, int]  # (mode, frames, k): what a record was judged under (summary.Condition as a key)
@@ -79,6 +80,8 @@ class ResultRecord(BaseModel):
     images: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    escalated: bool | None = None  # cascade records: whether the single pass was escalated to agentic
+    cascade: CascadeTrace | None = None  # cascade records: the rule, the reason and each stage
     _keys: tuple[str, ...] = PrivateAttr(default=())  # the key order of the line it was read from
 
     @property

@@ -26,6 +26,7 @@ from typing import Any
 from vrb_agent.agents.trace import images_seen
 from vrb_agent.agents.types import JudgeConfig, Judgment
 from vrb_agent.benchmark.cache import CachedBackend
+from vrb_agent.benchmark.cascade import CASCADE, StageBoard, StageRecords, judge_cascade, reusable_stages
 from vrb_agent.benchmark.committer import Committer
 from vrb_agent.benchmark.config import BenchConfig, chosen_position, sample_seed
 from vrb_agent.benchmark.datasets import Dataset, Sample, load_dataset
@@ -37,6 +38,7 @@ from vrb_agent.benchmark.progress import Progress
 from vrb_agent.benchmark.records import Cell, CellKey, ConditionKey, ResultRecord
 from vrb_agent.benchmark.rundir import ResultsFile, RunDir
 from vrb_agent.benchmark.runlock import RunLock
+from vrb_agent.benchmark.spend import SpendMeter, recorded_spend
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import AuthError, Backend, ConfigError
 from vrb_agent.judges.registry import get_backend
@@ -98,6 +100,8 @@ class _Run:
         self.committer: Committer | None = None  # set by _execute with the results file
         self.done = 0
         self.errors = 0
+        self.stages: StageRecords = {}  # resumed records cascades take over
+        self.meter: SpendMeter | None = None  # with --budget-usd
 
     async def write(self, record: ResultRecord) -> None:
         assert self.committer is not None, "results file not open"
@@ -134,14 +138,37 @@ class _Run:
         defaults = JudgeConfig()  # one store per sample: its frames are encoded once for every condition
         store = EvidenceStore(quality=defaults.jpeg_quality, max_side=self.config.max_side or defaults.max_side)
         saved: set[str] = set()  # evidence ids this sample's cells wrote already
+        board = StageBoard(conditions, self.stages.pop(sample.id, {}))
         try:
-            cells = (self.run_cell(self.cell(sample, c), media, store, saved) for c in conditions)
+            cells = [
+                self.run_cascade(self.cell(sample, c), media, store, saved, board)
+                if c[0] == CASCADE
+                else board.track(c, self.run_cell(self.cell(sample, c), media, store, saved))
+                for c in conditions
+            ]
             await asyncio.gather(*cells)
         finally:
             store.clear()
             self.media.release(sample.media)
 
-    async def run_cell(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> None:
+    async def run_cascade(
+        self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str], board: StageBoard
+    ) -> None:
+        """A cascade cell (benchmark.cascade): its stages come from `board` or are judged here."""
+
+        async def judge_stage(condition: ConditionKey) -> ResultRecord:
+            return await self.judge_cell(self.cell(cell.sample, condition), media, store, saved)
+
+        when, threshold = self.config.escalate_when, self.config.escalate_threshold
+        await self.write(await judge_cascade(cell, board, judge_stage, when, threshold))
+
+    async def run_cell(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> ResultRecord:
+        record = await self.judge_cell(cell, media, store, saved)
+        await self.write(record)
+        return record
+
+    async def judge_cell(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> ResultRecord:
+        """Judge one cell into its record (not yet written); its images are saved as evidence."""
         sample = cell.sample
         config = self.config.judge_config(cell.condition, sample_seed(sample.id, self.config.seed))
         a, b = (sample.chosen, sample.rejected) if cell.position == "A" else (sample.rejected, sample.chosen)
@@ -164,14 +191,13 @@ class _Run:
                 error = f"{exc.__class__.__name__}: {str(exc)[:2000]}"
             latency = time.perf_counter() - start
         if judgment is None:
-            await self.write(cell.error_record(error, latency))
-            return
+            return cell.error_record(error, latency)
         images = images_seen(judgment)
         if self.save_evidence:
             new = [i for i in dict.fromkeys(images) if i not in saved and i in store]
             self.run_dir.save_evidence(store.get(i) for i in new)
             saved.update(new)
-        await self.write(cell.judged_record(judgment, latency, images))
+        return cell.judged_record(judgment, latency, images)
 
 
 def _make_backend(config: BenchConfig, backend: Backend | None) -> tuple[Backend, bool]:
@@ -215,7 +241,9 @@ async def arun_benchmark(
     )
     check_selection(dataset, config)
     model_backend, owned = _make_backend(config, backend)
-    watched = FailureWatch(model_backend, stop_after_failures)
+    watched: Backend = FailureWatch(model_backend, stop_after_failures)
+    meter = SpendMeter(watched, config.budget_usd) if config.budget_usd is not None else None
+    watched = meter or watched
     try:
         with RunLock(check_out_dir(out)):
             run_dir = RunDir(out)
@@ -229,6 +257,7 @@ async def arun_benchmark(
                 config_hash=manifest["identity_hash"],
             )
             run.save_evidence = save_evidence
+            run.meter = meter
             return await _execute(run, manifest, dataset, retry_errors=retry_errors, progress=progress)
     except OSError as exc:
         if is_disk_full(exc):
@@ -247,15 +276,19 @@ class _Resumed:
     done: set[CellKey]
     records: int
     errors: int
+    stages: StageRecords = field(default_factory=dict)  # for cascade cells
+    spend: tuple[float, int] = (0.0, 0)  # estimated USD and priced model calls already paid
 
 
-def _resume(results: ResultsFile, retry_errors: bool) -> _Resumed:
+def _resume(results: ResultsFile, retry_errors: bool, conditions: list[ConditionKey]) -> _Resumed:
     """Read the finished cells; with retry_errors the error records are dropped (their cells redone)."""
     records = results.records()
     if retry_errors and any(r.status == "error" for r in records):
         records = [r for r in records if r.status != "error"]
         results.rewrite(records)
-    return _Resumed({r.key for r in records}, len(records), sum(r.status == "error" for r in records))
+    errors = sum(r.status == "error" for r in records)
+    stages, spend = reusable_stages(records, conditions), recorded_spend(records)
+    return _Resumed({r.key for r in records}, len(records), errors, stages, spend)
 
 
 def _todo(samples: list[Sample], conditions: list[ConditionKey], done: set[CellKey]) -> Todo:
@@ -272,8 +305,11 @@ async def _execute(
     results = run_dir.open_results()
     run.committer = Committer(results)
     try:
-        resumed = _resume(results, retry_errors)
         conditions = config.conditions()
+        resumed = _resume(results, retry_errors, conditions)
+        run.stages = resumed.stages
+        if run.meter is not None:
+            run.meter.start_from(*resumed.spend)
         total = len(samples) * len(conditions)
         write_manifest(run_dir, manifest, total)
         run_dir.write_samples((s, chosen_position(s.id, config.seed)) for s in samples)

@@ -45,6 +45,9 @@ BENCH_FLAGS = {
     "limit": "--limit",
     "dataset": "--dataset",
     "shard": "--shard",
+    "escalate_when": "--escalate-when",
+    "escalate_threshold": "--escalate-threshold",
+    "budget_usd": "--budget-usd",
 }
 PolicyFlag = Annotated[str, typer.Option(help="Score of invalid/tie/refused/error: wrong | drop | half.")]
 
@@ -87,6 +90,7 @@ def bench_config(flags: dict[str, Any]) -> BenchConfig:
     options = parse_backend_options(flags["backend_option"] or [])
     sampling_option(name, flags["temperature"], options)
     copied = ("dataset", "model", "base_url", "max_turns", "temperature", "seed", "concurrency", "limit", "shard")
+    copied += ("escalate_when", "escalate_threshold", "budget_usd")
     try:
         return BenchConfig(
             **{key: flags[key] for key in copied},
@@ -143,7 +147,16 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     model: ModelFlag = None,
     base_url: BaseUrlFlag = None,
     backend_option: BackendOptionFlag = None,
-    modes: Annotated[str, typer.Option(help="Comma list of single, agentic.")] = "single,agentic",
+    modes: Annotated[str, typer.Option(help="Comma list of single, agentic, cascade.")] = "single,agentic",
+    escalate_when: Annotated[
+        str, typer.Option(help="cascade: escalate to agentic when the orders disagree | low-confidence | both.")
+    ] = "disagree",
+    escalate_threshold: Annotated[
+        float, typer.Option(help="cascade: escalate when the single-pass vote share is below this (0.5-1].")
+    ] = 1.0,
+    budget_usd: Annotated[
+        float | None, typer.Option(help="Stop (exit 8, resumable) before the estimated spend passes this many USD.")
+    ] = None,
     k: Annotated[str, typer.Option("--k", help="Samples per verdict (majority vote); a comma list sweeps.")] = "1",
     frames: Annotated[str, typer.Option(help="Overview frames; a comma list sweeps, e.g. 4,16,64.")] = "16",
     order: Annotated[OrderChoice, typer.Option(help="Presentation order inside the judge.")] = OrderChoice.fixed,
@@ -173,9 +186,11 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     """Run a judge over a preference benchmark, single-pass and agentic; re-running resumes.
 
     Exit codes: 0 done (per-sample errors are results), 2 usage error, 3 configuration error or
-    unreachable backend, 5 every record an error, 6 RUN_DIR in use, 7 disk full (resumable).
+    unreachable backend, 5 every record an error, 6 RUN_DIR in use, 7 disk full (resumable),
+    8 --budget-usd reached (resumable; the report covers what finished).
     """
     from vrb_agent.benchmark import run_benchmark  # noqa: PLC0415
+    from vrb_agent.benchmark.spend import BudgetReachedError  # noqa: PLC0415
 
     policy = checked_policy(invalid_policy)
     config = bench_config(dict(locals()))
@@ -184,6 +199,10 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     except KeyboardInterrupt:
         hint = f"finished results are in {out}/results.jsonl; run the same command to resume"
         raise Interrupted(f"interrupted; {hint}") from None
+    except BudgetReachedError:
+        if report:  # what finished is a valid (partial) run: report it before the exit-8 message
+            print_report([out], None, policy)
+        raise
     every_error = print_outcome(outcome, out, dataset, cache)
     if report:
         print_report([out], None, policy)

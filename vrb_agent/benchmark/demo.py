@@ -1,7 +1,9 @@
-"""The offline demo: a probe suite judged single-pass and agentic by the `sim` judge, then the report.
+"""The offline demo: a probe suite judged single-pass, agentic and as a cascade (single-pass, escalated
+to agentic when the two presentation orders disagree) by the `sim` judge, then the report.
 
 Everything runs locally (no keys, no GPU, no downloads): the suite is rendered, the benchmark
-runner judges every probe in both modes through the real judge graph and visual tools, and the
+runner judges every probe in both presentation orders and both modes through the real judge graph
+and visual tools (the cascade takes those judgments over, so it makes no calls of its own), and the
 report writer produces summary.json, report.md and report.html. `sim` is a stand-in judge for
 demos and tests, not a reward model (see `vrb_agent.benchmark.sim`).
 """
@@ -23,6 +25,7 @@ from vrb_agent.benchmark.summary import Report
 
 DEMO_PER_KIND = 16
 DEMO_SEED = 0
+DEMO_MODES = ("single", "agentic", "cascade")
 
 
 @dataclass
@@ -61,7 +64,7 @@ def run_demo(
     progress: bool | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Build the suite in OUT/suite, judge it into OUT/run with `sim` in both modes, write the report
+    """Build the suite in OUT/suite, judge it into OUT/run with `sim` in every mode, write the report
     into OUT/run. Re-running into the same OUT resumes the run instead of redoing it."""
     root = demo_root(out)
     say = on_stage or (lambda _: None)
@@ -72,13 +75,15 @@ def run_demo(
     else:
         say(f"rendering {n} probes of each kind ({difficulty}, seed {seed}) into {suite_dir}")
         write_suite(suite_dir, n=n, seed=seed, difficulty=difficulty)
-    say("judging every probe single-pass and agentic with the offline `sim` judge")
+    say("judging every probe single-pass and agentic (both orders), and as a cascade, with the offline `sim` judge")
     outcome = run_benchmark(
         out=run_dir,
         dataset="probes",
         data=str(suite_dir),
         backend=SimBackend(),
-        modes=["single", "agentic"],
+        modes=list(DEMO_MODES),
+        order="both",
+        escalate_when="disagree",
         seed=seed,
         concurrency=concurrency,
         progress=progress,

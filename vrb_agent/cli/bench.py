@@ -89,8 +89,8 @@ def bench_config(flags: dict[str, Any]) -> BenchConfig:
     name = checked_backend_name(flags["backend"])
     options = parse_backend_options(flags["backend_option"] or [])
     sampling_option(name, flags["temperature"], options)
-    copied = ("dataset", "model", "base_url", "max_turns", "temperature", "seed", "concurrency", "limit", "shard")
-    copied += ("escalate_when", "escalate_threshold", "budget_usd")
+    copied = ("dataset", "model", "base_url", "max_turns", "temperature", "seed", "concurrency", "limit", "shard",
+              "escalate_when", "escalate_threshold", "budget_usd")  # fmt: skip
     try:
         return BenchConfig(
             **{key: flags[key] for key in copied},

@@ -15,6 +15,7 @@ from vrb_agent.benchmark.report.tables import (
     tool_rows,
 )
 from vrb_agent.benchmark.report.text import SIGNIFICANCE_RULE, comparison_finding, run_label
+from vrb_agent.benchmark.report.tradeoff import cost_note, cost_rows
 from vrb_agent.benchmark.summary import Comparison, Report, RunSummary
 
 
@@ -77,4 +78,7 @@ def _markdown_run(summary: RunSummary) -> list[str]:
         lines += _markdown_comparison(comp, summary.is_sweep)
     lines += ["### Tool use and cost", ""]
     lines += md_table(*tool_rows(summary))
+    if summary.cost:
+        lines += ["### Accuracy against cost", "", cost_note(summary.cost), ""]
+        lines += md_table(*cost_rows(summary))
     return lines

@@ -129,3 +129,20 @@ def test_low_confidence_reads_the_vote_share(tmp_path, make_bench_dataset):
     assert cascade[1]["cascade"]["reason"] == "vote share 0.67 is below the threshold 0.80"
     lenient = bench(tmp_path / "lenient", data, PlannedJudge(votes=votes), escalate_threshold=0.6, **common)
     assert not any(r["escalated"] for r in by_mode(lenient.results_path)["cascade"].values())
+
+
+def test_trace_page_says_why_the_cascade_escalated_or_kept(tmp_path, make_bench_dataset):
+    from html import unescape
+
+    from vrb_agent.benchmark.report import trace_name, write_report
+
+    out = tmp_path / "run"
+    bench(out, make_bench_dataset(n=10), modes=["single", "agentic", "cascade"])
+    write_report([out], n_boot=100)
+    page = unescape((out / "traces" / trace_name("s004")).read_text())
+    assert (
+        "cascade (disagree, threshold 1.0): escalated to agentic: the two presentation orders disagree, "
+        "status tie; stages: single tie (the run's own cell), agentic ok (the run's own cell)"
+    ) in page
+    page = unescape((out / "traces" / trace_name("s003")).read_text())
+    assert "kept the single pass: both orders agree; stages: single ok (the run's own cell)" in page

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from html import escape
+from typing import Any
 
 from vrb_agent.benchmark.costs import axis_values
 from vrb_agent.benchmark.report.charts import PALETTE, Canvas, _whisker, _y_axis
@@ -177,6 +178,17 @@ def cost_charts(summary: RunSummary) -> list[str]:
 def _unit_cost(point: CostPoint, unit: CostUnit) -> str:
     value = axis_values([point], unit)[0]
     return f"${usd_text(value)}" if unit == "usd" else f"{num(value, 1)} {unit}"
+
+
+def cascade_text(trace: dict[str, Any]) -> str:
+    """A cascade record's trace in words, for its trace page: kept or escalated, why, and its stages."""
+    stages = trace.get("stages") or []
+    verb = "escalated to agentic" if len(stages) > 1 else "kept the single pass"
+    done = ", ".join(
+        f"{s['mode']} {s['status']}" + (" (the run's own cell)" if s.get("reused") else "") for s in stages
+    )
+    rule = f"cascade ({trace.get('escalate_when')}, threshold {trace.get('threshold')})"
+    return f"{rule}: {verb}: {trace.get('reason')}; stages: {done}"
 
 
 def cascade_lines(summary: RunSummary) -> list[str]:

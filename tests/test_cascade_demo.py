@@ -8,15 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from vrb_agent.benchmark.demo import DEMO_PER_KIND, run_demo
-from vrb_agent.benchmark.probes import KINDS
+from vrb_agent.benchmark.demo import DEMO_CONDITIONS, DEMO_PER_KIND, DEMO_SEED
+from vrb_agent.benchmark.metrics import summarize
+from vrb_agent.benchmark.probes import KINDS, write_suite
+from vrb_agent.benchmark.runner import run_benchmark
+from vrb_agent.benchmark.sim import SimBackend
 
 
 @pytest.mark.slow
 def test_cascade_on_the_default_demo_suite(tmp_path: Path) -> None:
-    result = run_demo(tmp_path / "demo", n=DEMO_PER_KIND, progress=False)
-    run = result.report.runs[0]
-    cost = run.cost
+    write_suite(tmp_path / "suite", n=DEMO_PER_KIND, seed=DEMO_SEED)  # the demo's suite and run, no report
+    run_dir = tmp_path / "run"
+    run_benchmark(out=run_dir, dataset="probes", data=str(tmp_path / "suite"), backend=SimBackend(),
+                  seed=DEMO_SEED, concurrency=2, progress=False, save_evidence=False, **DEMO_CONDITIONS)  # fmt: skip
+    cost = summarize(run_dir, n_boot=500).cost
     assert cost is not None
     points = {p.mode: p for p in cost.points}
     single, agentic, cascade = points["single"], points["agentic"], points["cascade"]
@@ -28,7 +33,7 @@ def test_cascade_on_the_default_demo_suite(tmp_path: Path) -> None:
     assert cascade.images_per_sample < agentic.images_per_sample
     assert cascade.escalated is not None and 0 < cascade.escalated < cascade.samples
     assert cascade.escalation_failed == 0
-    records = [json.loads(line) for line in (result.run_dir / "results.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     by_cell = {(r["sample_id"], r["mode"]): r for r in records}
     for r in (r for r in records if r["mode"] == "cascade"):
         stages = r["cascade"]["stages"]

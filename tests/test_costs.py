@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.cascade_support import bench
+from tests.test_report import _md_rows
 from vrb_agent.benchmark.costs import pareto_front
 from vrb_agent.benchmark.metrics import summarize
 from vrb_agent.benchmark.report import headline, write_report
@@ -90,17 +91,6 @@ def test_without_a_price_everywhere_the_cost_is_images_and_tokens():
     assert [f.cost for f in summarize(rows, n_boot=200).cost.fronts] == ["images", "tokens"]
 
 
-def _md_table(markdown: str, header_start: str) -> list[list[str]]:
-    lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split(" | ")])
-    return rows
-
-
 @pytest.fixture
 def cascade_run(tmp_path, make_bench_dataset):
     out = tmp_path / "run"
@@ -111,7 +101,7 @@ def cascade_run(tmp_path, make_bench_dataset):
 def test_report_cost_table_equals_summary_json(cascade_run):
     paths = write_report([cascade_run], n_boot=300, traces=False)
     run = json.loads(paths["summary"].read_text())["runs"][0]
-    rows = _md_table(paths["markdown"].read_text(), "condition | accuracy")
+    rows = _md_rows(paths["markdown"].read_text(), "condition | accuracy")
     assert [r[0] for r in rows] == ["single", "agentic", "cascade"]
     (front,) = run["cost"]["fronts"]
     for row, point, on in zip(rows, run["cost"]["points"], front["on_front"], strict=True):

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vrb_agent.benchmark.manifest import RunConfigError
 from vrb_agent.benchmark.probes import KINDS, write_suite
@@ -26,6 +27,9 @@ from vrb_agent.benchmark.summary import Report
 DEMO_PER_KIND = 16
 DEMO_SEED = 0
 DEMO_MODES = ("single", "agentic", "cascade")
+# What the demo's run measures besides the suite: both presentation orders, so that the cascade can
+# escalate exactly the probes whose single-pass orders disagree.
+DEMO_CONDITIONS: dict[str, Any] = {"modes": list(DEMO_MODES), "order": "both", "escalate_when": "disagree"}
 
 
 @dataclass
@@ -81,9 +85,7 @@ def run_demo(
         dataset="probes",
         data=str(suite_dir),
         backend=SimBackend(),
-        modes=list(DEMO_MODES),
-        order="both",
-        escalate_when="disagree",
+        **DEMO_CONDITIONS,
         seed=seed,
         concurrency=concurrency,
         progress=progress,

@@ -13,10 +13,10 @@ stops with a ConfigError naming the model rather than spending blind.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from vrb_agent.benchmark.records import ResultRecord
-from vrb_agent.judges.base import Backend, Capabilities, ConfigError, ModelReply, ModelRequest
+from vrb_agent.benchmark.wrapped import WrappedBackend
+from vrb_agent.judges.base import Backend, ConfigError, ModelReply, ModelRequest
 
 
 class BudgetReachedError(ConfigError):
@@ -43,15 +43,13 @@ def recorded_spend(records: Iterable[ResultRecord]) -> tuple[float, int]:
     return spent, calls
 
 
-class SpendMeter(Backend):
+class SpendMeter(WrappedBackend):
     """Passes calls to `inner`, adding up the estimated cost of its replies; refuses a call when the
     spend so far plus the calls in flight and this one, each at the mean cost per call, would pass
     `budget_usd` (see the module docstring)."""
 
     def __init__(self, inner: Backend, budget_usd: float) -> None:
-        super().__init__(inner.model)
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.budget_usd = budget_usd
         self.spent_usd = 0.0
         self.priced_calls = 0
@@ -61,15 +59,6 @@ class SpendMeter(Backend):
     def start_from(self, spent_usd: float, priced_calls: int) -> None:
         """Count what RUN_DIR's records already spent (a resumed run)."""
         self.spent_usd, self.priced_calls = spent_usd, priced_calls
-
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities()
-
-    def describe(self) -> dict[str, Any]:
-        return self.inner.describe()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
     @property
     def mean_call_usd(self) -> float:

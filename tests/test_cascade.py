@@ -13,6 +13,7 @@ import pytest
 from tests.cascade_support import ESCALATED, PlannedJudge, bench, by_mode
 from vrb_agent.benchmark import BenchConfig
 from vrb_agent.benchmark.escalation import Signals, escalation_reason
+from vrb_agent.benchmark.metrics import read_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,3 +147,16 @@ def test_trace_page_says_why_the_cascade_escalated_or_kept(tmp_path, make_bench_
     ) in page
     page = unescape((out / "traces" / trace_name("s003")).read_text())
     assert "kept the single pass: both orders agree; stages: single ok (the run's own cell)" in page
+
+
+def test_progress_counts_the_tokens_of_reused_stages_once(tmp_path, make_bench_dataset):
+    from vrb_agent.benchmark.progress import Progress
+    from vrb_agent.benchmark.records import ResultRecord
+
+    outcome = bench(tmp_path / "run", make_bench_dataset(n=10), modes=["single", "agentic", "cascade"])
+    records = [ResultRecord.model_validate(r) for r in read_results(outcome.results_path)]
+    bar = Progress(len(records), 0, enabled=False)
+    for record in records:
+        bar.add(record)
+    # 10 single judgments of 2 calls and 9 recorded agentic ones of 6, at 110 tokens a call
+    assert bar.tokens == (10 * 2 + 9 * 6) * 110 == sum(r.tokens for r in records if r.mode != "cascade")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vrb_agent.benchmark.records import usage_tokens
 from vrb_agent.benchmark.summary import (
     Condition,
     ConditionSummary,
@@ -53,11 +54,6 @@ def _mean(records: Sequence[Record], value: Any) -> float:
     return sum(value(r) for r in records) / len(records) if records else 0.0
 
 
-def _tokens(record: Record) -> int:
-    usage = record.get("usage") or {}
-    return int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)
-
-
 def _escalation(records: Sequence[Record]) -> dict[str, Any]:
     """A cascade condition's escalation counts (empty for the other modes)."""
     escalated = [r for r in records if r.get("escalated")]
@@ -79,7 +75,7 @@ def cost_point(summary: ConditionSummary, records: Sequence[Record]) -> CostPoin
         samples=len(records),
         usd_per_sample=_usd_per_sample(records),
         images_per_sample=_mean(records, lambda r: int(r.get("images_sent") or 0)),
-        tokens_per_sample=_mean(records, _tokens),
+        tokens_per_sample=_mean(records, lambda r: usage_tokens(r.get("usage") or {})),
         **(_escalation(records) if summary.mode == "cascade" else {}),
     )
 

@@ -47,6 +47,12 @@ class CascadeTrace(BaseModel):
     stages: list[CascadeStage]
 
 
+def paid_usages(usage: dict[str, Any], trace: CascadeTrace | None) -> list[dict[str, Any]]:
+    """The usage a record paid for: its own; for a cascade record, that of the stages it judged
+    itself (a reused stage is paid for by the run's own cell of that mode)."""
+    return [usage] if trace is None else [s.usage for s in trace.stages if not s.reused]
+
+
 class Signals(BaseModel):
     """What the rule reads from a single-pass judgment (a results.jsonl record has these fields)."""
 

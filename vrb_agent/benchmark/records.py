@@ -30,6 +30,11 @@ Side = Literal["A", "B"]
 SECRET_NAME = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD)$")
 
 
+def usage_tokens(usage: dict[str, Any]) -> int:
+    """Input plus output tokens of a record's `usage`."""
+    return int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)
+
+
 def redact_env(text: str) -> str:
     """`text` with the values of secret-looking environment variables (keys, tokens) replaced."""
     secrets = [v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8]
@@ -94,7 +99,7 @@ class ResultRecord(BaseModel):
 
     @property
     def tokens(self) -> int:
-        return int(self.usage.get("input_tokens") or 0) + int(self.usage.get("output_tokens") or 0)
+        return usage_tokens(self.usage)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as the JSON object of its line."""

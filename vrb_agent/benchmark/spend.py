@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from vrb_agent.benchmark.escalation import paid_usages
 from vrb_agent.benchmark.records import ResultRecord
 from vrb_agent.benchmark.wrapped import WrappedBackend
 from vrb_agent.judges.base import Backend, ConfigError, ModelReply, ModelRequest
@@ -26,11 +27,7 @@ class BudgetReachedError(ConfigError):
 def record_spend(record: ResultRecord) -> tuple[float, int]:
     """(USD, priced model calls) this record paid for. A cascade record's stages that were the run's
     own single/agentic cells are paid for by those cells' records, so they are not counted twice."""
-    if record.cascade is not None:
-        paid = [s.usage for s in record.cascade.stages if not s.reused]
-    else:
-        paid = [record.usage]
-    priced = [u for u in paid if u.get("cost_usd") is not None]
+    priced = [u for u in paid_usages(record.usage, record.cascade) if u.get("cost_usd") is not None]
     return sum(float(u["cost_usd"]) for u in priced), sum(int(u.get("calls") or 1) for u in priced)
 
 

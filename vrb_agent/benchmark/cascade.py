@@ -15,12 +15,12 @@ has that status and says so: the single pass's uncertain verdict is never used i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from vrb_agent.benchmark.escalation import CascadeStage, CascadeTrace, EscalateWhen, Signals, escalation_reason
-from vrb_agent.benchmark.records import Cell, ConditionKey, ResultRecord
+from vrb_agent.benchmark.records import Cell, ResultRecord
 from vrb_agent.judges.base import Usage
 
 CASCADE = "cascade"
@@ -45,8 +45,11 @@ VERDICT_FIELDS = frozenset(
     }
 )
 
-StageJudge = Callable[[ConditionKey], Awaitable[ResultRecord]]  # judges one stage, writes nothing
-StageRecords = dict[str, dict[ConditionKey, ResultRecord]]  # sample id -> condition -> its record
+# A cell's key without the sample: the runner's condition, (mode, frames, k, ...) as in a record's
+# key after its sample id; the cascade reads only the mode in front and keeps the rest as it is.
+Key = tuple[Any, ...]
+StageJudge = Callable[[Key], Awaitable[ResultRecord]]  # judges one stage, writes nothing
+StageRecords = dict[str, dict[Key, ResultRecord]]  # sample id -> condition -> its record
 
 
 @dataclass(frozen=True)
@@ -57,24 +60,25 @@ class Stage:
     reused: bool
 
 
-def stage_key(condition: ConditionKey, mode: str) -> ConditionKey:
-    """The condition of a cascade's stage: the same frames and k in `mode`."""
-    _, frames, k = condition
-    return (mode, frames, k)
+def stage_key(condition: Key, mode: str) -> Key:
+    """The condition of a cascade's stage: the same condition (frames, k, ...) in `mode`."""
+    return (mode, *condition[1:])
 
 
-def reusable_stages(records: Iterable[ResultRecord], conditions: list[ConditionKey]) -> StageRecords:
+def reusable_stages(records: Iterable[ResultRecord], conditions: Sequence[Key]) -> StageRecords:
     """Per sample, the finished single/agentic records that a still-missing cascade cell of the same
-    (frames, k) can take over on resume (only those are kept, to bound memory)."""
-    cascades = {(f, k) for m, f, k in conditions if m == CASCADE}
+    condition can take over on resume (only those are kept, to bound memory)."""
+    cascades = {c[1:] for c in conditions if c[0] == CASCADE}
     if not cascades:
         return {}
     records = list(records)
     done = {r.key for r in records}
     kept: StageRecords = {}
     for r in records:
-        if r.mode in STAGE_MODES and (r.frames, r.k) in cascades and (r.sample_id, CASCADE, r.frames, r.k) not in done:
-            kept.setdefault(r.sample_id, {})[r.condition] = r
+        condition = r.key[1:]
+        wanted = r.mode in STAGE_MODES and condition[1:] in cascades
+        if wanted and (r.sample_id, *stage_key(condition, CASCADE)) not in done:
+            kept.setdefault(r.sample_id, {})[condition] = r
     return kept
 
 
@@ -82,15 +86,15 @@ class StageBoard:
     """One sample's stage records for its cascade cells: those finished earlier (resume) and, for
     the single/agentic cells judged now, a future each cell's record is published to."""
 
-    def __init__(self, conditions: list[ConditionKey], finished: dict[ConditionKey, ResultRecord]) -> None:
+    def __init__(self, conditions: Sequence[Key], finished: dict[Key, ResultRecord]) -> None:
         self.finished = finished
         wanted = {stage_key(c, m) for c in conditions if c[0] == CASCADE for m in STAGE_MODES}
         loop = asyncio.get_running_loop()
-        self.pending: dict[ConditionKey, asyncio.Future[ResultRecord]] = {
+        self.pending: dict[Key, asyncio.Future[ResultRecord]] = {
             c: loop.create_future() for c in conditions if c in wanted
         }
 
-    async def track(self, condition: ConditionKey, cell: Awaitable[ResultRecord]) -> None:
+    async def track(self, condition: Key, cell: Awaitable[ResultRecord]) -> None:
         """Run a plain cell and publish its record to the cascades waiting for it."""
         future = self.pending.get(condition)
         try:
@@ -102,7 +106,7 @@ class StageBoard:
         if future is not None:
             future.set_result(record)
 
-    async def get(self, condition: ConditionKey) -> ResultRecord | None:
+    async def get(self, condition: Key) -> ResultRecord | None:
         """The run's own record of this stage; None when the run does not judge that cell."""
         if condition in self.pending:
             return await self.pending[condition]
@@ -110,20 +114,20 @@ class StageBoard:
 
 
 async def judge_cascade(
-    cell: Cell, board: StageBoard, judge_stage: StageJudge, when: EscalateWhen, threshold: float
+    cell: Cell, key: Key, board: StageBoard, judge_stage: StageJudge, *, when: EscalateWhen, threshold: float
 ) -> ResultRecord:
-    """The cascade record of one cell: the single pass, then the agentic judgment when uncertain."""
-    single = await _stage(cell.condition, "single", board, judge_stage)
+    """The cascade record of the cell `key`: the single pass, then the agentic judgment when uncertain."""
+    single = await _stage(key, "single", board, judge_stage)
     signals = Signals.model_validate(single.record.model_dump(include={"status", "confidence", "order_agreement"}))
     escalate, reason = escalation_reason(signals, when, threshold)
     stages = [single]
     if escalate:
-        stages.append(await _stage(cell.condition, "agentic", board, judge_stage))
+        stages.append(await _stage(key, "agentic", board, judge_stage))
     trace = CascadeTrace(escalate_when=when, threshold=threshold, reason=reason, stages=[_trace(s) for s in stages])
     return cascade_record(cell, trace, stages)
 
 
-async def _stage(condition: ConditionKey, mode: str, board: StageBoard, judge_stage: StageJudge) -> Stage:
+async def _stage(condition: Key, mode: str, board: StageBoard, judge_stage: StageJudge) -> Stage:
     key = stage_key(condition, mode)
     own = await board.get(key)
     return Stage(own, reused=True) if own is not None else Stage(await judge_stage(key), reused=False)

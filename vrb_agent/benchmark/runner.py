@@ -26,7 +26,7 @@ from typing import Any
 from vrb_agent.agents.trace import images_seen
 from vrb_agent.agents.types import JudgeConfig, Judgment
 from vrb_agent.benchmark.cache import CachedBackend
-from vrb_agent.benchmark.cascade import CASCADE, StageBoard, StageRecords, judge_cascade, reusable_stages
+from vrb_agent.benchmark.cascade import CASCADE, Key, StageBoard, StageRecords, judge_cascade, reusable_stages
 from vrb_agent.benchmark.committer import Committer
 from vrb_agent.benchmark.config import BenchConfig, chosen_position, sample_seed
 from vrb_agent.benchmark.datasets import Dataset, Sample, load_dataset
@@ -141,7 +141,7 @@ class _Run:
         board = StageBoard(conditions, self.stages.pop(sample.id, {}))
         try:
             cells = [
-                self.run_cascade(self.cell(sample, c), media, store, saved, board)
+                self.run_cascade(self.cell(sample, c), c, media, store, saved, board)
                 if c[0] == CASCADE
                 else board.track(c, self.run_cell(self.cell(sample, c), media, store, saved))
                 for c in conditions
@@ -151,16 +151,16 @@ class _Run:
             store.clear()
             self.media.release(sample.media)
 
-    async def run_cascade(
-        self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str], board: StageBoard
+    async def run_cascade(  # noqa: PLR0917 - a cell's key and what run_cell gets
+        self, cell: Cell, key: ConditionKey, media: Media, store: EvidenceStore, saved: set[str], board: StageBoard
     ) -> None:
         """A cascade cell (benchmark.cascade): its stages come from `board` or are judged here."""
 
-        async def judge_stage(condition: ConditionKey) -> ResultRecord:
+        async def judge_stage(condition: Key) -> ResultRecord:
             return await self.judge_cell(self.cell(cell.sample, condition), media, store, saved)
 
         when, threshold = self.config.escalate_when, self.config.escalate_threshold
-        await self.write(await judge_cascade(cell, board, judge_stage, when, threshold))
+        await self.write(await judge_cascade(cell, key, board, judge_stage, when=when, threshold=threshold))
 
     async def run_cell(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> ResultRecord:
         record = await self.judge_cell(cell, media, store, saved)

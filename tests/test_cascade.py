@@ -160,3 +160,14 @@ def test_progress_counts_the_tokens_of_reused_stages_once(tmp_path, make_bench_d
         bar.add(record)
     # 10 single judgments of 2 calls and 9 recorded agentic ones of 6, at 110 tokens a call
     assert bar.tokens == (10 * 2 + 9 * 6) * 110 == sum(r.tokens for r in records if r.mode != "cascade")
+
+
+def test_the_escalation_rule_is_part_of_a_cascade_runs_identity(tmp_path, make_bench_dataset):
+    from vrb_agent.benchmark import RunConfigError
+
+    assert "cascade" not in BenchConfig(data="x.jsonl").identity()
+    data = make_bench_dataset(n=2)
+    bench(tmp_path / "run", data, modes=["single", "agentic"])
+    bench(tmp_path / "run", data, modes=["single", "agentic", "cascade"])  # a sweep that grows into cascade
+    with pytest.raises(RunConfigError, match="cascade: .*'disagree'.*-> .*'both'"):
+        bench(tmp_path / "run", data, modes=["cascade"], escalate_when="both")

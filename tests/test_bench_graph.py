@@ -128,7 +128,7 @@ def test_bench_cli_usage_errors_name_the_flag(tmp_path, make_bench_dataset):
     base = ["--backend", "scripted", "--out", str(tmp_path / "o")]
     cases = [
         (["--data", str(data), "--frames", "4,x"], "--frames '4,x' is not a comma list of integers"),
-        (["--data", str(data), "--modes", "single,both"], "--modes: Input should be 'single' or 'agentic'"),
+        (["--data", str(data), "--modes", "single,both"], "--modes: Input should be 'single', 'agentic' or 'cascade'"),
         (["--data", str(tmp_path / "nope.jsonl")], "no such file or directory"),
         (["--data", str(data), "--dataset", "imagenet"], "--dataset 'imagenet' is unknown"),
         (["--data", str(data), "--invalid-policy", "maybe"], "--invalid-policy 'maybe'"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vrb_agent.benchmark.demo import DEMO_PER_KIND, DEMO_SEED, DemoResult, run_demo
+from vrb_agent.benchmark.demo import DEMO_CONTROLS, DEMO_MODES, DEMO_PER_KIND, DEMO_SEED, DemoResult, run_demo
 from vrb_agent.benchmark.probes import KINDS
 from vrb_agent.errors import VrbError
 
@@ -25,13 +25,16 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
 
 def test_demo_pipeline_on_a_tiny_suite(tiny_demo: DemoResult) -> None:
     records = [json.loads(line) for line in (tiny_demo.run_dir / "results.jsonl").read_text().splitlines()]
-    assert len(records) == 4 * len(KINDS)  # single and agentic, and single under the two controls
-    assert {(r["mode"], r["backend"]) for r in records} == {("single", "sim"), ("agentic", "sim")}
+    cells = len(DEMO_MODES) + len(DEMO_CONTROLS)  # each mode, and single under the two controls
+    assert len(records) == cells * len(KINDS)
+    assert {(r["mode"], r["backend"]) for r in records} == {(m, "sim") for m in DEMO_MODES}
     assert {(r["mode"], r.get("control")) for r in records if r.get("control")} == {
         ("single", "blind"),
         ("single", "shuffled"),
     }
-    assert all(r["status"] == "ok" for r in records)
+    assert all(r["status"] == "ok" for r in records if r["mode"] == "agentic")  # single-pass may tie (orders)
+    cascade = [r for r in records if r["mode"] == "cascade"]
+    assert all(s["reused"] for r in cascade for s in r["cascade"]["stages"])  # no calls of its own
     assert {r["dimension"] for r in records} == {f"probe/{k}" for k in KINDS}
     agentic = [r for r in records if r["mode"] == "agentic"]
     assert all(r["correct"] for r in agentic)
@@ -67,8 +70,9 @@ def test_demo_cli_resumes_and_prints_where_to_open(tiny_demo: DemoResult) -> Non
     assert done.returncode == 0, done.stderr
     assert f"Open the report: {tiny_demo.paths['html'].resolve().as_uri()}" in done.stdout
     assert "agentic - single" in done.stdout and "probe/count: agentic" in done.stdout
+    assert "  cascade: escalated " in done.stdout
     lines = (tiny_demo.run_dir / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 4 * len(KINDS)  # resumed: nothing judged twice
+    assert len(lines) == (len(DEMO_MODES) + len(DEMO_CONTROLS)) * len(KINDS)  # resumed: nothing judged twice
     other = subprocess.run([*cmd[:-1], "3"], env=env, capture_output=True, text=True, timeout=120)
     assert other.returncode == 3 and "pass a new --out directory" in other.stderr
 

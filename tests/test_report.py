@@ -170,6 +170,23 @@ def test_html_opens_in_headless_chromium_without_console_errors(run_dir, tmp_pat
     assert console == [] and "What the judge saw" in dom
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
+def test_cascade_report_opens_in_headless_chromium_without_console_errors(tmp_path, make_bench_dataset):
+    """A run with single, agentic and cascade: the accuracy-vs-cost chart and table, the cascade's
+    trace section, all rendered without console messages and without chart text outside its SVG."""
+    from tests.cascade_support import bench
+
+    out = tmp_path / "run"
+    bench(out, make_bench_dataset(n=10), modes=["single", "agentic", "cascade"])
+    paths = write_report([out], n_boot=200)
+    dom, console = chromium_console(paths["html"])
+    assert console == [] and "Accuracy against cost: estimated USD per sample" in dom
+    assert "Accuracy against cost</h3>" in dom and "5 of 10 (50.0%), 1 failed" in dom
+    assert chromium_clipped(paths["html"]) == [] and _clipped_texts(paths["html"].read_text()) == []
+    dom, console = chromium_console(out / "traces" / trace_name("s004"))
+    assert console == [] and dom.count("<h2>") == 3  # single, agentic and cascade
+
+
 # ---- wording, shared samples, chart geometry ----------------------------------------------------
 
 LONG_DIMS = ("long-form perception of very small objects", "d1", "temporal_order/very-long-name")

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from vrb_agent.agents.judgment import sampling_warning
 from vrb_agent.agents.protocol import get_protocol
-from vrb_agent.agents.types import JudgeConfig, Mode, Order, ProtocolName
+from vrb_agent.agents.types import JudgeConfig, Order, ProtocolName
 from vrb_agent.benchmark.controls import Control
 from vrb_agent.benchmark.datasets import Dataset, Sample
+from vrb_agent.benchmark.escalation import DEFAULT_THRESHOLD, EscalateWhen, policy_problem
 from vrb_agent.benchmark.records import SECRET_NAME, Arm, ConditionKey
 from vrb_agent.benchmark.shards import Shard
 from vrb_agent.judges.provider import public_url
@@ -48,6 +49,10 @@ IDENTITY_FIELDS = (
 BUDGET_FIELDS = ("max_output_tokens", "max_side", "max_images")
 SHUFFLE_SCHEME = "media-derangement-1"  # benchmark.controls.donors; part of the identity of shuffled runs
 
+# A run's modes: the judge's two, and `cascade` (benchmark.cascade: single-pass, escalated to
+# agentic when uncertain), which the benchmark composes from them.
+BenchMode = Literal["single", "agentic", "cascade"]
+
 
 class BenchConfig(BaseModel):
     """What to run. Lists sweep: every (mode, frames, k) combination is its own condition."""
@@ -60,7 +65,7 @@ class BenchConfig(BaseModel):
     model: str | None = None
     base_url: str | None = None
     backend_options: dict[str, Any] = Field(default_factory=dict)
-    modes: list[Mode] = Field(default_factory=lambda: list[Mode](["single", "agentic"]), min_length=1)
+    modes: list[BenchMode] = Field(default_factory=lambda: list[BenchMode](["single", "agentic"]), min_length=1)
     frames: list[int] = Field(default_factory=lambda: [16], min_length=1)
     k: list[int] = Field(default_factory=lambda: [1], min_length=1)
     order: Order = "fixed"
@@ -81,6 +86,9 @@ class BenchConfig(BaseModel):
     shard: str | None = None  # "I/N": judge only the samples of shard I of N (see benchmark.shards)
     controls: list[Control] = Field(default_factory=list)  # blind, shuffled: see benchmark.controls
     control_modes: list[str] | None = None  # the modes the controls run in; None: every mode
+    escalate_when: EscalateWhen = Field(default="disagree", validate_default=True)  # cascade: benchmark.escalation
+    escalate_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0.5, le=1.0)
+    budget_usd: float | None = Field(default=None, gt=0)  # stop before the estimated spend passes it
 
     @field_validator("frames")
     @classmethod
@@ -108,7 +116,7 @@ class BenchConfig(BaseModel):
 
     @field_validator("modes")
     @classmethod
-    def _unique_modes(cls, value: list[Mode]) -> list[Mode]:
+    def _unique_modes(cls, value: list[BenchMode]) -> list[BenchMode]:
         return list(dict.fromkeys(value))
 
     @field_validator("controls")
@@ -123,6 +131,16 @@ class BenchConfig(BaseModel):
         stray = sorted(set(value or []) - set(modes))
         if stray:
             raise ValueError(f"mode(s) {', '.join(stray)} not among the run's modes ({', '.join(modes)})")
+        return value
+
+    @field_validator("escalate_when")
+    @classmethod
+    def _measurable_policy(cls, value: EscalateWhen, info: ValidationInfo) -> EscalateWhen:
+        data = info.data
+        if "cascade" in data.get("modes", []):
+            problem = policy_problem(value, data.get("order", "fixed"), data.get("k", [1]))
+            if problem:
+                raise ValueError(problem)
         return value
 
     def conditions(self) -> list[ConditionKey]:
@@ -148,6 +166,8 @@ class BenchConfig(BaseModel):
             data["shard"] = self.shard
         if "shuffled" in self.controls:  # which media a shuffled cell is shown; absent otherwise
             data["shuffle"] = SHUFFLE_SCHEME
+        if "cascade" in self.modes:  # what a cascade record means; absent otherwise, as for shard
+            data["cascade"] = {"escalate_when": self.escalate_when, "threshold": self.escalate_threshold}
         return data
 
     def select(self, dataset: Dataset) -> list[Sample]:

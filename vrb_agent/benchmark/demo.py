@@ -1,9 +1,11 @@
-"""The offline demo: a probe suite judged single-pass and agentic by the `sim` judge, then the report.
-The single-pass cells also run under the blind and shuffled controls (benchmark.controls), so the
-report shows the visual-dependence panel; agentic cells run without them, to keep the demo short.
+"""The offline demo: a probe suite judged single-pass, agentic and as a cascade (single-pass, escalated
+to agentic when the two presentation orders disagree) by the `sim` judge, then the report. The
+single-pass cells also run under the blind and shuffled controls (benchmark.controls), so the report
+shows the visual-dependence panel; agentic cells run without them, to keep the demo short.
 
 Everything runs locally (no keys, no GPU, no downloads): the suite is rendered, the benchmark
-runner judges every probe in both modes through the real judge graph and visual tools, and the
+runner judges every probe in both presentation orders and both modes through the real judge graph
+and visual tools (the cascade takes those judgments over, so it makes no calls of its own), and the
 report writer produces summary.json, report.md and report.html. `sim` is a stand-in judge for
 demos and tests, not a reward model (see `vrb_agent.benchmark.sim`).
 """
@@ -15,6 +17,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vrb_agent.benchmark.manifest import RunConfigError
 from vrb_agent.benchmark.probes import KINDS, write_suite
@@ -27,6 +30,10 @@ DEMO_PER_KIND = 16
 DEMO_SEED = 0
 DEMO_CONTROLS = ["blind", "shuffled"]
 DEMO_CONTROL_MODES = ["single"]
+DEMO_MODES = ("single", "agentic", "cascade")
+# What the demo's run measures besides the suite: both presentation orders, so that the cascade can
+# escalate exactly the probes whose single-pass orders disagree.
+DEMO_CONDITIONS: dict[str, Any] = {"modes": list(DEMO_MODES), "order": "both", "escalate_when": "disagree"}
 
 
 @dataclass
@@ -65,7 +72,7 @@ def run_demo(
     progress: bool | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Build the suite in OUT/suite, judge it into OUT/run with `sim` in both modes, write the report
+    """Build the suite in OUT/suite, judge it into OUT/run with `sim` in every mode, write the report
     into OUT/run. Re-running into the same OUT resumes the run instead of redoing it."""
     root = demo_root(out)
     say = on_stage or (lambda _: None)
@@ -76,13 +83,13 @@ def run_demo(
     else:
         say(f"rendering {n} probes of each kind ({difficulty}, seed {seed}) into {suite_dir}")
         write_suite(suite_dir, n=n, seed=seed, difficulty=difficulty)
-    say("judging every probe single-pass and agentic with the offline `sim` judge")
+    say("judging every probe single-pass and agentic (both orders), and as a cascade, with the offline `sim` judge")
     outcome = run_benchmark(
         out=run_dir,
         dataset="probes",
         data=str(suite_dir),
         backend=SimBackend(),
-        modes=["single", "agentic"],
+        **DEMO_CONDITIONS,
         controls=DEMO_CONTROLS,
         control_modes=DEMO_CONTROL_MODES,
         seed=seed,

@@ -4,9 +4,8 @@ bounded number of consecutive failures instead of turning every remaining cell i
 
 from __future__ import annotations
 
-from typing import Any
-
-from vrb_agent.judges.base import Backend, Capabilities, ConfigError, ModelReply, ModelRequest, TransientError
+from vrb_agent.benchmark.wrapped import WrappedBackend
+from vrb_agent.judges.base import Backend, ConfigError, ModelReply, ModelRequest, TransientError
 
 STOP_AFTER_FAILED_CALLS = 8
 
@@ -15,27 +14,16 @@ class BackendUnreachableError(ConfigError):
     """Consecutive model calls all failed: the server is down or --base-url is wrong (CLI exit 3)."""
 
 
-class FailureWatch(Backend):
+class FailureWatch(WrappedBackend):
     """Passes calls to `inner`; after `limit` consecutive calls that end in TransientError (with no
     successful call between them) every call raises BackendUnreachableError, which stops the run.
     Any answer from the server (a reply, a refusal, a rejected request) resets the count."""
 
     def __init__(self, inner: Backend, limit: int = STOP_AFTER_FAILED_CALLS) -> None:
-        super().__init__(inner.model)
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.limit = limit
         self.streak = 0
         self.stopped: BackendUnreachableError | None = None
-
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities()
-
-    def describe(self) -> dict[str, Any]:
-        return self.inner.describe()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
     async def complete(self, request: ModelRequest) -> ModelReply:
         if self.stopped is not None:

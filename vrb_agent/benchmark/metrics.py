@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from vrb_agent.benchmark.costs import cost_summary
 from vrb_agent.benchmark.health import run_warnings
 from vrb_agent.benchmark.records import UNKNOWN_SOURCE, iter_records
 from vrb_agent.benchmark.rundir import RunDir
@@ -409,14 +410,16 @@ def _summarize_records(records: Sequence[Record], policy: str, n_boot: int, seed
             result = compare(groups[base], groups[cond], policy, n_boot=n_boot, seed=seed)
             at = {"frames": cond.frames, "k": cond.k, "baseline": "single", "treatment": "agentic"}
             comparisons.append(Comparison.model_validate({**at, **dict(result)}))
+    conditions = [_condition_summary(c, groups[c], policy, n_boot, seed) for c in ordered]
     return RunSummary(
         invalid_policy=policy,
         records=len(unique),
         duplicates_ignored=duplicates,
         samples=len({str(r["sample_id"]) for r in unique}),
-        conditions=[_condition_summary(c, groups[c], policy, n_boot, seed) for c in ordered],
+        conditions=conditions,
         comparisons=comparisons,
         **summary_panels(unique, groups, ordered, policy, n_boot, seed),
+        cost=cost_summary(conditions, groups) if conditions else None,
     )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from vrb_agent.benchmark.escalation import paid_usages
 from vrb_agent.benchmark.logroute import BarLogRoute
-from vrb_agent.benchmark.records import ResultRecord
+from vrb_agent.benchmark.records import ResultRecord, usage_tokens
 
 
 class Progress:
@@ -50,7 +51,8 @@ class Progress:
         self.judged[mode] = self.judged.get(mode, 0) + 1
         self.right[mode] = self.right.get(mode, 0) + bool(record.correct)
         self.errors += record.status == "error"
-        self.tokens += record.tokens
+        paid = paid_usages(record.usage, record.cascade)  # a cascade's reused stages counted once
+        self.tokens += sum(usage_tokens(u) for u in paid)
         if self._bar is not None:
             self._bar.update(self._task, advance=1)
         self._refresh()

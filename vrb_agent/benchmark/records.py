@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from vrb_agent.agents.types import Judgment, Status
 from vrb_agent.benchmark.datasets import Sample
+from vrb_agent.benchmark.escalation import CascadeTrace
 from vrb_agent.judges.retry import redact
 
 ConditionKey = tuple[str, int, int]  # (mode, frames, k): what a record was judged under (summary.Condition as a key)
@@ -32,6 +33,11 @@ Side = Literal["A", "B"]
 UNKNOWN_SOURCE = "unknown"
 
 SECRET_NAME = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD)$")
+
+
+def usage_tokens(usage: dict[str, Any]) -> int:
+    """Input plus output tokens of a record's `usage`."""
+    return int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)
 
 
 def redact_env(text: str) -> str:
@@ -98,6 +104,8 @@ class ResultRecord(BaseModel):
     shown: list[dict[str, Any]] = Field(default_factory=list)
     # where the sample's decisive evidence is (its meta.evidence regions), for failure attribution
     decisive_evidence: list[dict[str, Any]] = Field(default_factory=list)
+    escalated: bool | None = None  # cascade records: whether the single pass was escalated to agentic
+    cascade: CascadeTrace | None = None  # cascade records: the rule, the reason and each stage
     _keys: tuple[str, ...] = PrivateAttr(default=())  # the key order of the line it was read from
 
     @property
@@ -110,7 +118,7 @@ class ResultRecord(BaseModel):
 
     @property
     def tokens(self) -> int:
-        return int(self.usage.get("input_tokens") or 0) + int(self.usage.get("output_tokens") or 0)
+        return usage_tokens(self.usage)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as the JSON object of its line."""

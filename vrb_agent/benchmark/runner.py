@@ -26,6 +26,7 @@ from typing import Any
 from vrb_agent.agents.trace import images_seen
 from vrb_agent.agents.types import JudgeConfig, Judgment
 from vrb_agent.benchmark.cache import CachedBackend
+from vrb_agent.benchmark.cascade import CASCADE, Key, StageBoard, StageRecords, judge_cascade, reusable_stages
 from vrb_agent.benchmark.committer import Committer
 from vrb_agent.benchmark.config import BenchConfig, chosen_position, sample_seed
 from vrb_agent.benchmark.controls import BlindBackend, blind_record, donors
@@ -38,6 +39,7 @@ from vrb_agent.benchmark.progress import Progress
 from vrb_agent.benchmark.records import Arm, Cell, CellKey, ResultRecord
 from vrb_agent.benchmark.rundir import ResultsFile, RunDir
 from vrb_agent.benchmark.runlock import RunLock
+from vrb_agent.benchmark.spend import SpendMeter, recorded_spend
 from vrb_agent.benchmark.views import shown_of
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import AuthError, Backend, ConfigError
@@ -101,6 +103,8 @@ class _Run:
         self.donors: dict[str, Sample] = {}  # shuffled control: whose media each sample is shown
         self.done = 0
         self.errors = 0
+        self.stages: StageRecords = {}  # resumed records cascades take over
+        self.meter: SpendMeter | None = None  # with --budget-usd
 
     async def write(self, record: ResultRecord) -> None:
         assert self.committer is not None, "results file not open"
@@ -141,30 +145,53 @@ class _Run:
         defaults = JudgeConfig()  # one store per sample: its frames are encoded once for every condition
         store = EvidenceStore(quality=defaults.jpeg_quality, max_side=self.config.max_side or defaults.max_side)
         saved: set[str] = set()  # evidence ids this sample's cells wrote already
+        board = StageBoard(conditions, self.stages.pop(sample.id, {}))
         try:
-            cells = (self.run_arm(self.cell(sample, c), media, store, saved) for c in conditions)
+            cells = [
+                self.run_cascade(self.cell(sample, c), c, media, store, saved, board)
+                if c[0] == CASCADE
+                else board.track(c, self.run_cell(self.cell(sample, c), media, store, saved))
+                for c in conditions
+            ]
             await asyncio.gather(*cells)
         finally:
             store.clear()
             self.media.release(sample.media)
 
-    async def run_arm(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> None:
-        """A cell judged on the sample's media, or for the shuffled control on its donor's."""
+    async def run_cascade(  # noqa: PLR0917 - a cell's key and what run_cell gets
+        self, cell: Cell, key: Arm, media: Media, store: EvidenceStore, saved: set[str], board: StageBoard
+    ) -> None:
+        """A cascade cell (benchmark.cascade): its stages come from `board` or are judged here."""
+
+        async def judge_stage(condition: Key) -> ResultRecord:
+            return await self.judge_arm(self.cell(cell.sample, condition), media, store, saved)
+
+        when, threshold = self.config.escalate_when, self.config.escalate_threshold
+        await self.write(await judge_cascade(cell, key, board, judge_stage, when=when, threshold=threshold))
+
+    async def run_cell(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> ResultRecord:
+        record = await self.judge_arm(cell, media, store, saved)
+        await self.write(record)
+        return record
+
+    async def judge_arm(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> ResultRecord:
+        """A cell judged on the sample's media, or for the shuffled control on its donor's (not yet written)."""
         if cell.control != "shuffled":
-            return await self.run_cell(cell, media, store, saved)
+            return await self.judge_cell(cell, media, store, saved)
         donor = self.donors.get(cell.sample.id)
         if donor is None:
-            return await self.write(cell.error_record("shuffled control: this sample has no donor"))
+            return cell.error_record("shuffled control: this sample has no donor")
         try:
             donated = await self.media.acquire(donor.media)
         except Exception as exc:  # the donor's media is unusable: this cell only
-            return await self.write(cell.error_record(f"shuffled control: donor {donor.id}'s media: {exc}"))
+            return cell.error_record(f"shuffled control: donor {donor.id}'s media: {exc}")
         try:
-            await self.run_cell(cell, donated, store, saved)
+            return await self.judge_cell(cell, donated, store, saved)
         finally:
             self.media.release(donor.media)
 
-    async def run_cell(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> None:
+    async def judge_cell(self, cell: Cell, media: Media, store: EvidenceStore, saved: set[str]) -> ResultRecord:
+        """Judge one cell into its record (not yet written); its images are saved as evidence."""
         sample = cell.sample
         blind = cell.control == "blind"
         backend = BlindBackend(self.backend) if blind else self.backend
@@ -189,15 +216,14 @@ class _Run:
                 error = f"{exc.__class__.__name__}: {str(exc)[:2000]}"
             latency = time.perf_counter() - start
         if judgment is None:
-            await self.write(cell.error_record(error, latency))
-            return
+            return cell.error_record(error, latency)
         images = [] if blind else images_seen(judgment)
         if self.save_evidence:
             new = [i for i in dict.fromkeys(images) if i not in saved and i in store]
             self.run_dir.save_evidence(store.get(i) for i in new)
             saved.update(new)
         record = cell.judged_record(judgment, latency, images, shown_of(judgment, store))
-        await self.write(blind_record(record) if blind else record)
+        return blind_record(record) if blind else record
 
 
 def _make_backend(config: BenchConfig, backend: Backend | None) -> tuple[Backend, bool]:
@@ -241,7 +267,9 @@ async def arun_benchmark(
     )
     check_selection(dataset, config)
     model_backend, owned = _make_backend(config, backend)
-    watched = FailureWatch(model_backend, stop_after_failures)
+    watched: Backend = FailureWatch(model_backend, stop_after_failures)
+    meter = SpendMeter(watched, config.budget_usd) if config.budget_usd is not None else None
+    watched = meter or watched
     try:
         with RunLock(check_out_dir(out)):
             run_dir = RunDir(out)
@@ -255,6 +283,7 @@ async def arun_benchmark(
                 config_hash=manifest["identity_hash"],
             )
             run.save_evidence = save_evidence
+            run.meter = meter
             return await _execute(run, manifest, dataset, retry_errors=retry_errors, progress=progress)
     except OSError as exc:
         if is_disk_full(exc):
@@ -273,15 +302,19 @@ class _Resumed:
     done: set[CellKey]
     records: int
     errors: int
+    stages: StageRecords = field(default_factory=dict)  # for cascade cells
+    spend: tuple[float, int] = (0.0, 0)  # estimated USD and priced model calls already paid
 
 
-def _resume(results: ResultsFile, retry_errors: bool) -> _Resumed:
+def _resume(results: ResultsFile, retry_errors: bool, conditions: list[Arm]) -> _Resumed:
     """Read the finished cells; with retry_errors the error records are dropped (their cells redone)."""
     records = results.records()
     if retry_errors and any(r.status == "error" for r in records):
         records = [r for r in records if r.status != "error"]
         results.rewrite(records)
-    return _Resumed({r.key for r in records}, len(records), sum(r.status == "error" for r in records))
+    errors = sum(r.status == "error" for r in records)
+    stages, spend = reusable_stages(records, conditions), recorded_spend(records)
+    return _Resumed({r.key for r in records}, len(records), errors, stages, spend)
 
 
 def _todo(samples: list[Sample], conditions: list[Arm], done: set[CellKey]) -> Todo:
@@ -298,8 +331,11 @@ async def _execute(
     results = run_dir.open_results()
     run.committer = Committer(results)
     try:
-        resumed = _resume(results, retry_errors)
         conditions = config.arms()
+        resumed = _resume(results, retry_errors, conditions)
+        run.stages = resumed.stages
+        if run.meter is not None:
+            run.meter.start_from(*resumed.spend)
         run.donors = donors(dataset.samples, config.seed) if "shuffled" in config.controls else {}
         total = len(samples) * len(conditions)
         write_manifest(run_dir, manifest, total)

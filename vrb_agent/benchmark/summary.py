@@ -7,7 +7,7 @@ out of the JSON when absent rather than written as null, as summary.json has alw
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -277,10 +277,46 @@ class VisualDependence(PairedRow, ControlledAt):
     by_dimension: dict[str, PairedRow]
 
 
+class CostPoint(Condition, frozen=True):
+    """One condition on the accuracy-vs-cost plane: overall accuracy with its CI, and the mean
+    cost of one sample (USD when every judgment that called the model was priced, images sent,
+    tokens); for cascade, how many samples escalated to agentic and how many escalations failed."""
+
+    accuracy: float | None
+    ci: list[float] | None
+    n: int
+    samples: int
+    usd_per_sample: float | None
+    images_per_sample: float
+    tokens_per_sample: float
+    escalated: int | None = None
+    escalation_failed: int | None = None
+    escalated_share: float | None = None
+
+
+CostUnit = Literal["usd", "images", "tokens"]
+
+
+class ParetoFront(BaseModel):
+    """Which points (same order as `CostSummary.points`) are on the accuracy-vs-`cost` Pareto front."""
+
+    cost: CostUnit
+    on_front: list[bool]
+
+
+class CostSummary(BaseModel):
+    """Accuracy against cost for every condition, with the Pareto front in USD when every point is
+    priced, else in images sent and (when any were counted) tokens."""
+
+    points: list[CostPoint]
+    fronts: list[ParetoFront]
+
+
 class RunSummary(_Dumped):
     """One run: its RUN_DIR (several when shards were merged), run.json, warnings and figures."""
 
     _OMIT_NONE = frozenset({"run_dir", "run_dirs", "run", "warnings", "visual_dependence"})
+    _OMIT_NONE = frozenset({"run_dir", "run_dirs", "run", "warnings", "cost"})
 
     run_dir: str | None = None
     run_dirs: list[str] | None = None
@@ -297,6 +333,7 @@ class RunSummary(_Dumped):
     visual_dependence: list[VisualDependence] | None = None  # with controls (benchmark.controls)
     evidence_audit: EvidenceAudit | None = None  # benchmark.audit
     failure_attribution: FailureAttribution | None = None  # benchmark.attribution
+    cost: CostSummary | None = None
 
     @property
     def is_sweep(self) -> bool:

@@ -51,9 +51,19 @@ BENCH_FLAGS = {
     "shard": "--shard",
     "controls": "--controls",
     "control_modes": "--control-modes",
+    "escalate_when": "--escalate-when",
+    "escalate_threshold": "--escalate-threshold",
+    "budget_usd": "--budget-usd",
 }
 PolicyFlag = Annotated[
     str, typer.Option(help="Score of invalid/tie/refused/error: wrong | drop | half | random (a seeded coin flip).")
+]
+EscalateWhenFlag = Annotated[
+    str, typer.Option(help="cascade: escalate to agentic when the orders disagree | low-confidence | both.")
+]
+ThresholdFlag = Annotated[float, typer.Option(help="cascade: escalate when the single-pass vote share is below this.")]
+BudgetFlag = Annotated[
+    float | None, typer.Option(help="Stop (exit 8, resumable) before the estimated spend passes this many USD.")
 ]
 
 
@@ -104,7 +114,8 @@ def bench_config(flags: dict[str, Any]) -> BenchConfig:
     name = checked_backend_name(flags["backend"])
     options = parse_backend_options(flags["backend_option"] or [])
     sampling_option(name, flags["temperature"], options)
-    copied = ("dataset", "model", "base_url", "max_turns", "temperature", "seed", "concurrency", "limit", "shard")
+    copied = ("dataset", "model", "base_url", "max_turns", "temperature", "seed", "concurrency", "limit", "shard",
+              "escalate_when", "escalate_threshold", "budget_usd")  # fmt: skip
     try:
         return BenchConfig(
             **{key: flags[key] for key in copied},
@@ -156,6 +167,23 @@ def print_outcome(outcome: RunOutcome, out: str, dataset: str, cache: str | None
     return every_error
 
 
+def run_with_stops(config: BenchConfig, out: str, options: dict[str, Any], report_policy: str | None) -> RunOutcome:
+    """run_benchmark; Ctrl-C leaves as Interrupted, and a --budget-usd stop first writes the report
+    of what finished (with `report_policy`, unless the report is off) before its exit-8 error."""
+    from vrb_agent.benchmark import run_benchmark  # noqa: PLC0415
+    from vrb_agent.benchmark.spend import BudgetReachedError  # noqa: PLC0415
+
+    try:
+        return run_benchmark(config, out, **options)
+    except KeyboardInterrupt:
+        hint = f"finished results are in {out}/results.jsonl; run the same command to resume"
+        raise Interrupted(f"interrupted; {hint}") from None
+    except BudgetReachedError:
+        if report_policy is not None:  # what finished is a valid (partial) run
+            print_report([out], None, report_policy)
+        raise
+
+
 @app.command("bench")
 def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declares them
     out: Annotated[str, typer.Option("--out", help="RUN_DIR: results.jsonl, run.json, evidence/, report.")],
@@ -165,7 +193,10 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     model: ModelFlag = None,
     base_url: BaseUrlFlag = None,
     backend_option: BackendOptionFlag = None,
-    modes: Annotated[str, typer.Option(help="Comma list of single, agentic.")] = "single,agentic",
+    modes: Annotated[str, typer.Option(help="Comma list of single, agentic, cascade.")] = "single,agentic",
+    escalate_when: EscalateWhenFlag = "disagree",
+    escalate_threshold: ThresholdFlag = 1.0,
+    budget_usd: BudgetFlag = None,
     k: Annotated[str, typer.Option("--k", help="Samples per verdict (majority vote); a comma list sweeps.")] = "1",
     frames: Annotated[str, typer.Option(help="Overview frames; a comma list sweeps, e.g. 4,16,64.")] = "16",
     order: Annotated[OrderChoice, typer.Option(help="Presentation order inside the judge.")] = OrderChoice.fixed,
@@ -201,17 +232,13 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     """Run a judge over a preference benchmark, single-pass and agentic; re-running resumes.
 
     Exit codes: 0 done (per-sample errors are results), 2 usage error, 3 configuration error or
-    unreachable backend, 5 every record an error, 6 RUN_DIR in use, 7 disk full (resumable).
+    unreachable backend, 5 every record an error, 6 RUN_DIR in use, 7 disk full (resumable),
+    8 --budget-usd reached (resumable; the report covers what finished).
     """
-    from vrb_agent.benchmark import run_benchmark  # noqa: PLC0415
-
     policy = checked_policy(invalid_policy)
     config = bench_config(dict(locals()))
-    try:
-        outcome = run_benchmark(config, out, force_new=force_new, retry_errors=retry_errors, cache_dir=cache)
-    except KeyboardInterrupt:
-        hint = f"finished results are in {out}/results.jsonl; run the same command to resume"
-        raise Interrupted(f"interrupted; {hint}") from None
+    options = {"force_new": force_new, "retry_errors": retry_errors, "cache_dir": cache}
+    outcome = run_with_stops(config, out, options, policy if report else None)
     every_error = print_outcome(outcome, out, dataset, cache)
     if report:
         print_report([out], None, policy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from vrb_agent.errors import InputError, VrbError
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG, EXIT_MEDIA, EXIT_NO_VERDICT, EXIT_INTERRUPTED = 1, 2, 3, 4, 5, 130
-EXIT_RUN_LOCKED, EXIT_DISK_FULL = 6, 7  # bench only
+EXIT_RUN_LOCKED, EXIT_DISK_FULL, EXIT_BUDGET = 6, 7, 8  # bench only
 
 
 class Interrupted(VrbError):
@@ -37,10 +37,12 @@ def _codes() -> list[tuple[tuple[type[BaseException], ...], int]]:
     from vrb_agent.benchmark.merge import ShardError  # noqa: PLC0415
     from vrb_agent.benchmark.probes import ProbeError  # noqa: PLC0415
     from vrb_agent.benchmark.runlock import RunLockedError  # noqa: PLC0415
+    from vrb_agent.benchmark.spend import BudgetReachedError  # noqa: PLC0415
     from vrb_agent.judges.base import AuthError, ConfigError  # noqa: PLC0415
     from vrb_agent.tools.media import MediaError  # noqa: PLC0415
 
     return [
+        ((BudgetReachedError,), EXIT_BUDGET),  # a ConfigError (so it stops the run), but its own code
         ((ConfigError, AuthError), EXIT_CONFIG),
         ((MediaError,), EXIT_MEDIA),
         ((InputError, DatasetError, ProbeError, OutDirError, ShardError), EXIT_USAGE),

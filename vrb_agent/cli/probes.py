@@ -92,8 +92,9 @@ def demo(
     difficulty: Annotated[str, typer.Option("--difficulty", help="easy | medium | hard | sweep")] = "medium",
     concurrency: Annotated[int, typer.Option("--concurrency", help="judgments in flight")] = 2,
 ) -> None:
-    """Offline demo: render a probe suite, judge it single-pass and agentic with the `sim` judge
-    (a stand-in for demos and tests, not a reward model), write the report and print the headline."""
+    """Offline demo: render a probe suite, judge it single-pass, agentic and as a cascade with the
+    `sim` judge (a stand-in for demos and tests, not a reward model), write the report and print the
+    headline."""
     from vrb_agent.benchmark.demo import demo_root, run_demo  # noqa: PLC0415
     from vrb_agent.benchmark.report import SIGNIFICANCE_RULE, headline  # noqa: PLC0415
 

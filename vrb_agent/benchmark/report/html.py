@@ -50,6 +50,7 @@ from vrb_agent.benchmark.report.text import (
     run_label,
     trace_name,
 )
+from vrb_agent.benchmark.report.tradeoff import cost_charts, cost_note, cost_rows
 from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.benchmark.summary import AccuracyCell, Comparison, Report, RunSummary
 
@@ -141,6 +142,7 @@ def _plots(summary: RunSummary) -> str:
         plots.append(tool_plot)
     plots.append(_images_plot(summary))
     plots += _sweep_plots(summary)
+    plots += cost_charts(summary)
     return '<div class="plots">' + "".join(f"<div>{p}</div>" for p in plots) + "</div>"
 
 
@@ -236,6 +238,9 @@ def _html_run(summary: RunSummary, out_dir: Path) -> str:
     parts.append("<h3>Tool use and cost</h3>" + html_table(*tool_rows(summary)))
     parts.append(_html_diagnostics(summary))
     parts.append(_html_evidence(summary))
+    if summary.cost:
+        parts.append(f"<h3>Accuracy against cost</h3><p>{escape(cost_note(summary.cost))}</p>")
+        parts.append(html_table(*cost_rows(summary)))
     parts.append(_samples_table(summary, out_dir))
     return "".join(parts)
 

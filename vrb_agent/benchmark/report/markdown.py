@@ -31,6 +31,7 @@ from vrb_agent.benchmark.report.tables import (
     tool_rows,
 )
 from vrb_agent.benchmark.report.text import SIGNIFICANCE_RULE, comparison_finding, condition_label, run_label
+from vrb_agent.benchmark.report.tradeoff import cost_note, cost_rows
 from vrb_agent.benchmark.summary import Comparison, Report, RunSummary
 
 
@@ -100,7 +101,11 @@ def _markdown_run(summary: RunSummary) -> list[str]:
         lines += md_table(*dependence_rows(summary))
     lines += ["### Tool use and cost", ""]
     lines += md_table(*tool_rows(summary))
-    return lines + _markdown_diagnostics(summary) + _markdown_evidence(summary)
+    lines += _markdown_diagnostics(summary) + _markdown_evidence(summary)
+    if summary.cost:
+        lines += ["### Accuracy against cost", "", cost_note(summary.cost), ""]
+        lines += md_table(*cost_rows(summary))
+    return lines
 
 
 def _markdown_diagnostics(summary: RunSummary) -> list[str]:

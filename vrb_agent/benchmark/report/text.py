@@ -108,7 +108,9 @@ def _headline_run(summary: RunSummary, policy: str) -> list[str]:
             f"fixed {comp.fixed} / broken {comp.broken}, McNemar p={p_text(comp.mcnemar_p)}: "
             f"{direction_text(comp)}"
         )
-    return lines
+    from vrb_agent.benchmark.report.tradeoff import cascade_lines  # noqa: PLC0415 - tradeoff imports this module
+
+    return lines + cascade_lines(summary)
 
 
 def headline(report: Report | dict[str, object]) -> str:

@@ -16,6 +16,7 @@ from vrb_agent.benchmark.report.evidence import cited_evidence_html
 from vrb_agent.benchmark.report.figures import boxes_by_frame, crop_calls, figure, images_note
 from vrb_agent.benchmark.report.html import html_table, page
 from vrb_agent.benchmark.report.text import num, trace_name
+from vrb_agent.benchmark.report.tradeoff import cascade_text
 from vrb_agent.benchmark.rundir import RunDir
 
 STEP_HEADER = ["#", "turn", "tool", "arguments", "valid", "message"]
@@ -60,6 +61,8 @@ def _trace_record(record: Record, run_dir: Path, trace_dir: Path, index: dict[st
     ]
     if record.get("error"):
         parts.append(f"<p class='bad'>error: {escape(str(record['error']))}</p>")
+    if record.get("cascade"):  # why the single pass was kept or escalated, and which stages were reused
+        parts.append(f"<p>{escape(cascade_text(record['cascade']))}</p>")
     if record.get("rationale"):
         parts.append(f"<h3>Rationale</h3><pre>{escape(str(record['rationale']))}</pre>")
     if trace.steps:

@@ -43,7 +43,7 @@ class JudgeContext:
     writer: Callable[[Any], None] = field(default=lambda _: None, repr=False)
     _opened: LRU[str, Media] = field(default_factory=lambda: LRU(MEDIA_CACHE_SIZE))
     _toolboxes: dict[tuple[str, int], ToolBox] = field(default_factory=dict)
-    _live: dict[str, dict[int, Presentation]] = field(default_factory=dict)
+    _live: dict[str, dict[int, tuple[Presentation, dict[str, Any] | None]]] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -105,17 +105,15 @@ class JudgeContext:
         return self._toolboxes[key]
 
     def track(self, state: Presentation, update: dict[str, Any] | None = None) -> None:
-        """Remember a presentation's latest state (`state` with a node's `update` applied): a
-        deadline reports the samples still in flight as they were."""
-        if update:
-            messages, evidence = update.get("messages", []), update.get("evidence", [])
-            appended = {"messages": state["messages"] + messages, "evidence": state["evidence"] + evidence}
-            state = cast("Presentation", {**state, **update, **appended})
-        self._live.setdefault(state["run_id"], {})[state["index"]] = state
+        """Remember a presentation's latest state (`state` with a node's `update` still to apply): a
+        deadline reports the samples still in flight as they were. Merged only when read (rarely),
+        not on every step."""
+        self._live.setdefault(state["run_id"], {})[state["index"]] = (state, update)
 
     def tracked(self) -> list[Presentation]:
         """Every presentation this context has seen, in sample order (for a run that was cut off)."""
-        return sorted((s for run in self._live.values() for s in run.values()), key=lambda s: s["index"])
+        states = (_applied(s, u) for run in self._live.values() for s, u in run.values())
+        return sorted(states, key=lambda s: s["index"])
 
     def release(self, run_id: str) -> None:
         """Forget a finished run's toolboxes and tracked states (a bound context serves many runs)."""
@@ -137,3 +135,13 @@ class JudgeContext:
     def image_urls(self, ids: list[str]) -> dict[str, Any]:
         """The event field that lets a viewer show the images (data URLs), when `show_images` is on."""
         return {"image_urls": [self.store.get(i).data_url for i in ids]} if self.show_images else {}
+
+
+def _applied(state: Presentation, update: dict[str, Any] | None) -> Presentation:
+    """`state` after a node's `update`, with the reducers of the presentation state (messages and
+    evidence are appended, every other key replaced)."""
+    if not update:
+        return state
+    appended = {"messages": state["messages"] + update.get("messages", []),
+                "evidence": state["evidence"] + update.get("evidence", [])}  # fmt: skip
+    return cast("Presentation", {**state, **update, **appended})

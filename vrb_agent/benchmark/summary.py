@@ -315,8 +315,7 @@ class CostSummary(BaseModel):
 class RunSummary(_Dumped):
     """One run: its RUN_DIR (several when shards were merged), run.json, warnings and figures."""
 
-    _OMIT_NONE = frozenset({"run_dir", "run_dirs", "run", "warnings", "visual_dependence"})
-    _OMIT_NONE = frozenset({"run_dir", "run_dirs", "run", "warnings", "cost"})
+    _OMIT_NONE = frozenset({"run_dir", "run_dirs", "run", "warnings", "visual_dependence", "cost"})
 
     run_dir: str | None = None
     run_dirs: list[str] | None = None

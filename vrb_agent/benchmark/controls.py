@@ -23,15 +23,14 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from vrb_agent.agents import prompts
 from vrb_agent.benchmark.datasets import Sample
 from vrb_agent.benchmark.records import ResultRecord
+from vrb_agent.benchmark.wrapped import WrappedBackend
 from vrb_agent.errors import InputError
 from vrb_agent.judges.base import (
-    Backend,
-    Capabilities,
     ImagePart,
     Message,
     ModelReply,
@@ -139,22 +138,14 @@ def blind_request(request: ModelRequest) -> ModelRequest:
     return request.model_copy(update={"messages": messages})
 
 
-class BlindBackend(Backend):
+class BlindBackend(WrappedBackend):
     """The run's backend behind a blind control: every request reaches it without media."""
-
-    def __init__(self, inner: Backend) -> None:
-        super().__init__(inner.model)
-        self.inner = inner
-        self.name = inner.name
-
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities()
-
-    def describe(self) -> dict[str, Any]:
-        return self.inner.describe()
 
     async def complete(self, request: ModelRequest) -> ModelReply:
         return await self.inner.complete(blind_request(request))
+
+    async def aclose(self) -> None:
+        """Nothing to close: one is made per blind cell, and the run closes the backend it wraps."""
 
 
 def blind_record(record: ResultRecord) -> ResultRecord:

@@ -84,7 +84,8 @@ def test_bench_order_both_under_vlrb_is_a_usage_error_naming_the_flags() -> None
              "shard": None, "data": "x.jsonl", "modes": "single", "k": "3", "frames": "16",
              "order": OrderChoice.both, "protocol": ProtocolChoice.vlrb, "max_output_tokens": None,
              "max_side": None, "max_images": None, "field_map": None, "question_template": None, "dim_map": None,
-             "dims": None}  # fmt: skip
+             "dims": None, "controls": None, "control_modes": None, "escalate_when": "disagree",
+             "escalate_threshold": 1.0, "budget_usd": None}  # fmt: skip
     with pytest.raises(InputError, match=r"^--protocol: .*order 'both' is not part of the vlrb protocol"):
         bench_config(flags)
     config = bench_config({**flags, "order": OrderChoice.fixed, "top_p": 0.3})

@@ -276,3 +276,24 @@ def test_revoting_a_recorded_judgment_gives_the_graphs_verdict_under_the_rule(vo
     again = revoted(record, rule)
     assert again["status"] == status
     assert again["correct"] == (None if verdict is None else verdict.preferred == "A")
+
+
+def test_bench_report_flips_the_random_policy_coins_with_the_runs_seed(tmp_path):
+    """`bench --invalid-policy random --seed S` writes the report `report --seed S` would: the coin
+    flips for ties and invalid verdicts are seeded by S, not by 0."""
+    from vrb_agent.benchmark.probes import write_suite
+
+    write_suite(tmp_path / "suite", n=4, seed=0, overrides={"width": 320, "height": 180})
+    args = ["bench", "--backend", "sim", "--dataset", "probes", "--data", str(tmp_path / "suite"),
+            "--modes", "single", "--order", "both", "--invalid-policy", "random", "--seed", "5",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    records = read_results(tmp_path / "run" / "results.jsonl")
+    undecided = [r for r in records if r["status"] != "ok"]
+    assert undecided, "sim under --order both should leave ties for the coins to decide"
+    coins = {seed: sum(coin_flip(r, seed) for r in undecided) for seed in (0, 5)}
+    assert coins[0] != coins[5]  # else this run could not tell the two seeds apart
+    expected = sum(bool(r["correct"]) for r in records if r["status"] == "ok") + coins[5]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["runs"][0]["conditions"][0]["overall"]["correct"] == pytest.approx(expected)

@@ -180,7 +180,7 @@ def run_with_stops(config: BenchConfig, out: str, options: dict[str, Any], repor
         raise Interrupted(f"interrupted; {hint}") from None
     except BudgetReachedError:
         if report_policy is not None:  # what finished is a valid (partial) run
-            print_report([out], None, report_policy)
+            print_report([out], None, report_policy, seed=config.seed)
         raise
 
 
@@ -240,8 +240,8 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     options = {"force_new": force_new, "retry_errors": retry_errors, "cache_dir": cache}
     outcome = run_with_stops(config, out, options, policy if report else None)
     every_error = print_outcome(outcome, out, dataset, cache)
-    if report:
-        print_report([out], None, policy)
+    if report:  # --seed also seeds the random policy's coin flips, as `report --seed` does
+        print_report([out], None, policy, seed=seed)
     if every_error:
         raise typer.Exit(EXIT_NO_VERDICT)
 

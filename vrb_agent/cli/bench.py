@@ -87,9 +87,10 @@ def checked_policy(policy: str) -> str:
 
 
 def print_report(
-    run_dirs: list[str], out: str | None, policy: str, n_boot: int = 2000, seed: int = 0, *, rescore: bool = False
+    run_dirs: list[str], out: str | None, policy: str, *, seed: int, n_boot: int = 2000, rescore: bool = False
 ) -> None:
-    """Write the report of the runs and print the headline table and where the report is."""
+    """Write the report of the runs and print the headline table and where the report is. `seed` has no
+    default: it seeds the bootstrap and the random policy's coin flips, so each caller passes its own."""
     from vrb_agent.benchmark.report import headline, write_report  # noqa: PLC0415
 
     paths = write_report(run_dirs, out, invalid_policy=policy, n_boot=n_boot, seed=seed, rescore=rescore)
@@ -210,7 +211,7 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     concurrency: Annotated[int, typer.Option(help="Judgments in flight.")] = 8,
     limit: Annotated[int | None, typer.Option(help="Judge only the first N samples.")] = None,
     dims: Annotated[str | None, typer.Option(help="Comma list of dimensions ('probe/' keeps a family).")] = None,
-    seed: Annotated[int, typer.Option(help="Seeds A/B placement and the judge.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seeds A/B placement, the judge and the report.")] = 0,
     shard: Annotated[
         str | None, typer.Option(help="I/N: judge only shard I of N (by sample id; one RUN_DIR per shard).")
     ] = None,
@@ -240,7 +241,7 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     options = {"force_new": force_new, "retry_errors": retry_errors, "cache_dir": cache}
     outcome = run_with_stops(config, out, options, policy if report else None)
     every_error = print_outcome(outcome, out, dataset, cache)
-    if report:  # --seed also seeds the random policy's coin flips, as `report --seed` does
+    if report:
         print_report([out], None, policy, seed=seed)
     if every_error:
         raise typer.Exit(EXIT_NO_VERDICT)
@@ -270,4 +271,4 @@ def report_command(  # noqa: PLR0917 - one parameter per flag is how typer decla
     for run_dir in run_dirs:
         if not RunDir(run_dir).results.is_file():
             raise InputError(f"{run_dir}: no results.jsonl here (is it a RUN_DIR written by `vrb-agent bench`?)")
-    print_report(run_dirs, out, policy, bootstrap, seed, rescore=rescore)
+    print_report(run_dirs, out, policy, seed=seed, n_boot=bootstrap, rescore=rescore)

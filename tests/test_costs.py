@@ -14,6 +14,7 @@ from tests.test_report import _md_rows
 from vrb_agent.benchmark.costs import pareto_front
 from vrb_agent.benchmark.metrics import summarize
 from vrb_agent.benchmark.report import headline, write_report
+from vrb_agent.benchmark.report.tradeoff import cascade_lines
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -71,6 +72,23 @@ def test_cost_in_usd_when_every_call_is_priced():
     (front,) = cost.fronts
     # cascade: $0.035 for 75 %, the same accuracy as single at $0.01: dominated; agentic is the most accurate
     assert front.cost == "usd" and front.on_front == [True, True, False]
+
+
+def test_control_cells_stay_off_the_cost_plane_and_out_of_the_cascade_line():
+    """A blind single-pass cell sends no image and a shuffled one is a probe's own cost with another's
+    frames: neither is a way to judge, so neither is a cost point, and the headline's cascade line
+    compares the cascade with the normal single pass (75 %), not with a control of the same mode."""
+    rows = priced_records()
+    rows += [{**record(i, "single", False, 0.01, 0), "control": "blind"} for i in range(4)]
+    rows += [{**record(i, "single", i == 0, 0.01, 16), "control": "shuffled"} for i in range(4)]
+    summary = summarize(rows, n_boot=200)
+    assert summary.cost is not None
+    assert [(p.mode, p.control) for p in summary.cost.points] == [(m, None) for m in ("single", "agentic", "cascade")]
+    assert summary.cost.fronts[0].on_front == [True, True, False]  # as without the controls
+    assert cascade_lines(summary) == [
+        "  cascade: escalated 2 of 4 (50.0%); 75.0% at $0.035, single 75.0% at $0.01, "
+        "agentic 100.0% at $0.05 per sample"
+    ]
 
 
 def test_without_a_price_everywhere_the_cost_is_images_and_tokens():

@@ -95,8 +95,11 @@ def axis_values(points: Sequence[CostPoint], unit: CostUnit) -> list[float]:
 
 
 def cost_summary(conditions: Sequence[ConditionSummary], groups: Mapping[Condition, Sequence[Record]]) -> CostSummary:
-    """Every condition's cost point and the Pareto front along each cost unit (`cost_units`)."""
-    points = [cost_point(c, groups[Condition(mode=c.mode, frames=c.frames, k=c.k)]) for c in conditions]
+    """Every condition's cost point and the Pareto front along each cost unit (`cost_units`). Control
+    cells (blind, shuffled) are left out: they measure visual dependence, not a way to judge, and a
+    blind cell would sit on the front for sending no images."""
+    normal = [c for c in conditions if not c.control]
+    points = [cost_point(c, groups[Condition(mode=c.mode, frames=c.frames, k=c.k)]) for c in normal]
     accuracies = [p.accuracy for p in points]
     fronts = [
         ParetoFront(cost=unit, on_front=pareto_front(list(zip(axis_values(points, unit), accuracies, strict=True))))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vrb_agent.benchmark.demo import DEMO_CONDITIONS, DEMO_PER_KIND, DEMO_SEED
+from vrb_agent.benchmark.demo import DEMO_CONDITIONS, DEMO_PER_KIND, DEMO_POLICY, DEMO_SEED
 from vrb_agent.benchmark.metrics import summarize
 from vrb_agent.benchmark.probes import KINDS, write_suite
 from vrb_agent.benchmark.runner import run_benchmark
@@ -21,7 +21,7 @@ def test_cascade_on_the_default_demo_suite(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_benchmark(out=run_dir, dataset="probes", data=str(tmp_path / "suite"), backend=SimBackend(),
                   seed=DEMO_SEED, concurrency=2, progress=False, save_evidence=False, **DEMO_CONDITIONS)  # fmt: skip
-    cost = summarize(run_dir, n_boot=500).cost
+    cost = summarize(run_dir, invalid_policy=DEMO_POLICY, n_boot=500).cost  # scored as the demo reports it
     assert cost is not None
     points = {p.mode: p for p in cost.points}
     single, agentic, cascade = points["single"], points["agentic"], points["cascade"]

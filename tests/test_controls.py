@@ -265,6 +265,36 @@ def test_sim_sits_at_chance_blind_and_shuffled_on_200_probes(tmp_path: Path) -> 
     assert all("fixed seeded guess" in r.rationale for r in blind)  # never a verdict from the pixels
 
 
+@pytest.mark.slow
+def test_demo_scores_sim_at_chance_blind_and_shuffled_under_both_orders(tmp_path: Path) -> None:
+    """The demo judges both presentation orders and `sim` guesses in each apart, so a blind or
+    shuffled probe is right in both orders a quarter of the time and a tie (the orders disagree) half
+    the time. The demo's policy (`half`) scores a tie 0.5, which makes each score the mean over the
+    two orders, and the controls sit at 50 % (± 10 points on 200 probes); `wrong` puts the same
+    records near 25 %. The probes and sizes of the test above; single-pass, the cells the demo runs
+    controls in."""
+    from vrb_agent.benchmark.demo import DEMO_CONDITIONS, DEMO_CONTROLS, DEMO_POLICY, DEMO_SEED
+    from vrb_agent.benchmark.probes import write_suite
+    from vrb_agent.benchmark.sim import SimBackend
+
+    write_suite(tmp_path / "suite", n=40, seed=DEMO_SEED, overrides={"width": 320, "height": 180})
+    run_benchmark(out=tmp_path / "run", dataset="probes", data=str(tmp_path / "suite"), backend=SimBackend(),
+                  **{**DEMO_CONDITIONS, "modes": ["single"]}, controls=DEMO_CONTROLS, seed=DEMO_SEED,
+                  concurrency=2, progress=False, save_evidence=False)  # fmt: skip
+    demo, wrong = ({c.control: c for c in summarize(tmp_path / "run", invalid_policy=p, n_boot=200).conditions}
+                   for p in (DEMO_POLICY, "wrong"))  # fmt: skip
+    records = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    for control in DEMO_CONTROLS:
+        cell = demo[control].overall
+        assert cell.n == 200 and abs((cell.accuracy or 0) - 0.5) <= 0.10, (control, cell)
+        assert demo[control].status_counts["tie"] > 0  # the orders did disagree: what the policy scores
+        cells = [r for r in records if r.get("control") == control]
+        per_order = [[vote == r["chosen_position"] for vote in r["votes"]] for r in cells]
+        assert all(len(v) == 2 for v in per_order)
+        assert cell.accuracy == pytest.approx(sum(sum(v) / 2 for v in per_order) / len(per_order))
+        assert (wrong[control].overall.accuracy or 0) < 0.40, (control, wrong[control].overall)
+
+
 def test_progress_bar_counts_control_cells_apart() -> None:
     from vrb_agent.benchmark.progress import Progress
     from vrb_agent.benchmark.records import ResultRecord

@@ -6,8 +6,9 @@ shows the visual-dependence panel; agentic cells run without them, to keep the d
 Everything runs locally (no keys, no GPU, no downloads): the suite is rendered, the benchmark
 runner judges every probe in both presentation orders and both modes through the real judge graph
 and visual tools (the cascade takes those judgments over, so it makes no calls of its own), and the
-report writer produces summary.json, report.md and report.html. `sim` is a stand-in judge for
-demos and tests, not a reward model (see `vrb_agent.benchmark.sim`).
+report writer produces summary.json, report.md and report.html, scoring a probe whose two orders
+disagree as one half (DEMO_POLICY). `sim` is a stand-in judge for demos and tests, not a reward
+model (see `vrb_agent.benchmark.sim`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ DEMO_MODES = ("single", "agentic", "cascade")
 # What the demo's run measures besides the suite: both presentation orders, so that the cascade can
 # escalate exactly the probes whose single-pass orders disagree.
 DEMO_CONDITIONS: dict[str, Any] = {"modes": list(DEMO_MODES), "order": "both", "escalate_when": "disagree"}
+# How the report scores a judgment without a verdict. Under `order both` a sample whose two orders
+# disagree is a tie; `half` scores it 0.5, which makes its score the mean accuracy over the two
+# orders, so a judge that guesses (as `sim` does, per order, without the pixels) sits at 50 %, not
+# at the 25 % that `wrong` gives it.
+DEMO_POLICY = "half"
 
 
 @dataclass
@@ -73,7 +79,7 @@ def run_demo(
     on_stage: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Build the suite in OUT/suite, judge it into OUT/run with `sim` in every mode, write the report
-    into OUT/run. Re-running into the same OUT resumes the run instead of redoing it."""
+    (under DEMO_POLICY) into OUT/run. Re-running into the same OUT resumes the run instead of redoing it."""
     root = demo_root(out)
     say = on_stage or (lambda _: None)
     suite_dir, run_dir = root / "suite", root / "run"
@@ -96,8 +102,8 @@ def run_demo(
         concurrency=concurrency,
         progress=progress,
     )
-    say("writing the report")
-    paths = write_report([run_dir])
+    say(f"writing the report, scored with --invalid-policy {DEMO_POLICY} (orders that disagree count 0.5)")
+    paths = write_report([run_dir], invalid_policy=DEMO_POLICY)
     report = Report.model_validate_json(paths["summary"].read_text(encoding="utf-8"))
     return DemoResult(root, suite, run_dir, outcome, paths, report)
 

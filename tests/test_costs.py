@@ -91,6 +91,15 @@ def test_without_a_price_everywhere_the_cost_is_images_and_tokens():
     assert [f.cost for f in summarize(rows, n_boot=200).cost.fronts] == ["images", "tokens"]
 
 
+def test_controls_are_no_points_on_the_cost_plane():
+    rows = priced_records()
+    rows += [record(i, "single", i == 0, 0.002, 0, control="blind") for i in range(4)]  # text only, cheap
+    cost = summarize(rows, n_boot=200).cost
+    assert cost is not None
+    assert [(p.mode, p.control) for p in cost.points] == [("single", None), ("agentic", None), ("cascade", None)]
+    assert cost.points[0].accuracy == 0.75 and cost.points[0].usd_per_sample == pytest.approx(0.01)
+
+
 @pytest.fixture
 def cascade_run(tmp_path, make_bench_dataset):
     out = tmp_path / "run"

@@ -84,9 +84,7 @@ def test_failure_attribution_counts_only_the_shared_samples_and_no_control(compa
     # run a: s2, s3 wrong and never shown (the blind misses are not the single pass's); run b: all shown
     assert (single_a["wrong"], single_a["never_shown"], single_a["never_shown_share"]) == (2, 2, 1.0)
     assert (single_b["wrong"], single_b["shown_misjudged"], single_b["never_shown_share"]) == (4, 4, 0.0)
-    assert [(r["single_never_shown"], r["agentic_shown"], r["agentic_shown_right"]) for r in a["rescue"]] == [
-        (4, 4, 4)
-    ]
+    assert [(r["single_never_shown"], r["agentic_shown"], r["agentic_shown_right"]) for r in a["rescue"]] == [(4, 4, 4)]
     assert b["rescue"] == []
 
 

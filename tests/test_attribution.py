@@ -94,6 +94,24 @@ def test_attribution_per_condition_and_the_agentic_rescue():
     assert rescue.agentic_shown_share == 0.5
 
 
+def test_control_records_are_neither_attributed_nor_taken_for_the_single_pass_in_a_rescue():
+    shown_flash = [*OVERVIEW, {"t": 6.4}]
+    records = [
+        _record(OVERVIEW, sample_id="s1"),  # single never shown, wrong
+        _record(shown_flash, sample_id="s1", mode="agentic", correct=True),
+        _record(shown_flash, sample_id="s2"),  # single shown, wrong
+        _record(shown_flash, sample_id="s2", mode="agentic", correct=True),
+        # blind and shuffled judgments of the same single-pass cells, wrong, and never shown the flash
+        *(_record([], sample_id=s, control="blind") for s in ("s1", "s2")),
+        *(_record(OVERVIEW, sample_id=s, control="shuffled") for s in ("s1", "s2")),
+    ]
+    result = failure_attribution(records, n_boot=100)
+    single = next(c for c in result.conditions if c.mode == "single").overall
+    assert (single.wrong, single.never_shown, single.shown_misjudged) == (2, 1, 1)  # the normal cells only
+    [rescue] = result.rescue
+    assert (rescue.single_never_shown, rescue.agentic_shown) == (1, 1)  # s2's single pass was shown it
+
+
 # ---- meta.evidence in generic JSONL -------------------------------------------------------------
 
 

@@ -138,8 +138,11 @@ def _rescue(records: Sequence[Record]) -> list[CoverageRescue]:
 
 
 def failure_attribution(records: Sequence[Record], *, n_boot: int = 2000, seed: int = 0) -> FailureAttribution:
-    """Wrong verdicts by class per condition (overall and per dimension), and the coverage rescues."""
+    """Wrong verdicts by class per condition (overall and per dimension), and the coverage rescues.
+    Control records are left out: a blind or shuffled judgment is kept from the sample's media on
+    purpose, so its misses say nothing of where the judge failed (visual dependence measures them)."""
     located = {str(r.get("sample_id")) for r in records if r.get("decisive_evidence")}
+    records = [r for r in records if not r.get("control")]
     return FailureAttribution(
         located_samples=len(located), conditions=_conditions(records, n_boot, seed), rescue=_rescue(records)
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from vrb_agent.benchmark.records import usage_tokens
 from vrb_agent.benchmark.summary import (
+    AccuracyCell,
     Condition,
     ConditionSummary,
     CostPoint,
@@ -62,13 +63,12 @@ def _escalation(records: Sequence[Record]) -> dict[str, Any]:
     return {"escalated": len(escalated), "escalation_failed": failed, "escalated_share": share}
 
 
-def cost_point(summary: ConditionSummary, records: Sequence[Record]) -> CostPoint:
+def cost_point(condition: Condition, overall: AccuracyCell, records: Sequence[Record]) -> CostPoint:
     """One condition's accuracy (overall, with its CI) and its mean cost per sample."""
-    overall = summary.overall
     return CostPoint(
-        mode=summary.mode,
-        frames=summary.frames,
-        k=summary.k,
+        mode=condition.mode,
+        frames=condition.frames,
+        k=condition.k,
         accuracy=overall.accuracy,
         ci=overall.ci,
         n=overall.n,
@@ -76,7 +76,7 @@ def cost_point(summary: ConditionSummary, records: Sequence[Record]) -> CostPoin
         usd_per_sample=_usd_per_sample(records),
         images_per_sample=_mean(records, lambda r: int(r.get("images_sent") or 0)),
         tokens_per_sample=_mean(records, lambda r: usage_tokens(r.get("usage") or {})),
-        **(_escalation(records) if summary.mode == "cascade" else {}),
+        **(_escalation(records) if condition.mode == "cascade" else {}),
     )
 
 
@@ -94,15 +94,21 @@ def axis_values(points: Sequence[CostPoint], unit: CostUnit) -> list[float]:
     return [p.images_per_sample if unit == "images" else p.tokens_per_sample for p in points]
 
 
-def cost_summary(conditions: Sequence[ConditionSummary], groups: Mapping[Condition, Sequence[Record]]) -> CostSummary:
-    """Every condition's cost point and the Pareto front along each cost unit (`cost_units`). Control
-    cells (blind, shuffled) are left out: they measure visual dependence, not a way to judge, and a
-    blind cell would sit on the front for sending no images."""
-    normal = [c for c in conditions if not c.control]
-    points = [cost_point(c, groups[Condition(mode=c.mode, frames=c.frames, k=c.k)]) for c in normal]
+def pareto_fronts(points: Sequence[CostPoint]) -> list[ParetoFront]:
+    """The Pareto front of the points along each of their cost units (`cost_units`)."""
     accuracies = [p.accuracy for p in points]
-    fronts = [
+    return [
         ParetoFront(cost=unit, on_front=pareto_front(list(zip(axis_values(points, unit), accuracies, strict=True))))
         for unit in cost_units(points)
     ]
-    return CostSummary(points=points, fronts=fronts)
+
+
+def cost_summary(conditions: Sequence[ConditionSummary], groups: Mapping[Condition, Sequence[Record]]) -> CostSummary:
+    """Every normal condition's cost point and the Pareto fronts. Controls are left out: they measure
+    what the judge needs, and are no judge one would pick for its cost."""
+    points = [
+        cost_point(c, c.overall, groups[Condition(mode=c.mode, frames=c.frames, k=c.k)])
+        for c in conditions
+        if c.control is None
+    ]
+    return CostSummary(points=points, fronts=pareto_fronts(points))

@@ -355,13 +355,40 @@ class SharedCondition(Condition, frozen=True):
     calibration: list[CalibrationPanel | None] = Field(default_factory=list)
 
 
+class RunCostPoint(CostPoint, frozen=True):
+    """A condition of one run on the accuracy-vs-cost plane; `run` is its index in `Report.runs`."""
+
+    run: int
+
+
+class SharedCost(BaseModel):
+    """Every run's conditions (controls left out) on the accuracy-vs-cost plane, each on its shared
+    samples, and the Pareto fronts over all of them together: which run and condition give the most
+    accuracy for what they cost."""
+
+    points: list[RunCostPoint]
+    fronts: list[ParetoFront]
+
+
+class SharedPanels(BaseModel):
+    """One run's visual dependence, evidence audit and failure attribution, each condition's records
+    kept to its shared samples."""
+
+    visual_dependence: list[VisualDependence] | None = None
+    evidence_audit: EvidenceAudit | None = None
+    failure_attribution: FailureAttribution | None = None
+
+
 class SideBySide(BaseModel):
-    """Several runs compared on the samples they share."""
+    """Several runs compared on the samples they share: per condition, and the panels of each run
+    (`panels`, in run order) and accuracy against cost on the same samples."""
 
     samples: list[int]
     shared_samples: int
     same_samples: bool
     conditions: list[SharedCondition]
+    panels: list[SharedPanels] = Field(default_factory=list)
+    cost: SharedCost | None = None
 
 
 class Report(_Dumped):

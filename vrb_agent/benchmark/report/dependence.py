@@ -3,6 +3,7 @@ report.html, and a chart of normal − control accuracy per dimension with its p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from vrb_agent.benchmark.report.charts import PALETTE, Canvas, _legend, _whisker, text_width
@@ -28,11 +29,11 @@ def _groups(row: VisualDependence) -> list[tuple[str, PairedRow]]:
     return [*row.by_dimension.items(), ("**all**", row)]
 
 
-def dependence_rows(summary: RunSummary) -> Table:
+def dependence_rows(deps: Sequence[VisualDependence], sweep: bool) -> Table:
     """One row per controlled condition and dimension, then its `all` row."""
     rows = [
         [
-            series_label(dep, summary.is_sweep),
+            series_label(dep, sweep),
             name,
             str(row.n_pairs),
             pct(row.treatment_accuracy),
@@ -41,7 +42,7 @@ def dependence_rows(summary: RunSummary) -> Table:
             ci_text(row.ci),
             p_text(row.mcnemar_p),
         ]
-        for dep in summary.visual_dependence or []
+        for dep in deps
         for name, row in _groups(dep)
     ]
     return DEPENDENCE_HEADER, rows
@@ -60,11 +61,19 @@ def _signed_axis(canvas: Canvas, left: float, top: float, width: float, height: 
 
 
 def dependence_chart(summary: RunSummary) -> str:
-    """Grouped bars of normal − control (−100 to +100 pts) per dimension, with 95 % CI whiskers."""
+    """Grouped bars of normal − control per dimension, a bar per controlled condition."""
     deps = summary.visual_dependence or []
-    title = "Visual dependence: normal − control accuracy (95% CI)"
     cats = [*sorted({d for dep in deps for d in dep.by_dimension}), "all"]
-    names = [series_label(dep, summary.is_sweep) for dep in deps]
+    series = {
+        series_label(dep, summary.is_sweep): [dep if cat == "all" else dep.by_dimension.get(cat) for cat in cats]
+        for dep in deps
+    }
+    return signed_bars(cats, series, "Visual dependence: normal − control accuracy (95% CI)", "dimension")
+
+
+def signed_bars(cats: list[str], series: dict[str, list[PairedRow | None]], title: str, x_label: str) -> str:
+    """Grouped bars of normal − control (−100 to +100 pts) per category, with 95 % CI whiskers."""
+    names = list(series)
     group_w = max(40, 18 * len(names) + 14)
     left, top, plot_h = 64, 24, 200
     canvas = Canvas()
@@ -72,12 +81,12 @@ def dependence_chart(summary: RunSummary) -> str:
     _signed_axis(canvas, left, top, group_w * len(cats), plot_h)
     bar_w, zero = (group_w - 14) / max(1, len(names)), top + plot_h / 2
     for gi, cat in enumerate(cats):
-        for si, dep in enumerate(deps):
-            row = dep if cat == "all" else dep.by_dimension.get(cat)
+        for si, name in enumerate(names):
+            row = series[name][gi]
             if row is None or row.difference is None:
                 continue
             x, y = left + gi * group_w + 7 + si * bar_w, zero - row.difference * plot_h / 2
-            tip = f"{names[si]} · {cat}: {pct(row.difference)} pts {ci_text(row.ci)} (n={row.n_pairs})"
+            tip = f"{name} · {cat}: {pct(row.difference)} pts {ci_text(row.ci)} (n={row.n_pairs})"
             canvas.shape(
                 f'<rect x="{x:.1f}" y="{min(y, zero):.1f}" width="{bar_w - 2:.1f}" height="{abs(zero - y):.1f}" '
                 f'fill="{PALETTE[si % len(PALETTE)]}"><title>{escape(tip)}</title></rect>',
@@ -88,6 +97,6 @@ def dependence_chart(summary: RunSummary) -> str:
                 _whisker(canvas, x + (bar_w - 2) / 2, lo, hi)
         canvas.text(left + gi * group_w + group_w / 2, top + plot_h + 12, cat, size=10, anchor="end", rotate=-30)
     below = top + plot_h + 28 + max(text_width(c, 10) for c in cats) / 2  # under the labels rotated 30°
-    canvas.text(left + group_w * len(cats) / 2, below, "dimension", size=10, anchor="middle")
+    canvas.text(left + group_w * len(cats) / 2, below, x_label, size=10, anchor="middle")
     _legend(canvas, names, left + group_w * len(cats) + 14, top)
     return canvas.render(title)

@@ -13,7 +13,7 @@ from html import escape
 from typing import TypeVar
 
 from vrb_agent.benchmark.report.charts import PALETTE, PCT_TICKS, Canvas, Point, _legend, _whisker, _x_labels, _y_axis
-from vrb_agent.benchmark.report.text import ci_text, condition_label, pct, run_label
+from vrb_agent.benchmark.report.text import ci_text, condition_label, pct, run_names
 from vrb_agent.benchmark.summary import BiasGroup, BiasPanel, CalibrationPanel, Rate, Report, RunSummary
 
 LEFT, TOP, PLOT_W, PLOT_H = 60, 24, 380, 200
@@ -207,9 +207,8 @@ def shared_plots(report: Report) -> list[str]:
     shared = report.side_by_side
     if shared is None:
         return []
-    categories = [f"{c.mode} f={c.frames} k={c.k}" for c in shared.conditions]
-    labels = [run_label(s) for s in report.runs]
-    names = [label if labels.count(label) == 1 else f"{label} #{i + 1}" for i, label in enumerate(labels)]
+    categories = [condition_label(c, True) for c in shared.conditions]
+    names = run_names(report)
     first = {name: [_first_slot(c.bias[i]) for c in shared.conditions] for i, name in enumerate(names)}
     ece = {name: [_ece_rate(c.calibration[i]) for c in shared.conditions] for i, name in enumerate(names)}
     plots = []

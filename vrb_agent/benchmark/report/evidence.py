@@ -10,7 +10,14 @@ from typing import Any
 
 from vrb_agent.benchmark.attribution import coverage
 from vrb_agent.benchmark.audit import audit_record, is_audited
-from vrb_agent.benchmark.evidence_models import AttributionCell, AuditCell
+from vrb_agent.benchmark.evidence_models import (
+    AttributionCell,
+    AuditCell,
+    BackendAudit,
+    ConditionAttribution,
+    EvidenceAudit,
+    FailureAttribution,
+)
 from vrb_agent.benchmark.report.charts import bar_chart_with_ci
 from vrb_agent.benchmark.report.tables import Table
 from vrb_agent.benchmark.report.text import ci_text, num, pct
@@ -49,9 +56,9 @@ RESCUE_HEADER = [
 ]
 
 
-def audit_note(summary: RunSummary) -> str:
+def audit_note(audit: EvidenceAudit | None) -> str:
     """How to read the audit table."""
-    tolerance = summary.evidence_audit.tolerance_s if summary.evidence_audit else 0.0
+    tolerance = audit.tolerance_s if audit else 0.0
     return (
         "Each item a submitted verdict cites, checked against what that judgment was shown: grounded when a "
         f"shown frame lies within {tolerance:g} s of the cited time (or a viewed clip spans it) and a cited box "
@@ -73,9 +80,8 @@ def _audit_row(backend: str, name: str, cell: AuditCell) -> list[str]:
     return [backend, name, *map(str, counts), *map(str, items), pct(cell.ungrounded_rate), ci_text(cell.ci)]
 
 
-def audit_rows(summary: RunSummary) -> Table | None:
+def audit_rows(audit: EvidenceAudit | None) -> Table | None:
     """Per backend: each dimension, then all; None when no verdict was audited."""
-    audit = summary.evidence_audit
     if audit is None or not audit.backends:
         return None
     rows = []
@@ -90,26 +96,24 @@ def _attribution_row(label: str, name: str, cell: AttributionCell) -> list[str]:
     return [label, name, *map(str, counts), pct(cell.never_shown_share), ci_text(cell.ci)]
 
 
-def _label(mode: str, frames: int, k: int, sweep: bool) -> str:
+def attribution_label(mode: str, frames: int, k: int, sweep: bool) -> str:
     return f"{mode} f={frames} k={k}" if sweep else mode
 
 
-def attribution_rows(summary: RunSummary) -> Table | None:
+def attribution_rows(attribution: FailureAttribution | None, sweep: bool) -> Table | None:
     """Per condition: each dimension, then all; None when no sample says where its evidence is."""
-    attribution = summary.failure_attribution
     if attribution is None or not attribution.located_samples:
         return None
     rows = []
     for c in attribution.conditions:
-        label = _label(c.mode, c.frames, c.k, summary.is_sweep)
+        label = attribution_label(c.mode, c.frames, c.k, sweep)
         rows += [_attribution_row(label, d, cell) for d, cell in c.by_dimension.items()]
         rows.append(_attribution_row(label, "**all**", c.overall))
     return ATTRIBUTION_HEADER, rows
 
 
-def rescue_rows(summary: RunSummary) -> Table | None:
+def rescue_rows(attribution: FailureAttribution | None) -> Table | None:
     """How often agentic tools showed evidence the single pass never saw; None without such pairs."""
-    attribution = summary.failure_attribution
     if attribution is None or not attribution.rescue:
         return None
     rows = [
@@ -120,8 +124,7 @@ def rescue_rows(summary: RunSummary) -> Table | None:
     return RESCUE_HEADER, rows
 
 
-def located_note(summary: RunSummary) -> str:
-    attribution = summary.failure_attribution
+def located_note(attribution: FailureAttribution | None) -> str:
     located = attribution.located_samples if attribution else 0
     if not located:
         return "No sample says where its decisive evidence is (`meta.evidence`), so no wrong verdict is attributable."
@@ -137,30 +140,42 @@ RESCUE_NOTE = (
 # ---- plots --------------------------------------------------------------------------------------
 
 
-def audit_plot(summary: RunSummary) -> str | None:
-    """The ungrounded-citation rate per dimension, a bar per backend, with 95 % CI whiskers."""
-    audit = summary.evidence_audit
-    if not audit or not any(b.overall.checkable for b in audit.backends):  # no rate to draw
+def audit_plot(audits: Mapping[str, BackendAudit], title: str) -> str | None:
+    """The ungrounded-citation rate per dimension, a bar per named backend audit, with 95 % CI whiskers."""
+    if not any(b.overall.checkable for b in audits.values()):  # no rate to draw
         return None
-    dims = sorted({d for b in audit.backends for d in b.by_dimension})
+    dims = sorted({d for b in audits.values() for d in b.by_dimension})
     series: dict[str, list[Bar]] = {
-        b.backend: [*(_rate(b.by_dimension.get(d)) for d in dims), _rate(b.overall)] for b in audit.backends
+        name: [*(_rate(b.by_dimension.get(d)) for d in dims), _rate(b.overall)] for name, b in audits.items()
     }
-    return bar_chart_with_ci([*dims, "all"], series, "Ungrounded cited items (% of checkable, 95% CI)")
+    return bar_chart_with_ci([*dims, "all"], series, title)
 
 
-def attribution_plot(summary: RunSummary) -> str | None:
-    """The never-shown share of wrong verdicts per dimension, a bar per condition, with 95 % CIs."""
-    attribution = summary.failure_attribution
-    if not attribution or not attribution.located_samples or not attribution.conditions:
+def run_audit_plot(summary: RunSummary) -> str | None:
+    """One run's audit plot: a bar per backend."""
+    audit = summary.evidence_audit
+    backends = {b.backend: b for b in audit.backends} if audit else {}
+    return audit_plot(backends, "Ungrounded cited items (% of checkable, 95% CI)")
+
+
+def attribution_plot(conditions: Mapping[str, ConditionAttribution], title: str) -> str | None:
+    """The never-shown share of wrong verdicts per dimension, a bar per named condition, with 95 % CIs."""
+    if not conditions:
         return None
-    dims = sorted({d for c in attribution.conditions for d in c.by_dimension})
+    dims = sorted({d for c in conditions.values() for d in c.by_dimension})
     shares: dict[str, list[Bar]] = {
-        _label(c.mode, c.frames, c.k, summary.is_sweep): [*(_share(c.by_dimension.get(d)) for d in dims),
-                                                          _share(c.overall)]
-        for c in attribution.conditions
-    }  # fmt: skip
-    return bar_chart_with_ci([*dims, "all"], shares, "Wrong verdicts never shown the evidence (%, 95% CI)")
+        name: [*(_share(c.by_dimension.get(d)) for d in dims), _share(c.overall)] for name, c in conditions.items()
+    }
+    return bar_chart_with_ci([*dims, "all"], shares, title)
+
+
+def run_attribution_plot(summary: RunSummary) -> str | None:
+    """One run's attribution plot: a bar per condition."""
+    attribution = summary.failure_attribution
+    if not attribution or not attribution.located_samples:
+        return None
+    named = {attribution_label(c.mode, c.frames, c.k, summary.is_sweep): c for c in attribution.conditions}
+    return attribution_plot(named, "Wrong verdicts never shown the evidence (%, 95% CI)")
 
 
 Bar = tuple[float | None, Sequence[float] | None]

@@ -16,17 +16,19 @@ from vrb_agent.benchmark.report.diagnostics import diagnostic_plots, shared_plot
 from vrb_agent.benchmark.report.evidence import (
     ATTRIBUTION_NOTE,
     RESCUE_NOTE,
-    attribution_plot,
     attribution_rows,
     audit_note,
-    audit_plot,
     audit_rows,
     located_note,
     rescue_rows,
+    run_attribution_plot,
+    run_audit_plot,
 )
+from vrb_agent.benchmark.report.sidebyside import shared_panel_plots, shared_sections
 from vrb_agent.benchmark.report.tables import (
     COMPARISON_HEADER,
     GAIN_HEADER,
+    Section,
     accuracy_rows,
     comparison_rows,
     diagnostic_sections,
@@ -50,7 +52,7 @@ from vrb_agent.benchmark.report.text import (
     run_label,
     trace_name,
 )
-from vrb_agent.benchmark.report.tradeoff import cost_charts, cost_note, cost_rows
+from vrb_agent.benchmark.report.tradeoff import condition_names, cost_charts, cost_note, cost_rows
 from vrb_agent.benchmark.rundir import RunDir
 from vrb_agent.benchmark.summary import AccuracyCell, Comparison, Report, RunSummary
 
@@ -142,7 +144,7 @@ def _plots(summary: RunSummary) -> str:
         plots.append(tool_plot)
     plots.append(_images_plot(summary))
     plots += _sweep_plots(summary)
-    plots += cost_charts(summary)
+    plots += cost_charts(summary.cost.points, summary.cost.fronts, condition_names(summary)) if summary.cost else []
     return '<div class="plots">' + "".join(f"<div>{p}</div>" for p in plots) + "</div>"
 
 
@@ -234,47 +236,52 @@ def _html_run(summary: RunSummary, out_dir: Path) -> str:
         parts.append(
             f"<h3>Visual dependence (controls)</h3><p>{escape(DEPENDENCE_NOTE)}</p>{dependence_chart(summary)}"
         )
-        parts.append(html_table(*dependence_rows(summary)))
+        parts.append(html_table(*dependence_rows(summary.visual_dependence or [], summary.is_sweep)))
     parts.append("<h3>Tool use and cost</h3>" + html_table(*tool_rows(summary)))
-    parts.append(_html_diagnostics(summary))
+    parts.append(_html_sections(diagnostic_plots(summary), diagnostic_sections(summary)))
     parts.append(_html_evidence(summary))
     if summary.cost:
-        parts.append(f"<h3>Accuracy against cost</h3><p>{escape(cost_note(summary.cost))}</p>")
-        parts.append(html_table(*cost_rows(summary)))
+        parts.append(f"<h3>Accuracy against cost</h3><p>{escape(cost_note(summary.cost.fronts))}</p>")
+        parts.append(html_table(*cost_rows(summary.cost.points, summary.cost.fronts, condition_names(summary))))
     parts.append(_samples_table(summary, out_dir))
     return "".join(parts)
 
 
-def _html_diagnostics(summary: RunSummary) -> str:
-    """The bias and calibration figures, then their tables."""
-    plots = diagnostic_plots(summary)
+def _html_sections(plots: list[str], sections: list[Section]) -> str:
+    """The plots, then each section's heading, note and captioned tables."""
     parts = ['<div class="plots">' + "".join(f"<div>{p}</div>" for p in plots) + "</div>"] if plots else []
-    for heading, note, tables in diagnostic_sections(summary):
+    for heading, note, tables in sections:
         parts.append(f"<h3>{escape(heading)}</h3><p>{escape(note.replace('`', ''))}</p>")
         parts += [(f"<h4>{escape(caption)}</h4>" if caption else "") + html_table(*table) for caption, table in tables]
     return "".join(parts)
 
 
 def _html_shared_diagnostics(report: Report) -> str:
-    """The runs' bias and calibration figures on shared samples: plots, then the table."""
+    """The runs' bias and calibration figures on shared samples (plots, then the table), then the
+    other panels side by side."""
     table = side_by_side_diagnostics(report)
-    if not table[1]:
-        return ""
-    plots = "".join(f"<div>{p}</div>" for p in shared_plots(report))
-    return f'<h3>Bias and calibration side by side</h3><div class="plots">{plots}</div>' + html_table(*table)
+    parts = []
+    if table[1]:
+        plots = "".join(f"<div>{p}</div>" for p in shared_plots(report))
+        parts.append(f'<h3>Bias and calibration side by side</h3><div class="plots">{plots}</div>' + html_table(*table))
+    parts.append(_html_sections(shared_panel_plots(report), shared_sections(report)))
+    return "".join(parts)
 
 
 def _html_evidence(summary: RunSummary) -> str:
     """The evidence audit and failure attribution sections, each with its plot."""
-    audit, plot = audit_rows(summary), audit_plot(summary)
-    parts = ["<h3>Evidence audit</h3>", f"<p>{escape(audit_note(summary))}</p>"]
+    audit, plot = audit_rows(summary.evidence_audit), run_audit_plot(summary)
+    parts = ["<h3>Evidence audit</h3>", f"<p>{escape(audit_note(summary.evidence_audit))}</p>"]
     parts.append(f'<div class="plots"><div>{plot}</div></div>' if plot else "")
     parts.append(html_table(*audit) if audit else "<p>No submitted verdict was audited.</p>")
     parts += ["<h3>Failure attribution</h3>", f"<p>{escape(ATTRIBUTION_NOTE)}</p>"]
-    parts.append(f"<p>{escape(located_note(summary).replace('`', ''))}</p>")
-    plot = attribution_plot(summary)
+    parts.append(f"<p>{escape(located_note(summary.failure_attribution).replace('`', ''))}</p>")
+    plot = run_attribution_plot(summary)
     parts.append(f'<div class="plots"><div>{plot}</div></div>' if plot else "")
-    for table, note in ((attribution_rows(summary), None), (rescue_rows(summary), RESCUE_NOTE)):
+    for table, note in (
+        (attribution_rows(summary.failure_attribution, summary.is_sweep), None),
+        (rescue_rows(summary.failure_attribution), RESCUE_NOTE),
+    ):
         if table:
             parts.append((f"<p>{escape(note)}</p>" if note else "") + html_table(*table))
     return "".join(parts)

@@ -12,9 +12,11 @@ from vrb_agent.benchmark.report.evidence import (
     located_note,
     rescue_rows,
 )
+from vrb_agent.benchmark.report.sidebyside import shared_sections
 from vrb_agent.benchmark.report.tables import (
     COMPARISON_HEADER,
     GAIN_HEADER,
+    Section,
     accuracy_rows,
     comparison_rows,
     diagnostic_sections,
@@ -31,7 +33,7 @@ from vrb_agent.benchmark.report.tables import (
     tool_rows,
 )
 from vrb_agent.benchmark.report.text import SIGNIFICANCE_RULE, comparison_finding, condition_label, run_label
-from vrb_agent.benchmark.report.tradeoff import cost_note, cost_rows
+from vrb_agent.benchmark.report.tradeoff import condition_names, cost_note, cost_rows
 from vrb_agent.benchmark.summary import Comparison, Report, RunSummary
 
 
@@ -56,6 +58,7 @@ def render_markdown(report: Report) -> str:
         lines += md_table(*side_by_side(report))
         shared = side_by_side_diagnostics(report)
         lines += ["### Bias and calibration side by side", "", *md_table(*shared)] if shared[1] else []
+        lines += _markdown_sections(shared_sections(report))
     for summary in report.runs:
         lines += _markdown_run(summary)
     return "\n".join(lines)
@@ -98,20 +101,20 @@ def _markdown_run(summary: RunSummary) -> list[str]:
         lines += _markdown_comparison(comp, summary.is_sweep)
     if summary.visual_dependence:
         lines += ["### Visual dependence (controls)", "", DEPENDENCE_NOTE, ""]
-        lines += md_table(*dependence_rows(summary))
+        lines += md_table(*dependence_rows(summary.visual_dependence or [], summary.is_sweep))
     lines += ["### Tool use and cost", ""]
     lines += md_table(*tool_rows(summary))
-    lines += _markdown_diagnostics(summary) + _markdown_evidence(summary)
+    lines += _markdown_sections(diagnostic_sections(summary)) + _markdown_evidence(summary)
     if summary.cost:
-        lines += ["### Accuracy against cost", "", cost_note(summary.cost), ""]
-        lines += md_table(*cost_rows(summary))
+        lines += ["### Accuracy against cost", "", cost_note(summary.cost.fronts), ""]
+        lines += md_table(*cost_rows(summary.cost.points, summary.cost.fronts, condition_names(summary)))
     return lines
 
 
-def _markdown_diagnostics(summary: RunSummary) -> list[str]:
-    """The bias panel and the calibration of confidences."""
+def _markdown_sections(sections: list[Section]) -> list[str]:
+    """Each section's heading, note and captioned tables."""
     lines = []
-    for heading, note, tables in diagnostic_sections(summary):
+    for heading, note, tables in sections:
         lines += [f"### {heading}", "", note, ""]
         for caption, table in tables:
             lines += [f"{caption}:", ""] if caption else []
@@ -137,11 +140,14 @@ def _markdown_rescore(summary: RunSummary) -> list[str]:
 
 def _markdown_evidence(summary: RunSummary) -> list[str]:
     """The evidence audit and failure attribution sections."""
-    lines = ["### Evidence audit", "", audit_note(summary), ""]
-    audit = audit_rows(summary)
+    lines = ["### Evidence audit", "", audit_note(summary.evidence_audit), ""]
+    audit = audit_rows(summary.evidence_audit)
     lines += md_table(*audit) if audit else ["No submitted verdict was audited.", ""]
-    lines += ["### Failure attribution", "", ATTRIBUTION_NOTE, "", located_note(summary), ""]
-    for table, note in ((attribution_rows(summary), None), (rescue_rows(summary), RESCUE_NOTE)):
+    lines += ["### Failure attribution", "", ATTRIBUTION_NOTE, "", located_note(summary.failure_attribution), ""]
+    for table, note in (
+        (attribution_rows(summary.failure_attribution, summary.is_sweep), None),
+        (rescue_rows(summary.failure_attribution), RESCUE_NOTE),
+    ):
         if table:
             lines += ([note, ""] if note else []) + md_table(*table)
     return lines

@@ -377,5 +377,5 @@ def side_by_side_diagnostics(report: Report) -> Table:
         for name, cell in SHARED_FIGURES:
             cells = [cell(b, k) for b, k in zip(c.bias, c.calibration, strict=True)]
             if any(text != "–" for text in cells):
-                rows.append([f"{c.mode} f={c.frames} k={c.k}", name, *cells])
+                rows.append([condition_label(c, True), name, *cells])
     return header, rows

@@ -45,6 +45,12 @@ def run_label(summary: RunSummary) -> str:
     return f"{name} ({identity.get('backend', '?')}/{identity.get('model', '?')})"
 
 
+def run_names(report: Report) -> list[str]:
+    """Each run's label, numbered where two runs would read the same."""
+    labels = [run_label(s) for s in report.runs]
+    return [label if labels.count(label) == 1 else f"{label} #{i + 1}" for i, label in enumerate(labels)]
+
+
 def trace_name(sample_id: str) -> str:
     """A safe, unique file name for a sample's trace page."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)[:60]

@@ -6,13 +6,14 @@ for report.md and report.html, and the cascade's line in the terminal headline."
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
 from vrb_agent.benchmark.costs import axis_values
 from vrb_agent.benchmark.report.charts import PALETTE, Canvas, _whisker, _y_axis
 from vrb_agent.benchmark.report.text import ci_text, condition_label, num, pct
-from vrb_agent.benchmark.summary import CostPoint, CostSummary, CostUnit, ParetoFront, RunSummary
+from vrb_agent.benchmark.summary import CostPoint, CostUnit, ParetoFront, RunSummary
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -45,38 +46,41 @@ def escalation_text(point: CostPoint) -> str:
     return text + (f", {point.escalation_failed} failed" if point.escalation_failed else "")
 
 
-def _fronts_text(cost: CostSummary, index: int) -> str:
-    units = [f.cost for f in cost.fronts if f.on_front[index]]
+def _fronts_text(fronts: Sequence[ParetoFront], index: int) -> str:
+    units = [f.cost for f in fronts if f.on_front[index]]
     return ", ".join(units) if units else "no"
 
 
-def cost_rows(summary: RunSummary) -> Table:
-    """One row per condition: accuracy, the cost of a sample in every unit, escalations, fronts."""
-    cost = summary.cost
-    assert cost is not None
+def condition_names(summary: RunSummary) -> list[str]:
+    """What a run's cost table and chart call each of its cost points."""
+    return [condition_label(p, summary.is_sweep) for p in summary.cost.points] if summary.cost else []
+
+
+def cost_rows(points: Sequence[CostPoint], fronts: Sequence[ParetoFront], names: Sequence[str]) -> Table:
+    """One row per named point: accuracy, the cost of a sample in every unit, escalations, fronts."""
     rows = [
         [
-            condition_label(p, summary.is_sweep),
+            names[i],
             "–" if p.accuracy is None else f"{pct(p.accuracy)} {ci_text(p.ci)} (n={p.n})",
             usd_text(p.usd_per_sample),
             num(p.images_per_sample, 1),
             num(p.tokens_per_sample, 0),
             escalation_text(p),
-            _fronts_text(cost, i),
+            _fronts_text(fronts, i),
         ]
-        for i, p in enumerate(cost.points)
+        for i, p in enumerate(points)
     ]
     return COST_HEADER, rows
 
 
-def cost_note(cost: CostSummary) -> str:
+def cost_note(fronts: Sequence[ParetoFront]) -> str:
     """How to read the section: what a sample's cost is and which units the fronts use."""
-    units = " and ".join(AXIS_LABELS[f.cost] for f in cost.fronts)
+    units = " and ".join(AXIS_LABELS[f.cost] for f in fronts)
     return (
         "Accuracy against the mean cost of one sample (a cascade sample costs its single pass plus, when "
         "escalated, its agentic judgment). A condition is on the Pareto front when no other condition is at "
         f"least as accurate for at most its cost. Front along: {units}"
-        + ("" if cost.fronts[0].cost == "usd" else " (USD needs every condition priced)")
+        + ("" if fronts[0].cost == "usd" else " (USD needs every condition priced)")
         + "."
     )
 
@@ -124,13 +128,11 @@ def _legend(canvas: Canvas, names: list[str], x: float, y: float) -> None:
     canvas.text(x + 18, ly + 4, "Pareto front")
 
 
-def cost_chart(summary: RunSummary, front: ParetoFront) -> str:
-    """Accuracy (y, 95 % CI error bars) against the cost of a sample (x) for every condition, the
+def cost_chart(points: Sequence[CostPoint], names: Sequence[str], front: ParetoFront, subject: str) -> str:
+    """Accuracy (y, 95 % CI error bars) against the cost of a sample (x) for every named point, the
     Pareto front as a dashed line through ringed points."""
-    cost = summary.cost
-    assert cost is not None
-    xs, unit = axis_values(cost.points, front.cost), front.cost
-    title = f"Accuracy against cost: {AXIS_LABELS[unit]} (95% CI, Pareto front)"
+    xs, unit = axis_values(points, front.cost), front.cost
+    title = f"{subject} against cost: {AXIS_LABELS[unit]} (95% CI, Pareto front)"
     left, top, plot_w, plot_h = 56, 24, 380, 200
     ticks = nice_ticks(max(xs, default=0.0))
     canvas = Canvas()
@@ -148,17 +150,16 @@ def cost_chart(summary: RunSummary, front: ParetoFront) -> str:
         )
         canvas.text(tx, top + plot_h + 14, f"{t:g}", size=10, anchor="middle")
     canvas.text(left + plot_w / 2, top + plot_h + 30, AXIS_LABELS[unit], anchor="middle")
-    _front_line(canvas, [at(x, p.accuracy) for x, p, on in zip(xs, cost.points, front.on_front, strict=True)
+    _front_line(canvas, [at(x, p.accuracy) for x, p, on in zip(xs, points, front.on_front, strict=True)
                          if on and p.accuracy is not None])  # fmt: skip
-    names = [condition_label(p, summary.is_sweep) for p in cost.points]
-    for i, (x, p) in enumerate(zip(xs, cost.points, strict=True)):
+    for i, (x, p) in enumerate(zip(xs, points, strict=True)):
         if p.accuracy is None:
             continue
         if p.ci:
             _whisker(canvas, at(x, 0.0)[0], at(x, p.ci[0])[1], at(x, p.ci[1])[1])
         tip = f"{names[i]}: {pct(p.accuracy)}% {ci_text(p.ci)} at {x:g} {AXIS_LABELS[unit]}"
         _point(canvas, at(x, p.accuracy), PALETTE[i % len(PALETTE)], tip, front.on_front[i])
-    _legend(canvas, names, left + plot_w + 18, top)
+    _legend(canvas, list(names), left + plot_w + 18, top)
     return canvas.render(title)
 
 
@@ -170,9 +171,11 @@ def _front_line(canvas: Canvas, points: list[tuple[float, float]]) -> None:
         )
 
 
-def cost_charts(summary: RunSummary) -> list[str]:
-    """One accuracy-vs-cost chart per front of the summary."""
-    return [cost_chart(summary, front) for front in summary.cost.fronts] if summary.cost else []
+def cost_charts(
+    points: Sequence[CostPoint], fronts: Sequence[ParetoFront], names: Sequence[str], subject: str = "Accuracy"
+) -> list[str]:
+    """One accuracy-vs-cost chart per front, titled `subject` against cost."""
+    return [cost_chart(points, names, front, subject) for front in fronts]
 
 
 def _unit_cost(point: CostPoint, unit: CostUnit) -> str:

@@ -6,8 +6,10 @@ A cascade cell is made of the same judgments as the run's single and agentic cel
 cascade takes them over instead of judging again (the stage is marked `reused`, and spend counts it
 once): a cell finished in an earlier session is read back on resume, a cell judged now is awaited
 (never holding a concurrency slot while it waits). A stage the run does not have is judged by the
-cascade itself. The cascade record carries the deciding stage's verdict, the usage, images and
-latency of both stages added up (what the cascade costs on its own), and the trace of its stages.
+cascade itself. The cascade record carries the deciding stage's verdict and what that stage was
+shown (so the evidence audit and failure attribution read it as the judgment that decided), the
+usage, images and latency of both stages added up (what the cascade costs on its own), and the
+trace of its stages.
 When the escalation fails (the agentic stage ends invalid, tied, refused or in error) the record
 has that status and says so: the single pass's uncertain verdict is never used in its place.
 """
@@ -37,6 +39,7 @@ VERDICT_FIELDS = frozenset(
         "order_agreement",
         "verdict_evidence",
         "evidence",
+        "shown",
         "timings",
         "notes",
         "error",

@@ -79,11 +79,11 @@ def _shared_panels(groups: Groups, policy: str, n_boot: int, seed: int) -> Share
 
 
 def _shared_cost(conditions: Sequence[SharedCondition], runs: list[Groups]) -> SharedCost:
-    """Every run's normal conditions on the accuracy-vs-cost plane (run by run, each in the table's
-    order), with the fronts over all of them."""
+    """Every run's normal conditions on the accuracy-vs-cost plane (run by run, each in the order a
+    run's own cost table has), with the fronts over all of them."""
     points = []
     for i, groups in enumerate(runs):
-        for c in conditions:
+        for c in sorted(conditions, key=condition_order):
             key, cell = Condition(mode=c.mode, frames=c.frames, k=c.k, control=c.control), c.cells[i]
             if c.control is None and cell is not None:
                 points.append(RunCostPoint(**cost_point(key, cell, groups[key]).model_dump(), run=i))

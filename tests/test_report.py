@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from vrb_agent.benchmark import run_benchmark
+from vrb_agent.benchmark.records import ResultRecord
 from vrb_agent.benchmark.report import headline, trace_name, write_report
 from vrb_agent.judges.scripted import ScriptedBackend
 
@@ -477,3 +478,17 @@ def test_one_trace_format_for_judge_trace_dirs_and_run_dirs(run_dir, tmp_path):
     assert list(entry) == [*fields, "file"] and (tmp_path / "trace" / entry["file"]).is_file()
     want = {"id": image, "label": "zoom t=1.00s", "timestamp": 1.0, "width": 64, "height": 48}
     assert TraceImage.model_validate(entry).model_dump(exclude={"file"}) == {**want, "box": [0.0, 0.0, 500.0, 500.0]}
+
+
+def test_each_run_says_which_protocol_order_seed_and_sampling_it_judged_under(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    record = {"sample_id": "s", "dimension": "d", "mode": "single", "frames": 16, "k": 1, "status": "ok",
+              "preferred": "A", "correct": True}  # fmt: skip
+    (run / "results.jsonl").write_text(ResultRecord(**record).to_json_line())
+    identity = {"protocol": "videorewardbench", "order": "random", "seed": 7, "temperature": 0.2, "top_p": None}
+    (run / "run.json").write_text(json.dumps({"identity": identity}))
+    paths = write_report([run], n_boot=50, traces=False)
+    said = "protocol videorewardbench, presentation order random, seed 7, temperature 0.2, top_p the protocol default"
+    assert f"- judged under {said}" in paths["markdown"].read_text()
+    assert f"judged under {said};" in paths["html"].read_text()

@@ -49,6 +49,7 @@ from vrb_agent.benchmark.report.text import (
     SIGNIFICANCE_RULE,
     comparison_finding,
     condition_label,
+    judging_text,
     run_label,
     trace_name,
 )
@@ -224,7 +225,8 @@ def _html_run(summary: RunSummary, out_dir: Path) -> str:
     parts.append(
         f"<p>dataset <b>{escape(str(dataset.get('name', '?')))}</b> ({escape(str(dataset.get('path', '?')))}), "
         f"{summary.samples} samples, {summary.records} records, {dataset.get('issue_count', 0)} rows skipped "
-        f"at load; config hash {escape(str(run.get('identity_hash', '?')))}</p>"
+        f"at load; judged under {escape(judging_text(summary))}; "
+        f"config hash {escape(str(run.get('identity_hash', '?')))}</p>"
     )
     parts.append(_plots(summary))
     parts.append("<h3>Accuracy by dimension (%)</h3>" + html_table(*accuracy_rows(summary)))

@@ -32,7 +32,13 @@ from vrb_agent.benchmark.report.tables import (
     status_rows,
     tool_rows,
 )
-from vrb_agent.benchmark.report.text import SIGNIFICANCE_RULE, comparison_finding, condition_label, run_label
+from vrb_agent.benchmark.report.text import (
+    SIGNIFICANCE_RULE,
+    comparison_finding,
+    condition_label,
+    judging_text,
+    run_label,
+)
 from vrb_agent.benchmark.report.tradeoff import condition_names, cost_note, cost_rows
 from vrb_agent.benchmark.summary import Comparison, Report, RunSummary
 
@@ -87,6 +93,7 @@ def _markdown_run(summary: RunSummary) -> list[str]:
     lines += [
         f"- dataset: {dataset.get('name', '?')} ({dataset.get('path', '?')}), {summary.samples} samples judged, "
         f"{summary.records} records, {dataset.get('issue_count', 0)} rows skipped at load",
+        f"- judged under {judging_text(summary)}",
         f"- config hash: {run.get('identity_hash', '?')}",
         "",
         "### Accuracy by dimension",

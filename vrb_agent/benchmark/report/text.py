@@ -51,6 +51,20 @@ def run_names(report: Report) -> list[str]:
     return [label if labels.count(label) == 1 else f"{label} #{i + 1}" for i, label in enumerate(labels)]
 
 
+def judging_text(summary: RunSummary) -> str:
+    """How the run judged, from its run.json: what decides whether its numbers can stand beside a
+    benchmark's published ones. A run.json older than `--protocol` judged under vrb-agent's."""
+    identity = (summary.run or {}).get("identity")
+    if not identity:
+        return "a configuration this summary does not have (no run.json)"
+    parts = [f"protocol {identity.get('protocol') or 'vrb-agent'}", f"presentation order {identity.get('order')}"]
+    parts.append(f"seed {identity.get('seed')}")
+    for name in ("temperature", "top_p"):
+        value = identity.get(name)
+        parts.append(f"{name} {'the protocol default' if value is None else value}")
+    return ", ".join(parts)
+
+
 def trace_name(sample_id: str) -> str:
     """A safe, unique file name for a sample's trace page."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)[:60]

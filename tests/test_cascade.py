@@ -4,6 +4,7 @@ session and on resume) and the policies that cannot be measured under a configur
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -171,3 +172,16 @@ def test_the_escalation_rule_is_part_of_a_cascade_runs_identity(tmp_path, make_b
     bench(tmp_path / "run", data, modes=["single", "agentic", "cascade"])  # a sweep that grows into cascade
     with pytest.raises(RunConfigError, match=r"cascade: .*'disagree'.*-> .*'both'"):
         bench(tmp_path / "run", data, modes=["cascade"], escalate_when="both")
+
+
+def test_a_resume_without_cascade_keeps_the_rule_its_cascade_records_were_made_under(tmp_path, make_bench_dataset):
+    from vrb_agent.benchmark import RunConfigError
+
+    data, run = make_bench_dataset(n=2), tmp_path / "run"
+    bench(run, data, modes=["single", "cascade"])
+    bench(run, data, modes=["single"])  # resumes: nothing left to judge in single
+    identity = json.loads((run / "run.json").read_text())["identity"]
+    assert identity["cascade"] == {"escalate_when": "disagree", "threshold": 1.0}
+    with pytest.raises(RunConfigError, match=r"cascade: .*'disagree'.*-> .*'both'"):
+        bench(run, data, modes=["single", "cascade"], escalate_when="both")
+    bench(run, data, modes=["single", "cascade"])  # the rule it was made under still resumes

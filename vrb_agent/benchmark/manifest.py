@@ -138,6 +138,23 @@ def check_run_dir(run_dir: RunDir, manifest: dict[str, Any], force_new: bool) ->
     run_dir.archive(datetime.now(UTC).strftime("%Y%m%dT%H%M%S"))
 
 
+# Identity keys that say what some of a RUN_DIR's records mean: the cascade's escalation rule and the
+# shuffled control's media scheme (BenchConfig.identity adds them only while that mode/control runs).
+RECORD_MEANING_KEYS = ("cascade", "shuffle")
+
+
+def keep_record_meaning(run_dir: RunDir, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest a resume writes: one that runs without cascade (or the shuffled control) keeps the
+    rule the RUN_DIR's earlier cascade (shuffled) records were made under, so that a later resume
+    under another rule is still refused rather than mixing two rules' records."""
+    old = (run_dir.read_manifest() or {}).get("identity") or {}
+    kept = {k: old[k] for k in RECORD_MEANING_KEYS if k in old and k not in manifest["identity"]}
+    if not kept:
+        return manifest
+    identity = {**manifest["identity"], **kept}
+    return {**manifest, "identity": identity, "identity_hash": identity_hash(identity)}
+
+
 def differences(old: dict[str, Any], new: dict[str, Any], data: str) -> str:
     """What makes `old` another measurement than `new` ('' when the run may resume). Keys only one
     side has are skipped: run.json files of older versions lack new keys and keep retired ones

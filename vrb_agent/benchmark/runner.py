@@ -33,7 +33,14 @@ from vrb_agent.benchmark.controls import BlindBackend, blind_record, donors
 from vrb_agent.benchmark.datasets import Dataset, Sample, load_dataset
 from vrb_agent.benchmark.diskspace import disk_full_error, is_disk_full
 from vrb_agent.benchmark.failstop import STOP_AFTER_FAILED_CALLS, FailureWatch
-from vrb_agent.benchmark.manifest import build_manifest, check_out_dir, check_run_dir, check_selection, write_manifest
+from vrb_agent.benchmark.manifest import (
+    build_manifest,
+    check_out_dir,
+    check_run_dir,
+    check_selection,
+    keep_record_meaning,
+    write_manifest,
+)
 from vrb_agent.benchmark.pool import MediaPool
 from vrb_agent.benchmark.progress import Progress
 from vrb_agent.benchmark.records import Arm, Cell, CellKey, ResultRecord
@@ -275,6 +282,7 @@ async def arun_benchmark(
             run_dir = RunDir(out)
             manifest = build_manifest(config, model_backend, dataset)
             check_run_dir(run_dir, manifest, force_new)
+            manifest = keep_record_meaning(run_dir, manifest)
             run = _Run(
                 config,
                 run_dir=run_dir,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cascade_support import ESCALATED, PlannedJudge, bench, by_mode
+from tests.cascade_support import CALL_USD, ESCALATED, PlannedJudge, bench, by_mode
 from vrb_agent.benchmark import BenchConfig
 from vrb_agent.benchmark.escalation import Signals, escalation_reason
 from vrb_agent.benchmark.metrics import read_results
@@ -91,7 +91,9 @@ def test_cascade_escalates_the_uncertain_and_reuses_the_runs_own_cells(tmp_path,
         assert r["images_sent"] == sum(s["images_sent"] for s in stages)
         assert r["usage"]["calls"] == sum(s["usage"].get("calls", 0) for s in stages)
     assert cascade[4]["images_sent"] == 4 + 20 and cascade[0]["images_sent"] == 4
-    assert cascade[7]["usage"]["calls"] == 2  # the failed agentic stage is an error record with no usage
+    # the agentic judgment that raised still paid for its six calls: its error record says so
+    assert records["agentic"][7]["usage"]["calls"] == 6 and cascade[7]["usage"]["calls"] == 2 + 6
+    assert records["agentic"][7]["usage"]["cost_usd"] == pytest.approx(6 * CALL_USD)
 
 
 def test_cascade_alone_judges_its_own_stages(tmp_path, make_bench_dataset):
@@ -159,8 +161,8 @@ def test_progress_counts_the_tokens_of_reused_stages_once(tmp_path, make_bench_d
     bar = Progress(len(records), 0, enabled=False)
     for record in records:
         bar.add(record)
-    # 10 single judgments of 2 calls and 9 recorded agentic ones of 6, at 110 tokens a call
-    assert bar.tokens == (10 * 2 + 9 * 6) * 110 == sum(r.tokens for r in records if r.mode != "cascade")
+    # 10 single judgments of 2 calls and 10 agentic ones of 6 (sample 7's raised, its calls recorded), 110 tokens a call
+    assert bar.tokens == (10 * 2 + 10 * 6) * 110 == sum(r.tokens for r in records if r.mode != "cascade")
 
 
 def test_the_escalation_rule_is_part_of_a_cascade_runs_identity(tmp_path, make_bench_dataset):

@@ -131,11 +131,11 @@ def test_report_cost_table_equals_summary_json(cascade_run):
         assert float(row[4]) == pytest.approx(point["tokens_per_sample"], abs=0.5)
         assert row[6] == ("usd" if on else "no")
     # the planned judge (tests/cascade_support.py): single 2 calls, agentic 6, at $0.001 a call; the
-    # agentic judge raises on sample 7 (no record of its calls); cascade escalates 4, 5, 6, 7 and 9
+    # agentic judge raises on sample 7 after its calls (on its error record); cascade escalates 4, 5, 6, 7 and 9
     points = {p["mode"]: p for p in run["cost"]["points"]}
     assert points["single"]["usd_per_sample"] == pytest.approx(0.002)
-    assert points["agentic"]["usd_per_sample"] == pytest.approx(9 * 0.006 / 10)
-    assert points["cascade"]["usd_per_sample"] == pytest.approx((10 * 0.002 + 4 * 0.006) / 10)
+    assert points["agentic"]["usd_per_sample"] == pytest.approx(0.006)
+    assert points["cascade"]["usd_per_sample"] == pytest.approx((10 * 0.002 + 5 * 0.006) / 10)
     assert rows[2][5] == "5 of 10 (50.0%), 1 failed"
     assert (points["single"]["accuracy"], points["agentic"]["accuracy"], points["cascade"]["accuracy"]) == (
         0.5,
@@ -145,8 +145,8 @@ def test_report_cost_table_equals_summary_json(cascade_run):
     assert front["on_front"] == [True, False, True]  # cascade: agentic's accuracy for less
     line = headline(json.loads(paths["summary"].read_text())).splitlines()[-1]
     assert line == (
-        "  cascade: escalated 5 of 10 (50.0%), 1 failed; 80.0% at $0.0044, single 50.0% at $0.002, "
-        "agentic 80.0% at $0.0054 per sample"
+        "  cascade: escalated 5 of 10 (50.0%), 1 failed; 80.0% at $0.005, single 50.0% at $0.002, "
+        "agentic 80.0% at $0.006 per sample"
     )
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from vrb_agent.agents.types import Judgment, Status
 from vrb_agent.benchmark.datasets import Sample
 from vrb_agent.benchmark.escalation import CascadeTrace
+from vrb_agent.judges.base import Usage
 from vrb_agent.judges.retry import redact
 
 ConditionKey = tuple[str, int, int]  # (mode, frames, k): what a record was judged under (summary.Condition as a key)
@@ -193,8 +194,11 @@ class Cell(BaseModel):
         """The character counts of the chosen and rejected responses (every record carries them)."""
         return {"chosen_chars": len(self.sample.chosen), "rejected_chars": len(self.sample.rejected)}
 
-    def error_record(self, error: str | None, latency_s: float = 0.0, images: list[str] | None = None) -> ResultRecord:
-        """The record of a cell that produced no judgment (bad media, a judge bug, a timeout)."""
+    def error_record(
+        self, error: str | None, latency_s: float = 0.0, images: list[str] | None = None, usage: Usage | None = None
+    ) -> ResultRecord:
+        """The record of a cell that produced no judgment (bad media, a judge bug, a timeout), with
+        the usage of any model calls it made before that."""
         return ResultRecord(
             **self.base(latency_s),
             status="error",
@@ -204,7 +208,7 @@ class Cell(BaseModel):
             rationale="",
             tool_calls=[],
             images_sent=0,
-            usage={},
+            usage=usage.model_dump(mode="json") if usage and usage.calls else {},
             error=redact_env(error or "unknown error"),
             votes=[],
             evidence=[],

@@ -48,6 +48,7 @@ from vrb_agent.benchmark.rundir import ResultsFile, RunDir
 from vrb_agent.benchmark.runlock import RunLock
 from vrb_agent.benchmark.spend import SpendMeter, recorded_spend
 from vrb_agent.benchmark.views import shown_of
+from vrb_agent.benchmark.wrapped import UsageTally
 from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import AuthError, Backend, ConfigError
 from vrb_agent.judges.registry import get_backend
@@ -201,7 +202,7 @@ class _Run:
         """Judge one cell into its record (not yet written); its images are saved as evidence."""
         sample = cell.sample
         blind = cell.control == "blind"
-        backend = BlindBackend(self.backend) if blind else self.backend
+        backend = UsageTally(BlindBackend(self.backend) if blind else self.backend)
         config = self.config.judge_config(cell.condition, sample_seed(sample.id, self.config.seed))
         a, b = (sample.chosen, sample.rejected) if cell.position == "A" else (sample.rejected, sample.chosen)
         judgment: Judgment | None = None
@@ -223,7 +224,7 @@ class _Run:
                 error = f"{exc.__class__.__name__}: {str(exc)[:2000]}"
             latency = time.perf_counter() - start
         if judgment is None:
-            return cell.error_record(error, latency)
+            return cell.error_record(error, latency, usage=backend.usage)
         images = [] if blind else images_seen(judgment)
         if self.save_evidence:
             new = [i for i in dict.fromkeys(images) if i not in saved and i in store]

@@ -6,7 +6,10 @@ summarized twice in this process: as shipped, and with the two panels replaced b
 baseline: accuracy, comparisons, tool statistics). Printed: the median seconds of --repeat runs of
 each and their ratio.
 
-Usage: python perf/report_panels.py [--sizes 200,1563] [--repeat 3] [--bootstrap 2000]
+With --side-by-side, also two runs of each size (different seeds, the same samples) compared side by
+side (report.crossrun: every panel again on the shared samples), against summarizing the two runs.
+
+Usage: python perf/report_panels.py [--sizes 200,1563] [--repeat 3] [--bootstrap 2000] [--side-by-side]
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import argparse
 import random
 import statistics
 import time
+from collections.abc import Callable
 from unittest import mock
 
-from vrb_agent.benchmark import bias, calibration, metrics
+from vrb_agent.benchmark import metrics, panels
+from vrb_agent.benchmark.report.crossrun import shared_comparison
 from vrb_agent.benchmark.summary import BiasGroup, BiasPanel, CalibrationPanel
 
 
@@ -37,13 +42,33 @@ def records(n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
-def timed(rows: list[dict], n_boot: int, repeat: int) -> float:
+def timed(work: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        metrics.summarize(rows, n_boot=n_boot)
+        work()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def with_panels(n: int, n_boot: int, repeat: int) -> None:
+    """One run summarized without the bias and calibration panels, then with them."""
+    rows = records(n)
+    with (
+        mock.patch.object(panels, "bias_panel", empty_bias),  # where summary_panels looks them up
+        mock.patch.object(panels, "calibration_panel", empty_calibration),
+    ):
+        base = timed(lambda: metrics.summarize(rows, n_boot=n_boot), repeat)
+    full = timed(lambda: metrics.summarize(rows, n_boot=n_boot), repeat)
+    print(f"{n:>8} {base:>11.2f} {full:>14.2f} {full / base:>6.2f}")
+
+
+def side_by_side(n: int, n_boot: int, repeat: int) -> None:
+    """Two runs summarized, against the same two compared side by side."""
+    runs = [records(n, seed) for seed in (0, 1)]
+    alone = timed(lambda: [metrics.summarize(rows, n_boot=n_boot) for rows in runs], repeat)
+    shared = timed(lambda: shared_comparison(runs, "wrong", n_boot=n_boot), repeat)
+    print(f"{n:>8} two runs summarized {alone:>7.2f} s, side by side {shared:>7.2f} s ({shared / alone:.2f} of it)")
 
 
 def empty_bias(condition, *_, **__) -> BiasPanel:
@@ -59,17 +84,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="200,1563")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--bootstrap", type=int, default=2000)
+    parser.add_argument("--side-by-side", action="store_true")
     args = parser.parse_args()
     print(f"{'samples':>8} {'baseline s':>11} {'with panels s':>14} {'ratio':>6}")
-    for n in (int(x) for x in args.sizes.split(",")):
-        rows = records(n)
-        with (
-            mock.patch.object(bias, "bias_panel", empty_bias),
-            mock.patch.object(calibration, "calibration_panel", empty_calibration),
-        ):
-            base = timed(rows, args.bootstrap, args.repeat)
-        full = timed(rows, args.bootstrap, args.repeat)
-        print(f"{n:>8} {base:>11.2f} {full:>14.2f} {full / base:>6.2f}")
+    sizes = [int(x) for x in args.sizes.split(",")]
+    for n in sizes:
+        with_panels(n, args.bootstrap, args.repeat)
+    for n in sizes if args.side_by_side else []:
+        side_by_side(n, args.bootstrap, args.repeat)
 
 
 if __name__ == "__main__":

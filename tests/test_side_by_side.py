@@ -119,6 +119,16 @@ def test_report_md_side_by_side_panels_equal_summary_json(compared):
         cell = panel["evidence_audit"]["backends"][0]["overall"]
         assert audit[name][3:6] == [str(cell["verdicts"]), str(cell["grounded"]), str(cell["ungrounded"])]
         assert audit[name][10] == pct(cell["ungrounded_rate"])
+    wrong = {
+        (r[0], r[1]): r for r in _md_rows(markdown, "run | condition | dimension | wrong verdicts") if r[2] == "**all**"
+    }
+    for name, panel in zip(names, shared["panels"], strict=True):
+        for c in panel["failure_attribution"]["conditions"]:
+            cell, row = c["overall"], wrong[(name, f"{c['mode']} f=16 k=1")]
+            assert row[3:7] == [str(cell[k]) for k in ("wrong", "never_shown", "shown_misjudged", "not_attributable")]
+            assert row[7] == pct(cell["never_shown_share"])
+    rescued = _md_rows(markdown, "run | frames | k | single-pass never shown")
+    assert [r[0] for r in rescued] == ["a (?/?)"] and rescued[0][3:5] == ["4", "4"]
     cost = {r[0]: r for r in _md_rows(markdown, "run · condition |")}
     for point, on in zip(shared["cost"]["points"], shared["cost"]["fronts"][0]["on_front"], strict=True):
         row = cost[f"{names[point['run']]} · {point['mode']} f=16 k=1"]

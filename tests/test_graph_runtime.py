@@ -155,3 +155,20 @@ def test_runs_without_show_images_have_no_overview_event(square_video: Path) -> 
     judge(square_video, Q, A, B, backend=backend, frames=2, on_event=events.append)
     assert [e["event"] for e in events] == ["tool_call", "observation", "verdict"]
     assert "image_urls" not in events[1]
+
+
+def test_a_context_serving_many_runs_forgets_unfinished_ones_beyond_a_bound(square_video: Path) -> None:
+    """A context bound to a long-lived graph: a run that never reaches finalize (it raised, or was
+    cancelled) never releases its bookkeeping, so the context keeps the newest MAX_RUNS runs only."""
+    from vrb_agent.agents.context import MAX_RUNS
+
+    ctx = JudgeContext.create(ScriptedBackend([submit("A")]), JudgeConfig(frames=2))
+    for n in range(MAX_RUNS + 50):  # runs that started a presentation and never finished
+        ctx.track({"run_id": f"run-{n}", "index": 0, "n": n})
+        ctx.toolbox(f"run-{n}", str(square_video), 0)
+    kept = sorted(s["n"] for s in ctx.tracked())
+    assert kept == list(range(50, MAX_RUNS + 50))  # the oldest 50 forgotten
+    box = ctx.toolbox(f"run-{MAX_RUNS + 49}", str(square_video), 0)
+    assert ctx.toolbox(f"run-{MAX_RUNS + 49}", str(square_video), 0) is box  # a live run keeps its toolbox
+    ctx.release(f"run-{MAX_RUNS + 49}")
+    assert MAX_RUNS + 49 not in [s["n"] for s in ctx.tracked()]

@@ -100,6 +100,11 @@ class LRU(Generic[K, V]):
         """The total weight held (the number of entries with the default `weigh`)."""
         return self._weight
 
+    def values(self) -> list[V]:
+        """A snapshot of the values, least recently used first (it does not refresh them)."""
+        with self._lock:
+            return list(self._items.values())
+
     def __contains__(self, key: object) -> bool:
         return key in self._items
 

@@ -28,6 +28,18 @@ if TYPE_CHECKING:
     from vrb_agent.agents.turns import Presentation
 
 MEDIA_CACHE_SIZE = 8
+# Runs whose bookkeeping a context keeps at once. A finished run releases its own; a run that never
+# finishes (it raised, or its caller cancelled it) is forgotten once this many newer runs came, so a
+# context bound to a long-lived graph stays bounded however many runs it serves.
+MAX_RUNS = 256
+
+
+@dataclass
+class RunBook:
+    """One run's bookkeeping: a ToolBox per presentation and each presentation's latest state."""
+
+    toolboxes: dict[int, ToolBox] = field(default_factory=dict)
+    live: dict[int, tuple[Presentation, dict[str, Any] | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -42,8 +54,7 @@ class JudgeContext:
     finished: Judgment | None = None
     writer: Callable[[Any], None] = field(default=lambda _: None, repr=False)
     _opened: LRU[str, Media] = field(default_factory=lambda: LRU(MEDIA_CACHE_SIZE))
-    _toolboxes: dict[tuple[str, int], ToolBox] = field(default_factory=dict)
-    _live: dict[str, dict[int, tuple[Presentation, dict[str, Any] | None]]] = field(default_factory=dict)
+    _runs: LRU[str, RunBook] = field(default_factory=lambda: LRU(MAX_RUNS))
 
     @classmethod
     def create(
@@ -97,29 +108,34 @@ class JudgeContext:
         self._opened.put(path, opened)
         return opened
 
+    def _book(self, run_id: str) -> RunBook:
+        book = self._runs.get(run_id)
+        if book is None:
+            book = RunBook()
+            self._runs.put(run_id, book)
+        return book
+
     def toolbox(self, run_id: str, path: str, index: int) -> ToolBox:
         """One ToolBox per presentation, so repeat detection is per conversation."""
-        key = (run_id, index)
-        if key not in self._toolboxes:
-            self._toolboxes[key] = ToolBox(self.opened(path) or self.media_for(path), self.limits)
-        return self._toolboxes[key]
+        toolboxes = self._book(run_id).toolboxes
+        if index not in toolboxes:
+            toolboxes[index] = ToolBox(self.opened(path) or self.media_for(path), self.limits)
+        return toolboxes[index]
 
     def track(self, state: Presentation, update: dict[str, Any] | None = None) -> None:
         """Remember a presentation's latest state (`state` with a node's `update` still to apply): a
         deadline reports the samples still in flight as they were. Merged only when read (rarely),
         not on every step."""
-        self._live.setdefault(state["run_id"], {})[state["index"]] = (state, update)
+        self._book(state["run_id"]).live[state["index"]] = (state, update)
 
     def tracked(self) -> list[Presentation]:
         """Every presentation this context has seen, in sample order (for a run that was cut off)."""
-        states = (_applied(s, u) for run in self._live.values() for s, u in run.values())
+        states = (_applied(s, u) for book in self._runs.values() for s, u in book.live.values())
         return sorted(states, key=lambda s: s["index"])
 
     def release(self, run_id: str) -> None:
         """Forget a finished run's toolboxes and tracked states (a bound context serves many runs)."""
-        for key in [k for k in self._toolboxes if k[0] == run_id]:
-            del self._toolboxes[key]
-        self._live.pop(run_id, None)
+        self._runs.discard(run_id)
 
     async def observe(
         self, media: Media, tool: str, arguments: dict[str, Any], run: Callable[[], Any]

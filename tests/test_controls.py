@@ -18,6 +18,7 @@ from vrb_agent.benchmark.metrics import summarize
 from vrb_agent.benchmark.records import read_records
 from vrb_agent.benchmark.report import headline, write_report
 from vrb_agent.benchmark.report.text import pct
+from vrb_agent.errors import VrbError
 from vrb_agent.judges.base import ImagePart, Message, ModelReply, ModelRequest, TextPart, ToolCall, ToolResult
 from vrb_agent.judges.scripted import ScriptedBackend
 from vrb_agent.pairblock import pair_block
@@ -305,3 +306,26 @@ def test_progress_bar_counts_control_cells_apart() -> None:
     progress.add(ResultRecord(**cell, correct=False, control="blind"))
     progress.add(ResultRecord(**cell, correct=True, control="blind"))
     assert progress.line() == "single 100.0% single (blind) 50.0% | errors 0 | tokens 0"
+
+
+def test_progress_bar_scores_a_judgment_without_a_verdict_by_the_runs_policy() -> None:
+    from vrb_agent.benchmark.progress import Progress
+    from vrb_agent.benchmark.records import ResultRecord
+
+    cell = {"sample_id": "s", "frames": 16, "k": 1, "mode": "single"}
+    records = [ResultRecord(**cell, status="ok", correct=True), ResultRecord(**cell, status="tie")]
+    lines = {}
+    for policy in ("wrong", "half", "drop"):
+        bar = Progress(total=2, done=0, enabled=False, policy=policy)
+        for record in records:
+            bar.add(record)
+        lines[policy] = bar.line().split(" | ")[0]
+    # a tie: 0 under wrong, 0.5 under half, left out under drop, as the report scores it
+    assert lines == {"wrong": "single 50.0%", "half": "single 75.0%", "drop": "single 100.0%"}
+
+
+def test_an_unknown_policy_stops_a_run_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(VrbError, match="--invalid-policy 'worng' is unknown"):
+        run_benchmark(out=tmp_path / "run", dataset="probes", data=str(tmp_path / "none"), backend="sim",
+                      invalid_policy="worng")  # fmt: skip
+    assert not (tmp_path / "run").exists()

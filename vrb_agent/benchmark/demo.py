@@ -101,6 +101,7 @@ def run_demo(
         seed=seed,
         concurrency=concurrency,
         progress=progress,
+        invalid_policy=DEMO_POLICY,  # the bar's running accuracy scored as the report will be
     )
     say(f"writing the report, scored with --invalid-policy {DEMO_POLICY} (orders that disagree count 0.5)")
     paths = write_report([run_dir], invalid_policy=DEMO_POLICY)

@@ -1,24 +1,31 @@
-"""The bench progress bar: done/total, running accuracy per mode, errors, tokens and provider
-retries on a terminal; nothing at all when stderr is not a terminal."""
+"""The bench progress bar: done/total, running accuracy per mode (a judgment without a verdict
+scored by the run's invalid policy, as its report will), errors, tokens and provider retries on a
+terminal; nothing at all when stderr is not a terminal."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from vrb_agent.benchmark.escalation import paid_usages
 from vrb_agent.benchmark.logroute import BarLogRoute
+from vrb_agent.benchmark.metrics import score
 from vrb_agent.benchmark.records import ResultRecord, usage_tokens
 
 
 class Progress:
     """A rich progress bar fed one ResultRecord per finished cell (see the module docstring)."""
 
-    def __init__(self, total: int, done: int, enabled: bool | None = None) -> None:
+    SCORED: ClassVar[set[str]] = {"sample_id", "mode", "frames", "k", "control", "status", "correct"}
+
+    def __init__(
+        self, total: int, done: int, enabled: bool | None = None, *, policy: str = "wrong", seed: int = 0
+    ) -> None:
         from rich.console import Console  # noqa: PLC0415 - rich only matters for interactive runs
 
         console = Console(stderr=True)
         self.enabled = console.is_terminal if enabled is None else enabled
-        self.right: dict[str, int] = {}
+        self.policy, self.seed = policy, seed
+        self.right: dict[str, float] = {}
         self.judged: dict[str, int] = {}
         self.errors = 0
         self.tokens = 0
@@ -48,8 +55,10 @@ class Progress:
 
     def add(self, record: ResultRecord) -> None:
         mode = f"{record.mode} ({record.control})" if record.control else record.mode
-        self.judged[mode] = self.judged.get(mode, 0) + 1
-        self.right[mode] = self.right.get(mode, 0) + bool(record.correct)
+        value = score(record.model_dump(include=self.SCORED), self.policy, self.seed)
+        if value is not None:  # `drop` leaves a judgment without a verdict out, as the report does
+            self.judged[mode] = self.judged.get(mode, 0) + 1
+            self.right[mode] = self.right.get(mode, 0.0) + value
         self.errors += record.status == "error"
         paid = paid_usages(record.usage, record.cascade)  # a cascade's reused stages counted once
         self.tokens += sum(usage_tokens(u) for u in paid)

@@ -41,6 +41,7 @@ from vrb_agent.benchmark.manifest import (
     keep_record_meaning,
     write_manifest,
 )
+from vrb_agent.benchmark.metrics import score
 from vrb_agent.benchmark.pool import MediaPool
 from vrb_agent.benchmark.progress import Progress
 from vrb_agent.benchmark.records import Arm, Cell, CellKey, ResultRecord
@@ -257,6 +258,7 @@ async def arun_benchmark(
     force_new: bool = False,
     retry_errors: bool = False,
     progress: bool | None = None,
+    invalid_policy: str = "wrong",
     cache_dir: str | os.PathLike[str] | None = None,
     save_evidence: bool = True,
     stop_after_failures: int = STOP_AFTER_FAILED_CALLS,
@@ -265,7 +267,9 @@ async def arun_benchmark(
 
     Stops early, keeping every finished result, with: BackendUnreachableError after
     `stop_after_failures` consecutive failed model calls, DiskFullError when RUN_DIR's disk is full,
-    RunLockedError when another process is writing `out`."""
+    RunLockedError when another process is writing `out`. `invalid_policy` scores the progress bar's
+    running accuracy the way the run's report will (metrics.score)."""
+    score({"status": "ok"}, invalid_policy)  # an unknown policy fails before any work
     dataset = dataset or load_dataset(
         config.dataset,
         config.data,
@@ -293,7 +297,9 @@ async def arun_benchmark(
             )
             run.save_evidence = save_evidence
             run.meter = meter
-            return await _execute(run, manifest, dataset, retry_errors=retry_errors, progress=progress)
+            return await _execute(
+                run, manifest, dataset, retry_errors=retry_errors, progress=progress, policy=invalid_policy
+            )
     except OSError as exc:
         if is_disk_full(exc):
             raise disk_full_error(exc, Path(out)) from None
@@ -332,7 +338,13 @@ def _todo(samples: list[Sample], conditions: list[Arm], done: set[CellKey]) -> T
 
 
 async def _execute(
-    run: _Run, manifest: dict[str, Any], dataset: Dataset, *, retry_errors: bool, progress: bool | None
+    run: _Run,
+    manifest: dict[str, Any],
+    dataset: Dataset,
+    *,
+    retry_errors: bool,
+    progress: bool | None,
+    policy: str,
 ) -> RunOutcome:
     """Write the manifest, work out the cells still to do and judge them."""
     config, run_dir = run.config, run.run_dir
@@ -355,7 +367,7 @@ async def _execute(
         )
         outcome.repaired_partial_line, outcome.quarantined = results.repaired, list(results.quarantined)
         outcome.notes = [*dataset.notes, *config.sampling_notes()]
-        with Progress(total, outcome.already_done, progress) as bar:
+        with Progress(total, outcome.already_done, progress, policy=policy, seed=config.seed) as bar:
             run.progress = bar
             try:
                 await _drain(run, todo, config.concurrency)
@@ -399,6 +411,7 @@ RUN_OPTIONS = (
     "force_new",
     "retry_errors",
     "progress",
+    "invalid_policy",
     "cache_dir",
     "save_evidence",
     "stop_after_failures",

@@ -238,7 +238,7 @@ def bench_command(  # noqa: PLR0917 - one parameter per flag is how typer declar
     """
     policy = checked_policy(invalid_policy)
     config = bench_config(dict(locals()))
-    options = {"force_new": force_new, "retry_errors": retry_errors, "cache_dir": cache}
+    options = {"force_new": force_new, "retry_errors": retry_errors, "cache_dir": cache, "invalid_policy": policy}
     outcome = run_with_stops(config, out, options, policy if report else None)
     every_error = print_outcome(outcome, out, dataset, cache)
     if report:

@@ -10,6 +10,7 @@ together. The report says how many samples that is.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 from vrb_agent.benchmark.attribution import failure_attribution
@@ -36,19 +37,24 @@ def _ids(records: Sequence[Record]) -> set[str]:
     return {str(r["sample_id"]) for r in records}
 
 
+def _by_condition(records: Sequence[Record]) -> Groups:
+    groups: Groups = defaultdict(list)
+    for record in records:
+        groups[condition_of(record)].append(record)
+    return groups
+
+
 def shared_groups(unique: Sequence[Sequence[Record]]) -> tuple[list[Condition], list[Groups]]:
     """Every condition of the runs, and each run's records by condition, each condition's kept to
     the samples every run having that condition judged."""
-    keys = sorted(
-        {condition_of(r) for records in unique for r in records}, key=lambda c: (c.frames, c.k, c.mode, c.control or "")
-    )
+    grouped = [_by_condition(records) for records in unique]
+    keys = sorted({key for groups in grouped for key in groups}, key=lambda c: (c.frames, c.k, c.mode, c.control or ""))
     runs: list[Groups] = [{} for _ in unique]
     for key in keys:
-        having = [[r for r in records if condition_of(r) == key] for records in unique]
-        shared = set.intersection(*[_ids(rows) for rows in having if rows])
-        for groups, rows in zip(runs, having, strict=True):
-            if rows:
-                groups[key] = [r for r in rows if str(r["sample_id"]) in shared]
+        shared = set.intersection(*[_ids(groups[key]) for groups in grouped if key in groups])
+        for kept, groups in zip(runs, grouped, strict=True):
+            if key in groups:
+                kept[key] = [r for r in groups[key] if str(r["sample_id"]) in shared]
     return keys, runs
 
 
@@ -70,7 +76,7 @@ def _shared_condition(key: Condition, runs: list[Groups], policy: str, n_boot: i
 
 def _shared_panels(groups: Groups, policy: str, n_boot: int, seed: int) -> SharedPanels:
     """One run's whole-run panels on its shared records."""
-    rows = [r for key in sorted(groups, key=condition_order) for r in groups[key]]
+    rows = [r for records in groups.values() for r in records]
     return SharedPanels(
         visual_dependence=visual_dependence(groups, policy, n_boot=n_boot, seed=seed),
         evidence_audit=evidence_audit(rows, n_boot=n_boot, seed=seed),
@@ -83,9 +89,9 @@ def _shared_cost(conditions: Sequence[SharedCondition], runs: list[Groups]) -> S
     run's own cost table has), with the fronts over all of them."""
     points = []
     for i, groups in enumerate(runs):
-        for c in sorted(conditions, key=condition_order):
-            key, cell = Condition(mode=c.mode, frames=c.frames, k=c.k, control=c.control), c.cells[i]
-            if c.control is None and cell is not None:
+        for c in sorted((c for c in conditions if c.control is None), key=condition_order):
+            key, cell = Condition(mode=c.mode, frames=c.frames, k=c.k), c.cells[i]
+            if cell is not None:
                 points.append(RunCostPoint(**cost_point(key, cell, groups[key]).model_dump(), run=i))
     return SharedCost(points=points, fronts=pareto_fronts(points))
 

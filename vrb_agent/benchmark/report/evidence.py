@@ -96,7 +96,7 @@ def _attribution_row(label: str, name: str, cell: AttributionCell) -> list[str]:
     return [label, name, *map(str, counts), pct(cell.never_shown_share), ci_text(cell.ci)]
 
 
-def attribution_label(mode: str, frames: int, k: int, sweep: bool) -> str:
+def _label(mode: str, frames: int, k: int, sweep: bool) -> str:
     return f"{mode} f={frames} k={k}" if sweep else mode
 
 
@@ -106,7 +106,7 @@ def attribution_rows(attribution: FailureAttribution | None, sweep: bool) -> Tab
         return None
     rows = []
     for c in attribution.conditions:
-        label = attribution_label(c.mode, c.frames, c.k, sweep)
+        label = _label(c.mode, c.frames, c.k, sweep)
         rows += [_attribution_row(label, d, cell) for d, cell in c.by_dimension.items()]
         rows.append(_attribution_row(label, "**all**", c.overall))
     return ATTRIBUTION_HEADER, rows
@@ -174,7 +174,7 @@ def run_attribution_plot(summary: RunSummary) -> str | None:
     attribution = summary.failure_attribution
     if not attribution or not attribution.located_samples:
         return None
-    named = {attribution_label(c.mode, c.frames, c.k, summary.is_sweep): c for c in attribution.conditions}
+    named = {_label(c.mode, c.frames, c.k, summary.is_sweep): c for c in attribution.conditions}
     return attribution_plot(named, "Wrong verdicts never shown the evidence (%, 95% CI)")
 
 

@@ -10,7 +10,6 @@ from vrb_agent.benchmark.report.dependence import DEPENDENCE_NOTE, dependence_ro
 from vrb_agent.benchmark.report.evidence import (
     ATTRIBUTION_NOTE,
     RESCUE_NOTE,
-    attribution_label,
     attribution_plot,
     attribution_rows,
     audit_note,
@@ -21,7 +20,7 @@ from vrb_agent.benchmark.report.evidence import (
 from vrb_agent.benchmark.report.tables import Section, Table
 from vrb_agent.benchmark.report.text import condition_label, run_names
 from vrb_agent.benchmark.report.tradeoff import cost_charts, cost_note, cost_rows
-from vrb_agent.benchmark.summary import PairedRow, Report, SideBySide
+from vrb_agent.benchmark.summary import Condition, PairedRow, Report, SideBySide
 
 
 def _stacked(names: list[str], tables: list[Table | None]) -> Table | None:
@@ -106,7 +105,7 @@ def _audit_plot(shared: SideBySide, names: list[str]) -> str | None:
 
 def _attribution_plot(shared: SideBySide, names: list[str]) -> str | None:
     conditions: dict[str, ConditionAttribution] = {
-        f"{name} · {attribution_label(c.mode, c.frames, c.k, True)}": c
+        f"{name} · {condition_label(Condition(mode=c.mode, frames=c.frames, k=c.k), True)}": c
         for name, panel in zip(names, shared.panels, strict=True)
         if panel.failure_attribution and panel.failure_attribution.located_samples
         for c in panel.failure_attribution.conditions
